@@ -1,0 +1,131 @@
+"""Clickstream events as daily JSON-lines drops, with bots, test traffic and bad lines.
+
+Sessions are generated whole (a visitor, a start time, a run of events a few
+minutes apart) so that sessionization downstream has real structure to find.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datagen.volumes import PERIOD_DAYS, PERIOD_START
+
+EVENT_TYPES = np.array(["page_view", "product_view", "add_to_cart", "checkout_started", "purchase"])
+# chance that a session's next event moves one step down the funnel
+FUNNEL_STEP_P = 0.45
+PAGES = np.array(["/", "/search", "/category", "/deals", "/help", "/account"])
+BROWSER_AGENTS = np.array(
+    [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/130.0",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Mobile/15E148",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Firefox/132.0",
+    ]
+)
+BOT_AGENTS = np.array(["Googlebot/2.1 (+http://www.google.com/bot.html)", "AhrefsBot/7.0", "python-requests/2.32"])
+BOT_SESSION_RATE = 0.03
+TEST_SESSION_RATE = 0.01
+ANONYMOUS_SESSION_RATE = 0.4
+MALFORMED_LINE_RATE = 0.001
+SESSION_MEAN_EVENTS = 5
+
+
+def _prefixed(prefix: str, numbers: np.ndarray) -> pa.Array:
+    """`prefix` + each number, built in Arrow (numpy's string ops are per-element Python)."""
+    return pc.binary_join_element_wise(prefix, pa.array(numbers).cast(pa.string()), "")
+
+
+def generate_events(n_events: int, n_customers: int, n_products: int, countries: np.ndarray,
+                    seed: int) -> pa.Table:
+    """About `n_events` events grouped into sessions, sorted by time."""
+    rng = np.random.default_rng(seed + 1)
+    n_sessions = max(1, n_events // SESSION_MEAN_EVENTS)
+    lengths = rng.integers(1, 2 * SESSION_MEAN_EVENTS, n_sessions)
+    session_idx = np.repeat(np.arange(n_sessions), lengths)
+    n = len(session_idx)
+    starts = rng.integers(0, PERIOD_DAYS * 86_400 - 3_600, n_sessions)
+    # position of each event within its session, then gaps of 5 s .. 10 min between events
+    first_of_session = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    position = np.arange(n) - np.repeat(first_of_session, lengths)
+    gaps = np.where(position == 0, 0, rng.integers(5, 600, n))
+    offsets = np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first_of_session], lengths)
+    seconds = starts[session_idx] + offsets
+
+    # funnel depth: how far each session gets, and each event's step capped by it
+    depth = np.minimum(rng.geometric(1 - FUNNEL_STEP_P, n_sessions) - 1, len(EVENT_TYPES) - 1)
+    step = np.minimum(position, depth[session_idx])
+    event_type = EVENT_TYPES[step]
+
+    is_bot = rng.random(n_sessions) < BOT_SESSION_RATE
+    is_test = rng.random(n_sessions) < TEST_SESSION_RATE
+    anonymous = rng.random(n_sessions) < ANONYMOUS_SESSION_RATE
+    customer = rng.integers(1, n_customers + 1, n_sessions)
+    user_agent = np.where(
+        is_bot,
+        BOT_AGENTS[rng.integers(0, len(BOT_AGENTS), n_sessions)],
+        BROWSER_AGENTS[rng.integers(0, len(BROWSER_AGENTS), n_sessions)],
+    )
+    product = rng.integers(1, n_products + 1, n)
+    has_product = step >= 1
+    micros = (seconds + int(PERIOD_START.timestamp())) * 1_000_000
+    user_id = pa.array(customer[session_idx], pa.int64(), mask=(anonymous | is_bot)[session_idx])
+    table = pa.table(
+        {
+            "event_id": _prefixed("evt_", np.arange(1, n + 1)),
+            "occurred_at": pa.array(micros, pa.timestamp("us", tz="UTC")),
+            "event_type": pa.array(event_type, pa.string()),
+            "user_id": user_id,
+            "anonymous_id": _prefixed("anon_", session_idx),
+            "page_path": pc.if_else(
+                pa.array(has_product),
+                _prefixed("/products/", product),
+                pa.array(PAGES[rng.integers(0, len(PAGES), n)], pa.string()),
+            ),
+            "product_id": pa.array(product, pa.int64(), mask=~has_product),
+            "country_code": pa.array(countries[rng.integers(0, len(countries), n_sessions)][session_idx], pa.string()),
+            "user_agent": pa.array(user_agent[session_idx], pa.string()),
+            "environment": pa.array(np.where(is_test, "test", "production")[session_idx], pa.string()),
+        }
+    )
+    return table.sort_by("occurred_at")
+
+
+def write_daily_drops(events: pa.Table, folder: Path, seed: int) -> list[Path]:
+    """Write one `events-YYYY-MM-DD.jsonl` per day; a few lines are cut short (malformed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.register("events", events)
+    lines = con.sql(
+        """
+        select strftime(occurred_at at time zone 'UTC', '%Y-%m-%d') as day,
+               to_json(struct_pack(
+                   event_id, occurred_at := strftime(occurred_at at time zone 'UTC',
+                                                     '%Y-%m-%dT%H:%M:%S.%gZ'),
+                   event_type, user_id, anonymous_id, page_path, product_id,
+                   country_code, user_agent, environment))::varchar as line
+        from events order by occurred_at, event_id
+        """
+    ).to_arrow_table()
+    con.close()
+    rng = np.random.default_rng(seed + 2)
+    malformed = rng.random(lines.num_rows) < MALFORMED_LINE_RATE
+    cut = pc.utf8_slice_codeunits(lines["line"], 0, 40)
+    line_text = pc.if_else(pa.array(malformed), cut, lines["line"])
+    # one list per day over the (sorted) lines, joined into one text per day by Arrow
+    days = lines["day"].combine_chunks()
+    run_ends = pc.run_end_encode(days).run_ends.to_numpy()
+    offsets = pa.array(np.r_[0, run_ends].astype(np.int32))
+    day_lines = pa.ListArray.from_arrays(offsets, line_text.combine_chunks())
+    texts = pc.binary_join(day_lines, "\n")
+    paths = []
+    for day, text in zip(pc.take(days, offsets[:-1]).to_pylist(), texts, strict=True):
+        path = folder / f"events-{day}.jsonl"
+        path.write_bytes(text.as_buffer().to_pybytes() + b"\n")
+        paths.append(path)
+    return paths

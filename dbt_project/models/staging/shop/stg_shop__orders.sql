@@ -1,0 +1,27 @@
+with
+
+source as (
+    select * from {{ source('shop', 'orders') }}
+),
+
+latest as (
+    {{ latest_per_key('source', ['order_id']) }}
+),
+
+final as (
+    select
+        cast(order_id as bigint) as order_id,
+        cast(customer_id as bigint) as customer_id,
+        cast(merchant_id as bigint) as merchant_id,
+        lower(status) as order_status,
+        upper(currency) as currency_code,
+        cast(order_total_cents as bigint) as order_total_cents,
+        {{ cents_to_amount('order_total_cents') }} as order_total,
+        cast(created_at as timestamp) as ordered_at,
+        cast(cast(created_at as timestamp) as date) as order_date,
+        cast(updated_at as timestamp) as updated_at,
+        _extracted_at
+    from latest
+)
+
+select * from final

@@ -1,0 +1,5 @@
+"""Errors of the storage layer, worded for the user: the URL and the reason."""
+
+
+class LakeError(RuntimeError):
+    """The lake cannot be reached, read or written."""

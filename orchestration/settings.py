@@ -1,0 +1,77 @@
+"""Every environment-specific setting, read once from the environment (and `.env`).
+
+Unset or empty variables fall back to the embedded default: everything under DATA_DIR
+(a local lake folder, a SQLite OLTP, a DuckDB file), no servers needed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def _get(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name) or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    lake_url: str
+    landing_url: str
+    oltp_dsn: str
+    duckdb_path: Path
+    connections_file: Path
+    scale: float
+    seed: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        if env is None:
+            _load_dotenv()
+            env = os.environ
+        data_dir = Path(_get(env, "DATA_DIR", str(REPO_ROOT / "data"))).resolve()
+        try:
+            scale = float(_get(env, "DATAGEN_SCALE", "0.01"))
+            seed = int(_get(env, "DATAGEN_SEED", "42"))
+        except ValueError as exc:
+            raise ValueError(f"DATAGEN_SCALE / DATAGEN_SEED: expected numbers ({exc})") from exc
+        return cls(
+            data_dir=data_dir,
+            lake_url=_get(env, "LAKE_URL", str(data_dir / "lake")),
+            landing_url=_get(env, "LANDING_URL", str(data_dir / "landing")),
+            oltp_dsn=_get(env, "OLTP_DSN", f"sqlite:///{data_dir / 'shop.db'}"),
+            duckdb_path=Path(_get(env, "DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))).resolve(),
+            connections_file=Path(_get(env, "CONNECTIONS_FILE", str(REPO_ROOT / "connections.yml"))),
+            scale=scale,
+            seed=seed,
+        )
+
+    @property
+    def lake_is_s3(self) -> bool:
+        return self.lake_url.startswith(("s3://", "s3a://"))
+
+    def interpolation_env(self) -> dict[str, str]:
+        """The environment the connections file is resolved against, defaults filled in."""
+        return {**os.environ, "DATA_DIR": str(self.data_dir), "OLTP_DSN": self.oltp_dsn,
+                "LANDING_URL": self.landing_url, "LAKE_URL": self.lake_url}
+
+    def dbt_env(self, lake_uri: str) -> dict[str, str]:
+        """Variables dbt's profile and project read: where the lake and the DuckDB file are."""
+        return {
+            "LAKE_ROOT": lake_uri,
+            "DUCKDB_PATH": str(self.duckdb_path),
+            "DBT_TARGET": os.environ.get("DBT_TARGET") or ("duckdb_s3" if self.lake_is_s3 else "duckdb"),
+        }
+
+
+def _load_dotenv() -> None:
+    """Values from an untracked .env at the repo root; real environment variables win."""
+    from dotenv import load_dotenv
+
+    load_dotenv(REPO_ROOT / ".env", override=False)

@@ -1,8 +1,8 @@
 """The lake: its layout (bronze/silver/gold/_ops), atomic writes and bootstrap.
 
 Every key is relative to the lake root, the same on a local folder and in a
-bucket. Writes go to a temporary name and are renamed (local) or land as one
-object PUT (S3, which is atomic per object), so a reader never sees half a file.
+bucket. Writes go to a temporary name and are moved into place, so a reader never
+sees half a file, on a local disk or in a bucket.
 """
 
 from __future__ import annotations
@@ -133,24 +133,23 @@ class Lake:
 
 
 class _AtomicTarget:
-    """Local: write `_tmp-<uuid>-<name>` beside the target, then rename over it.
-    S3: write the target directly; the object appears only when the upload completes."""
+    """Write `_tmp-<uuid>-<name>.partial` beside the target, then move it over the target:
+    a rename on a local disk, a server-side copy on S3 (the object appears whole or not at
+    all; a plain S3 upload would be completed on close even when the writer failed). The
+    `.partial` suffix keeps in-flight files out of `*.parquet` globs."""
 
     def __init__(self, lake: Lake, path: str) -> None:
         self.lake, self.path = lake, path
         parent, _, name = path.rpartition("/")
         self.parent = parent
-        self.tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
+        self.tmp = f"{parent}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}.partial"
 
     def __enter__(self) -> str:
-        if self.lake.location.is_s3:
-            return self.path
-        self.lake.fs.create_dir(self.parent, recursive=True)
+        if not self.lake.location.is_s3:
+            self.lake.fs.create_dir(self.parent, recursive=True)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.lake.location.is_s3:
-            return
         if exc_type is None:
             self.lake.fs.move(self.tmp, self.path)
         elif self.lake.exists(self.tmp):

@@ -29,6 +29,7 @@ class Settings:
     connections_file: Path
     scale: float
     seed: int
+    dbt_target: str | None = None  # default: duckdb, or duckdb_s3 for a lake in a bucket
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +51,7 @@ class Settings:
             connections_file=Path(_get(env, "CONNECTIONS_FILE", str(REPO_ROOT / "connections.yml"))),
             scale=scale,
             seed=seed,
+            dbt_target=env.get("DBT_TARGET") or None,
         )
 
     @property
@@ -66,7 +68,7 @@ class Settings:
         return {
             "LAKE_ROOT": lake_uri,
             "DUCKDB_PATH": str(self.duckdb_path),
-            "DBT_TARGET": os.environ.get("DBT_TARGET") or ("duckdb_s3" if self.lake_is_s3 else "duckdb"),
+            "DBT_TARGET": self.dbt_target or ("duckdb_s3" if self.lake_is_s3 else "duckdb"),
         }
 
 

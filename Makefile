@@ -1,0 +1,60 @@
+# The lakehouse: `make demo` runs the pipeline on the embedded default, `make test` proves it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+DBT := cd dbt_project && ../.venv/bin/dbt
+PG_BINDIR ?= $(shell ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+
+.PHONY: help setup check-python demo test test-fast ui docs lint format clean bench
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null \
+	  || { echo "error: Python >= 3.11 is required as '$(PYTHON)' (set PYTHON=/path/to/python3.11)"; exit 1; }
+
+.venv/.synced: pyproject.toml uv.lock | check-python
+	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv \
+	  || { echo "error: could not install uv; install it with 'pip install uv'"; exit 1; }
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+dbt_project/target/manifest.json: .venv/.synced $(shell find dbt_project/models dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
+	$(DBT) parse --quiet
+
+setup: .venv/.synced dbt_project/target/manifest.json ## Install uv and the locked dependencies, parse the dbt project (idempotent)
+
+demo: setup ## Generate the sources and run the whole pipeline on the embedded default, then summarize
+	$(RUN) lakehouse demo
+
+test: setup ## Run every test (unit and integration: PostgreSQL, S3 endpoint, dbt, Dagster)
+	@test -n "$(PG_BINDIR)" || { echo "error: PostgreSQL server binaries not found: apt-get install postgresql (see README)"; exit 1; }
+	PG_BINDIR=$(PG_BINDIR) $(RUN) pytest
+
+test-fast: setup ## Unit tests only
+	$(RUN) pytest -m "not integration"
+
+ui: setup ## Start the Dagster UI (webserver + daemon) on 127.0.0.1:3000
+	$(RUN) python -m orchestration.ui
+
+docs: setup ## Generate and serve the dbt docs on 127.0.0.1:8080
+	$(DBT) docs generate && $(DBT) docs serve --host 127.0.0.1 --port 8080 --no-browser
+
+lint: setup ## ruff (Python) and sqlfluff (dbt SQL)
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	cd dbt_project && ../.venv/bin/sqlfluff lint models tests macros
+
+format: setup ## Apply ruff's formatting and fixes
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+bench: setup ## Benchmarks (print figures; not tests)
+	$(RUN) python bench/datagen_bench.py
+
+clean: ## Remove generated data, build output and the virtualenv
+	rm -rf data dbt_project/target dbt_project/logs test-artifacts .venv .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Asset definitions by concept: ingestion (bronze) and dbt (silver, gold)."""

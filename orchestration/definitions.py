@@ -1,0 +1,5 @@
+"""The Dagster code location (`dagster dev -m orchestration.definitions`)."""
+
+from orchestration.code_location import build_definitions
+
+defs = build_definitions()

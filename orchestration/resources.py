@@ -1,0 +1,80 @@
+"""Dagster resources: the lakehouse settings (lake, connections) and dbt."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from dagster_dbt import DbtCliResource, DbtProject
+
+from ingestion.connections import Connection, ConnectionsFile, load_connections
+from lake import Lake, open_lake
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class LakehouseResource(ConfigurableResource):
+    """Where the lake, the landing zone and the OLTP are; built from Settings (the env)."""
+
+    lake_url: str
+    landing_url: str
+    oltp_dsn: str
+    duckdb_path: str
+    connections_file: str
+    data_dir: str
+    dbt_target: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LakehouseResource:
+        return cls(
+            lake_url=settings.lake_url,
+            landing_url=settings.landing_url,
+            oltp_dsn=settings.oltp_dsn,
+            duckdb_path=str(settings.duckdb_path),
+            connections_file=str(settings.connections_file),
+            data_dir=str(settings.data_dir),
+            dbt_target=settings.dbt_target or "",
+        )
+
+    def settings(self) -> Settings:
+        return Settings.from_env(
+            {
+                **os.environ,
+                "DATA_DIR": self.data_dir,
+                "LAKE_URL": self.lake_url,
+                "LANDING_URL": self.landing_url,
+                "OLTP_DSN": self.oltp_dsn,
+                "DUCKDB_PATH": self.duckdb_path,
+                "CONNECTIONS_FILE": self.connections_file,
+                "DBT_TARGET": self.dbt_target,
+            }
+        )
+
+    def lake(self) -> Lake:
+        return open_lake(self.lake_url)
+
+    def connections(self) -> ConnectionsFile:
+        return load_connections(self.connections_file, self.settings().interpolation_env())
+
+    def connection(self, name: str) -> Connection:
+        return self.connections().connections[name]
+
+
+def ensure_dbt_manifest() -> None:
+    """Parse the dbt project once when no manifest exists yet (`make setup` normally does)."""
+    if not DBT_PROJECT.manifest_path.exists():
+        dbt_resource().cli(["parse"], target_path=DBT_PROJECT.manifest_path.parent).wait()
+
+
+def dbt_executable() -> str:
+    """dbt from this interpreter's environment, so an unactivated venv still finds it."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT_DIR),
+                          dbt_executable=dbt_executable())

@@ -1,0 +1,100 @@
+"""What the demo prints: rows per layer, dbt test results, time per stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from lake import Lake
+
+
+@dataclass
+class DemoReport:
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    layers: dict[str, dict[str, int]] = field(default_factory=dict)
+    dbt: dict[str, Any] = field(default_factory=dict)
+    dlq_rows: int = 0
+
+
+def count_layer_rows(lake: Lake, duckdb_path: str) -> dict[str, dict[str, int]]:
+    """Rows per dataset in each layer, read back from where the data lives (not from logs)."""
+    con = duckdb.connect()
+    if lake.location.is_s3:
+        con.register_filesystem(lake.location.fsspec_filesystem())
+    layers: dict[str, dict[str, int]] = {"bronze": {}, "staging": {}, "silver": {}, "gold": {}}
+    for info in lake.list_files(lake.path("bronze"), suffix=".parquet"):
+        relative = info.path[len(lake.path("bronze")):].strip("/").split("/")
+        if relative[0] == "_dlq":
+            continue
+        layers["bronze"].setdefault(f"{relative[0]}.{relative[1]}", 0)
+    for dataset in layers["bronze"]:
+        source, stream = dataset.split(".")
+        layers["bronze"][dataset] = _count(con, lake.uri("bronze", source, stream, "*", "*.parquet"))
+    for layer in ("silver", "gold"):
+        models = {i.path[len(lake.path(layer)):].strip("/").split("/")[0]
+                  for i in lake.list_files(lake.path(layer), suffix=".parquet")}
+        for model in sorted(models):
+            layers[layer][model] = _count(con, lake.uri(layer, model, "**", "*.parquet"))
+    con.close()
+    warehouse = duckdb.connect(duckdb_path, read_only=True)
+    if lake.location.is_s3:
+        warehouse.register_filesystem(lake.location.fsspec_filesystem())
+    views = warehouse.execute(
+        "select table_name from information_schema.tables where table_schema = 'staging' order by 1"
+    ).fetchall()
+    for (view,) in views:
+        layers["staging"][view] = warehouse.execute(f'select count(*) from staging."{view}"').fetchone()[0]
+    warehouse.close()
+    return layers
+
+
+def _count(con: duckdb.DuckDBPyConnection, pattern: str) -> int:
+    return con.execute(f"select count(*) from read_parquet('{pattern}')").fetchone()[0]
+
+
+def count_dlq_rows(lake: Lake) -> int:
+    files = lake.list_files(lake.path("bronze", "_dlq"), suffix=".parquet")
+    if not files:
+        return 0
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(lake.fs.open_input_file(f.path)).metadata.num_rows for f in files)
+
+
+def print_report(report: DemoReport, console: Console | None = None) -> None:
+    console = console or Console()
+    rows = Table(title="Rows per layer", show_lines=False)
+    rows.add_column("layer")
+    rows.add_column("datasets", justify="right")
+    rows.add_column("rows", justify="right")
+    rows.add_column("largest")
+    for layer, datasets in report.layers.items():
+        largest = max(datasets.items(), key=lambda kv: kv[1]) if datasets else ("-", 0)
+        rows.add_row(layer, str(len(datasets)), f"{sum(datasets.values()):,}",
+                     f"{largest[0]} ({largest[1]:,})")
+    rows.add_row("dead-letter", "", f"{report.dlq_rows:,}", "records kept with their reason")
+    console.print(rows)
+
+    counts = report.dbt.get("counts", {})
+    tests = counts.get("test", {})
+    models = counts.get("model", {})
+    console.print(
+        f"dbt build: models {_fmt(models)}; tests {_fmt(tests)}"
+        + (f"; failures: {len(report.dbt['failures'])}" if report.dbt.get("failures") else "")
+    )
+
+    stages = Table(title="Elapsed per stage")
+    stages.add_column("stage")
+    stages.add_column("seconds", justify="right")
+    for name, seconds in report.stages:
+        stages.add_row(name, f"{seconds:.1f}")
+    stages.add_row("total", f"{sum(s for _, s in report.stages):.1f}")
+    console.print(stages)
+
+
+def _fmt(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"

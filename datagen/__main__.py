@@ -14,10 +14,16 @@ from datagen.oltp import OltpError
 def main(argv: list[str] | None = None) -> int:
     data_dir = os.environ.get("DATA_DIR") or "data"
     parser = argparse.ArgumentParser(prog="python -m datagen", description=__doc__)
-    parser.add_argument("--scale", type=float, default=float(os.environ.get("DATAGEN_SCALE") or 0.01),
-                        help="1 = 1,000,000 orders (default: DATAGEN_SCALE or 0.01)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=float(os.environ.get("DATAGEN_SCALE") or 0.01),
+        help="1 = 1,000,000 orders (default: DATAGEN_SCALE or 0.01)",
+    )
     parser.add_argument("--seed", type=int, default=int(os.environ.get("DATAGEN_SEED") or 42))
-    parser.add_argument("--oltp-dsn", default=os.environ.get("OLTP_DSN") or f"sqlite:///{data_dir}/shop.db")
+    parser.add_argument(
+        "--oltp-dsn", default=os.environ.get("OLTP_DSN") or f"sqlite:///{data_dir}/shop.db"
+    )
     parser.add_argument("--landing", default=os.environ.get("LANDING_URL") or f"{data_dir}/landing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -27,7 +27,9 @@ BROWSER_AGENTS = np.array(
         "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Firefox/132.0",
     ]
 )
-BOT_AGENTS = np.array(["Googlebot/2.1 (+http://www.google.com/bot.html)", "AhrefsBot/7.0", "python-requests/2.32"])
+BOT_AGENTS = np.array(
+    ["Googlebot/2.1 (+http://www.google.com/bot.html)", "AhrefsBot/7.0", "python-requests/2.32"]
+)
 BOT_SESSION_RATE = 0.03
 TEST_SESSION_RATE = 0.01
 ANONYMOUS_SESSION_RATE = 0.4
@@ -40,8 +42,9 @@ def _prefixed(prefix: str, numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, pa.array(numbers).cast(pa.string()), "")
 
 
-def generate_events(n_events: int, n_customers: int, n_products: int, countries: np.ndarray,
-                    seed: int) -> pa.Table:
+def generate_events(
+    n_events: int, n_customers: int, n_products: int, countries: np.ndarray, seed: int
+) -> pa.Table:
     """About `n_events` events grouped into sessions, sorted by time."""
     rng = np.random.default_rng(seed + 1)
     n_sessions = max(1, n_events // SESSION_MEAN_EVENTS)
@@ -87,9 +90,13 @@ def generate_events(n_events: int, n_customers: int, n_products: int, countries:
                 pa.array(PAGES[rng.integers(0, len(PAGES), n)], pa.string()),
             ),
             "product_id": pa.array(product, pa.int64(), mask=~has_product),
-            "country_code": pa.array(countries[rng.integers(0, len(countries), n_sessions)][session_idx], pa.string()),
+            "country_code": pa.array(
+                countries[rng.integers(0, len(countries), n_sessions)][session_idx], pa.string()
+            ),
             "user_agent": pa.array(user_agent[session_idx], pa.string()),
-            "environment": pa.array(np.where(is_test, "test", "production")[session_idx], pa.string()),
+            "environment": pa.array(
+                np.where(is_test, "test", "production")[session_idx], pa.string()
+            ),
         }
     )
     return table.sort_by("occurred_at")

@@ -20,7 +20,12 @@ def generate_rates(seed: int) -> pa.Table:
     """One row per day and quote currency across the generated period."""
     rng = np.random.default_rng(seed + 3)
     days = np.array([PERIOD_START.date() + timedelta(days=i) for i in range(PERIOD_DAYS)])
-    columns: dict[str, list] = {"rate_date": [], "base_currency": [], "quote_currency": [], "rate": []}
+    columns: dict[str, list] = {
+        "rate_date": [],
+        "base_currency": [],
+        "quote_currency": [],
+        "rate": [],
+    }
     for currency, start in START_RATES.items():
         walk = start * np.exp(np.cumsum(rng.normal(0, 0.004, PERIOD_DAYS)))
         columns["rate_date"].append(days)

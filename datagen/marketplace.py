@@ -66,7 +66,9 @@ def _ids(n: int) -> np.ndarray:
 def _concat_strings(*parts: np.ndarray | str) -> np.ndarray:
     out = np.asarray(parts[0]).astype(object)
     for part in parts[1:]:
-        out = out + (np.asarray(part).astype(str).astype(object) if not isinstance(part, str) else part)
+        out = out + (
+            np.asarray(part).astype(str).astype(object) if not isinstance(part, str) else part
+        )
     return out
 
 
@@ -151,9 +153,8 @@ def generate_shop(volumes: Volumes, seed: int) -> dict[str, pa.Table]:
     n_items = rng.integers(1, ITEMS_PER_ORDER_MAX + 1, n_o)
     item_order_idx = np.repeat(np.arange(n_o), n_items)
     products_per_merchant = n_p // n_m
-    item_product = (
-        o_merchant[item_order_idx]
-        + n_m * rng.integers(0, products_per_merchant, len(item_order_idx))
+    item_product = o_merchant[item_order_idx] + n_m * rng.integers(
+        0, products_per_merchant, len(item_order_idx)
     )
     item_qty = rng.choice(np.array([1, 1, 1, 2, 2, 3]), len(item_order_idx)).astype(np.int64)
     item_price = p_price[item_product - 1]
@@ -246,7 +247,9 @@ def generate_shop(volumes: Volumes, seed: int) -> dict[str, pa.Table]:
     # disputes: chargebacks on successful payments, likelier at a few risky merchants
     paid_orders = np.flatnonzero(~cancelled)
     risky_merchant = rng.random(n_m) < 0.05
-    dispute_p = np.where(risky_merchant[o_merchant[paid_orders] - 1], DISPUTE_RATE * 8, DISPUTE_RATE)
+    dispute_p = np.where(
+        risky_merchant[o_merchant[paid_orders] - 1], DISPUTE_RATE * 8, DISPUTE_RATE
+    )
     dispute_orders = paid_orders[rng.random(len(paid_orders)) < dispute_p]
     dispute_created = _later(
         rng, o_created[dispute_orders] + 3 * _SECONDS_PER_DAY, 30 * _SECONDS_PER_DAY

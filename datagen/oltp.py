@@ -100,8 +100,6 @@ def write_tables(dsn: str, tables: dict[str, pa.Table]) -> None:
             cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
             cursor.execute(create_table_sql(name, table, dialect))
             cursor.adbc_ingest(name, table, mode="append")
-            cursor.execute(
-                f'CREATE INDEX "ix_{name}_updated_at" ON "{name}" ("updated_at")'
-            )
+            cursor.execute(f'CREATE INDEX "ix_{name}_updated_at" ON "{name}" ("updated_at")')
         conn.commit()
         cursor.close()

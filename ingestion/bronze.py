@@ -1,6 +1,6 @@
 """Write a stream's records into bronze Parquet, with metadata columns, and its rejects to the DLQ.
 
-Layout: bronze/<source>/<stream>/_extracted_date=<date>/part-<sync_id>-<n>.parquet.
+Layout: bronze/<source>/<stream>/extracted_date=<date>/part-<sync_id>-<n>.parquet.
 Files are written atomically; a full refresh removes the stream's older files only
 after every new file is in place, so a crash leaves the last complete copy readable
 (staging keeps the latest version of each key, so an overlap never double counts).
@@ -36,7 +36,9 @@ ROW_GROUP_ROWS = 250_000
 class Rejects:
     """Records a source could not parse or validate, with the reason and where they were."""
 
-    def __init__(self, raw: list[str], reasons: list[str], source_file: str, line_numbers: list[int]):
+    def __init__(
+        self, raw: list[str], reasons: list[str], source_file: str, line_numbers: list[int]
+    ):
         self.table = pa.table(
             {
                 "raw": pa.array(raw, pa.string()),
@@ -55,7 +57,7 @@ class BronzeWriter:
     def __init__(self, lake: Lake, source: str, stream: str, sync_id: str, extracted_at: datetime):
         self.lake, self.source, self.stream = lake, source, stream
         self.sync_id, self.extracted_at = sync_id, extracted_at
-        self.partition = f"_extracted_date={extracted_at.date().isoformat()}"
+        self.partition = f"extracted_date={extracted_at.date().isoformat()}"
         self.files: list[str] = []
         self.rows_written = 0
         self.rows_dlq = 0
@@ -87,13 +89,20 @@ class BronzeWriter:
                 files.enter_context(self._next_file(full_schema))
 
     def _next_file(self, schema: pa.Schema):
-        path = self.lake.path("bronze", self.source, self.stream, self.partition,
-                              f"part-{self.sync_id}-{len(self.files):04d}.parquet")
+        path = self.lake.path(
+            "bronze",
+            self.source,
+            self.stream,
+            self.partition,
+            f"part-{self.sync_id}-{len(self.files):04d}.parquet",
+        )
         self.files.append(path)
         return self.lake.parquet_writer(path, schema)
 
     @staticmethod
-    def _conformed(batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> Iterator[pa.Table]:
+    def _conformed(
+        batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema
+    ) -> Iterator[pa.Table]:
         for batch in batches:
             table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
             if table.schema != schema:
@@ -106,8 +115,14 @@ class BronzeWriter:
         if not rejects:
             return
         table = pa.concat_tables([self._with_metadata(r.table) for r in rejects])
-        path = self.lake.path("bronze", "_dlq", self.source, self.stream, self.partition,
-                              f"part-{self.sync_id}.parquet")
+        path = self.lake.path(
+            "bronze",
+            "_dlq",
+            self.source,
+            self.stream,
+            self.partition,
+            f"part-{self.sync_id}.parquet",
+        )
         self.lake.write_parquet(path, table.to_batches(), DLQ_SCHEMA)
         self.rows_dlq += table.num_rows
 
@@ -117,8 +132,11 @@ class BronzeWriter:
     def replace_previous(self) -> None:
         """Full refresh: drop the stream's files from earlier syncs (ours are all in place)."""
         ours = set(self.files)
-        stale = [i.path for i in self.lake.list_files(self.lake.bronze(self.source, self.stream))
-                 if i.path not in ours]
+        stale = [
+            i.path
+            for i in self.lake.list_files(self.lake.bronze(self.source, self.stream))
+            if i.path not in ours
+        ]
         self.lake.delete_files(stale)
 
 

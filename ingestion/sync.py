@@ -41,8 +41,14 @@ def _counting(batches, counter: list[int]) -> Iterator:
         yield batch
 
 
-def sync_stream(lake: Lake, name: str, connection: Connection, stream: StreamConfig,
-                sync_id: str, extracted_at: datetime) -> StreamResult:
+def sync_stream(
+    lake: Lake,
+    name: str,
+    connection: Connection,
+    stream: StreamConfig,
+    sync_id: str,
+    extracted_at: datetime,
+) -> StreamResult:
     started = time.perf_counter()
     writer = BronzeWriter(lake, name, stream.name, sync_id, extracted_at)
     read = [0]
@@ -69,17 +75,22 @@ def sync_stream(lake: Lake, name: str, connection: Connection, stream: StreamCon
     return result
 
 
-def sync_connection(lake: Lake, name: str, connection: Connection,
-                    streams: list[str] | None = None) -> SyncResult:
+def sync_connection(
+    lake: Lake, name: str, connection: Connection, streams: list[str] | None = None
+) -> SyncResult:
     """Sync the named streams (default: all) of one connection; records the run under _ops."""
     extracted_at = datetime.now(UTC)
     sync_id = new_sync_id(extracted_at)
-    result = SyncResult(connection=name, source=connection.source, sync_id=sync_id, started_at=extracted_at)
+    result = SyncResult(
+        connection=name, source=connection.source, sync_id=sync_id, started_at=extracted_at
+    )
     selected = [s for s in connection.streams if streams is None or s.name in streams]
     try:
         for stream in selected:
             log.info("sync %s.%s (%s)", name, stream.name, sync_id)
-            result.streams.append(sync_stream(lake, name, connection, stream, sync_id, extracted_at))
+            result.streams.append(
+                sync_stream(lake, name, connection, stream, sync_id, extracted_at)
+            )
         result.status = "succeeded"
     except Exception as exc:
         result.status, result.error = "failed", str(exc)
@@ -88,7 +99,12 @@ def sync_connection(lake: Lake, name: str, connection: Connection,
         result.finished_at = datetime.now(UTC)
         lake.write_json(lake.path("_ops", "runs", name, f"{sync_id}.json"), result.to_document())
         if result.status == "succeeded":
-            lake.write_json(lake.path("_ops", "state", f"{name}.json"),
-                            {"connection": name, "last_sync_id": sync_id,
-                             "synced_at": result.finished_at.isoformat()})
+            lake.write_json(
+                lake.path("_ops", "state", f"{name}.json"),
+                {
+                    "connection": name,
+                    "last_sync_id": sync_id,
+                    "synced_at": result.finished_at.isoformat(),
+                },
+            )
     return result

@@ -106,7 +106,9 @@ class Location:
         )
 
 
-def parse_lake_url(url: str, env: Mapping[str, str] | None = None, base: Path | None = None) -> Location:
+def parse_lake_url(
+    url: str, env: Mapping[str, str] | None = None, base: Path | None = None
+) -> Location:
     """Validate a lake URL and resolve it; raises LakeError naming the URL and the problem."""
     if not url or not url.strip():
         raise LakeError("the lake URL is empty: set LAKE_URL to a folder or s3://bucket[/prefix]")
@@ -130,8 +132,16 @@ def parse_lake_url(url: str, env: Mapping[str, str] | None = None, base: Path | 
         parts = [p for p in parsed.path.split("/") if p]
         bad = [p for p in parts if not _PREFIX_PART.match(p) or p in (".", "..")]
         if bad:
-            raise LakeError(f"lake URL {url}: prefix part {bad[0]!r} has characters outside [A-Za-z0-9._=-]")
+            raise LakeError(
+                f"lake URL {url}: prefix part {bad[0]!r} has characters outside [A-Za-z0-9._=-]"
+            )
         if parsed.query or parsed.params or parsed.fragment:
-            raise LakeError(f"lake URL {url}: no query or fragment expected (settings go in LAKE_S3_*)")
-        return Location(url=url, scheme="s3", root="/".join([bucket, *parts]), s3=S3Settings.from_env(env))
-    raise LakeError(f"lake URL {url}: unsupported scheme {parsed.scheme!r} (expected a path, file:// or s3://)")
+            raise LakeError(
+                f"lake URL {url}: no query or fragment expected (settings go in LAKE_S3_*)"
+            )
+        return Location(
+            url=url, scheme="s3", root="/".join([bucket, *parts]), s3=S3Settings.from_env(env)
+        )
+    raise LakeError(
+        f"lake URL {url}: unsupported scheme {parsed.scheme!r} (expected a path, file:// or s3://)"
+    )

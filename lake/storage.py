@@ -93,15 +93,25 @@ class Lake:
             return json.loads(stream.read())
 
     @contextmanager
-    def parquet_writer(self, path: str, schema: pa.Schema,
-                       compression: str = "snappy") -> Iterator[pq.ParquetWriter]:
+    def parquet_writer(
+        self, path: str, schema: pa.Schema, compression: str = "snappy"
+    ) -> Iterator[pq.ParquetWriter]:
         """A Parquet writer whose file appears (atomically) only if the block succeeds."""
-        with self._atomic(path) as target, self.fs.open_output_stream(target) as out:
-            with pq.ParquetWriter(out, schema, compression=compression) as writer:
-                yield writer
+        with (
+            self._atomic(path) as target,
+            self.fs.open_output_stream(target) as out,
+            pq.ParquetWriter(out, schema, compression=compression) as writer,
+        ):
+            yield writer
 
-    def write_parquet(self, path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema,
-                      compression: str = "snappy", row_group_size: int = 500_000) -> int:
+    def write_parquet(
+        self,
+        path: str,
+        batches: Iterable[pa.RecordBatch],
+        schema: pa.Schema,
+        compression: str = "snappy",
+        row_group_size: int = 500_000,
+    ) -> int:
         """Stream batches into one Parquet file, atomically; returns the rows written."""
         rows = 0
         with self.parquet_writer(path, schema, compression) as writer:
@@ -119,8 +129,13 @@ class Lake:
             return []
         infos = self.fs.get_file_info(pafs.FileSelector(prefix, recursive=True))
         return sorted(
-            (i for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix)
-             and not i.base_name.startswith(TMP_PREFIX)),
+            (
+                i
+                for i in infos
+                if i.type == pafs.FileType.File
+                and i.path.endswith(suffix)
+                and not i.base_name.startswith(TMP_PREFIX)
+            ),
             key=lambda i: i.path,
         )
 

@@ -19,4 +19,3 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         assets=[*build_ingestion_assets(connections), build_dbt_assets()],
         resources={"lakehouse": LakehouseResource.from_settings(settings), "dbt": dbt_resource()},
     )
-

@@ -36,10 +36,13 @@ def _timed(report: DemoReport, stage: str, fn: Callable[[], T]) -> T:
         report.stages.append((stage, time.perf_counter() - started))
 
 
-def run_demo(settings: Settings, regenerate: bool = False, quiet: bool = False,
-             log_level: str = "WARNING") -> DemoReport:
+def run_demo(
+    settings: Settings, regenerate: bool = False, quiet: bool = False, log_level: str = "WARNING"
+) -> DemoReport:
     report = DemoReport()
-    request = GenerationRequest(settings.scale, settings.seed, settings.oltp_dsn, settings.landing_url)
+    request = GenerationRequest(
+        settings.scale, settings.seed, settings.oltp_dsn, settings.landing_url
+    )
     if regenerate or not already_generated(request):
         _timed(report, f"generate sources (scale {settings.scale:g})", lambda: generate(request))
     else:
@@ -55,12 +58,20 @@ def run_demo(settings: Settings, regenerate: bool = False, quiet: bool = False,
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
     def run(selection: AssetSelection):
-        return materialize(assets, selection=selection, resources=resources, instance=instance,
-                           run_config=run_config)
+        return materialize(
+            assets,
+            selection=selection,
+            resources=resources,
+            instance=instance,
+            run_config=run_config,
+        )
 
     _timed(report, "ingest to bronze", lambda: run(AssetSelection.groups(BRONZE_GROUP)))
-    _timed(report, "dbt build (silver, gold, tests)",
-           lambda: run(AssetSelection.all() - AssetSelection.groups(BRONZE_GROUP)))
+    _timed(
+        report,
+        "dbt build (silver, gold, tests)",
+        lambda: run(AssetSelection.all() - AssetSelection.groups(BRONZE_GROUP)),
+    )
 
     report.layers = count_layer_rows(lake, str(settings.duckdb_path))
     report.dlq_rows = count_dlq_rows(lake)

@@ -47,8 +47,12 @@ class Settings:
             lake_url=_get(env, "LAKE_URL", str(data_dir / "lake")),
             landing_url=_get(env, "LANDING_URL", str(data_dir / "landing")),
             oltp_dsn=_get(env, "OLTP_DSN", f"sqlite:///{data_dir / 'shop.db'}"),
-            duckdb_path=Path(_get(env, "DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))).resolve(),
-            connections_file=Path(_get(env, "CONNECTIONS_FILE", str(REPO_ROOT / "connections.yml"))),
+            duckdb_path=Path(
+                _get(env, "DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))
+            ).resolve(),
+            connections_file=Path(
+                _get(env, "CONNECTIONS_FILE", str(REPO_ROOT / "connections.yml"))
+            ),
             scale=scale,
             seed=seed,
             dbt_target=env.get("DBT_TARGET") or None,
@@ -60,8 +64,13 @@ class Settings:
 
     def interpolation_env(self) -> dict[str, str]:
         """The environment the connections file is resolved against, defaults filled in."""
-        return {**os.environ, "DATA_DIR": str(self.data_dir), "OLTP_DSN": self.oltp_dsn,
-                "LANDING_URL": self.landing_url, "LAKE_URL": self.lake_url}
+        return {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "OLTP_DSN": self.oltp_dsn,
+            "LANDING_URL": self.landing_url,
+            "LAKE_URL": self.lake_url,
+        }
 
     def dbt_env(self, lake_uri: str) -> dict[str, str]:
         """Variables dbt's profile and project read: where the lake and the DuckDB file are."""

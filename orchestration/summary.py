@@ -27,16 +27,20 @@ def count_layer_rows(lake: Lake, duckdb_path: str) -> dict[str, dict[str, int]]:
         con.register_filesystem(lake.location.fsspec_filesystem())
     layers: dict[str, dict[str, int]] = {"bronze": {}, "staging": {}, "silver": {}, "gold": {}}
     for info in lake.list_files(lake.path("bronze"), suffix=".parquet"):
-        relative = info.path[len(lake.path("bronze")):].strip("/").split("/")
+        relative = info.path[len(lake.path("bronze")) :].strip("/").split("/")
         if relative[0] == "_dlq":
             continue
         layers["bronze"].setdefault(f"{relative[0]}.{relative[1]}", 0)
     for dataset in layers["bronze"]:
         source, stream = dataset.split(".")
-        layers["bronze"][dataset] = _count(con, lake.uri("bronze", source, stream, "*", "*.parquet"))
+        layers["bronze"][dataset] = _count(
+            con, lake.uri("bronze", source, stream, "*", "*.parquet")
+        )
     for layer in ("silver", "gold"):
-        models = {i.path[len(lake.path(layer)):].strip("/").split("/")[0]
-                  for i in lake.list_files(lake.path(layer), suffix=".parquet")}
+        models = {
+            i.path[len(lake.path(layer)) :].strip("/").split("/")[0]
+            for i in lake.list_files(lake.path(layer), suffix=".parquet")
+        }
         for model in sorted(models):
             layers[layer][model] = _count(con, lake.uri(layer, model, "**", "*.parquet"))
     con.close()
@@ -47,7 +51,9 @@ def count_layer_rows(lake: Lake, duckdb_path: str) -> dict[str, dict[str, int]]:
         "select table_name from information_schema.tables where table_schema = 'staging' order by 1"
     ).fetchall()
     for (view,) in views:
-        layers["staging"][view] = warehouse.execute(f'select count(*) from staging."{view}"').fetchone()[0]
+        layers["staging"][view] = warehouse.execute(
+            f'select count(*) from staging."{view}"'
+        ).fetchone()[0]
     warehouse.close()
     return layers
 
@@ -74,8 +80,12 @@ def print_report(report: DemoReport, console: Console | None = None) -> None:
     rows.add_column("largest")
     for layer, datasets in report.layers.items():
         largest = max(datasets.items(), key=lambda kv: kv[1]) if datasets else ("-", 0)
-        rows.add_row(layer, str(len(datasets)), f"{sum(datasets.values()):,}",
-                     f"{largest[0]} ({largest[1]:,})")
+        rows.add_row(
+            layer,
+            str(len(datasets)),
+            f"{sum(datasets.values()):,}",
+            f"{largest[0]} ({largest[1]:,})",
+        )
     rows.add_row("dead-letter", "", f"{report.dlq_rows:,}", "records kept with their reason")
     console.print(rows)
 

@@ -26,11 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     home.mkdir(parents=True, exist_ok=True)
     ensure_dbt_manifest()
     dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "dev", "-m", "orchestration.definitions",
-               "--host", "127.0.0.1", "--port", str(args.port)]
+    command = [
+        str(dagster),
+        "dev",
+        "-m",
+        "orchestration.definitions",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+    ]
     print(f"Dagster UI: http://127.0.0.1:{args.port}  (Ctrl-C to stop)")
-    process = subprocess.Popen(command, env={**os.environ, "DAGSTER_HOME": str(home)},
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, env={**os.environ, "DAGSTER_HOME": str(home)}, start_new_session=True
+    )
     try:
         return process.wait()
     except KeyboardInterrupt:

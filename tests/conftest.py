@@ -42,12 +42,15 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    yield S3Endpoint(url=url, env={
-        "LAKE_S3_ENDPOINT": url,
-        "LAKE_S3_ACCESS_KEY_ID": "test-access-key",
-        "LAKE_S3_SECRET_ACCESS_KEY": "test-secret-key",
-        "LAKE_S3_REGION": "us-east-1",
-    })
+    yield S3Endpoint(
+        url=url,
+        env={
+            "LAKE_S3_ENDPOINT": url,
+            "LAKE_S3_ACCESS_KEY_ID": "test-access-key",
+            "LAKE_S3_SECRET_ACCESS_KEY": "test-secret-key",
+            "LAKE_S3_REGION": "us-east-1",
+        },
+    )
     server.stop()
 
 
@@ -62,11 +65,13 @@ class PostgresServer:
 
 
 def _pg_bindir() -> Path:
-    candidates = [os.environ.get("PG_BINDIR", "")] + sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    candidates = [os.environ.get("PG_BINDIR", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"))]
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
-    pytest.fail("PostgreSQL server binaries not found: apt-get install postgresql (or set PG_BINDIR)")
+    pytest.fail(
+        "PostgreSQL server binaries not found: apt-get install postgresql (or set PG_BINDIR)"
+    )
 
 
 def _free_port() -> int:
@@ -89,17 +94,47 @@ def postgres_server() -> Iterator[PostgresServer]:
             os.chown(path, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust",
-                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)
-    options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {sockdir} -c fsync=off "
-               "-c wal_level=logical")
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options,
-                    "-l", str(workdir / "server.log"), "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockdir} -c fsync=off -c wal_level=logical"
+    )
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-o",
+            options,
+            "-l",
+            str(workdir / "server.log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield PostgresServer(host="127.0.0.1", port=port)
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate",
-                        "-w", "stop"], capture_output=True)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
 

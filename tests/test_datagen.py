@@ -45,14 +45,17 @@ def test_shop_tables_are_referentially_consistent():
     merchant_of_order = orders["merchant_id"].to_numpy()[items["order_id"].to_numpy() - 1]
     assert np.array_equal(merchant_of_product, merchant_of_order)
     # order totals are the sum of their items
-    line_totals = (items["quantity"].to_numpy() * items["unit_price_cents"].to_numpy())
+    line_totals = items["quantity"].to_numpy() * items["unit_price_cents"].to_numpy()
     totals = np.bincount(items["order_id"].to_numpy(), weights=line_totals)[1:].astype(np.int64)
     assert np.array_equal(totals, orders["order_total_cents"].to_numpy())
     # each order that was not cancelled has exactly one successful payment of its total
     payments = shop["payments"].filter(pc.equal(shop["payments"]["status"], "succeeded"))
     not_cancelled = orders.filter(pc.not_equal(orders["status"], "cancelled"))
     assert payments.num_rows == not_cancelled.num_rows
-    assert pc.sum(payments["amount_cents"]).as_py() == pc.sum(not_cancelled["order_total_cents"]).as_py()
+    assert (
+        pc.sum(payments["amount_cents"]).as_py()
+        == pc.sum(not_cancelled["order_total_cents"]).as_py()
+    )
     # refunds never exceed the order they refund
     refunds = shop["refunds"]
     refunded_totals = orders["order_total_cents"].to_numpy()[refunds["order_id"].to_numpy() - 1]
@@ -79,7 +82,9 @@ def test_clickstream_drops_have_bots_test_traffic_and_malformed_lines(tmp_path):
 
 
 def test_generate_writes_sqlite_and_landing_and_marks_completion(tmp_path):
-    request = GenerationRequest(0.002, 1, f"sqlite:///{tmp_path}/shop.db", str(tmp_path / "landing"))
+    request = GenerationRequest(
+        0.002, 1, f"sqlite:///{tmp_path}/shop.db", str(tmp_path / "landing")
+    )
     assert not already_generated(request)
     result = generate(request)
     assert already_generated(request)

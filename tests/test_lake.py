@@ -31,7 +31,7 @@ def test_bootstrap_creates_the_layout(lake):
 
 def test_parquet_round_trip_and_listing(lake):
     table = pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]})
-    path = lake.path("bronze", "shop", "orders", "_extracted_date=2026-01-01", "part-1.parquet")
+    path = lake.path("bronze", "shop", "orders", "extracted_date=2026-01-01", "part-1.parquet")
     assert lake.write_parquet(path, table.to_batches(), table.schema) == 3
     files = lake.list_files(lake.path("bronze"), suffix=".parquet")
     assert [f.path for f in files] == [path]
@@ -86,5 +86,5 @@ def test_unreachable_endpoint_names_the_url_and_reason(monkeypatch):
 
 def test_bad_endpoint_setting_is_named(monkeypatch):
     monkeypatch.setenv("LAKE_S3_ENDPOINT", "minio:9000")
-    with pytest.raises(LakeError, match="LAKE_S3_ENDPOINT='minio:9000'.*expected http"):
+    with pytest.raises(LakeError, match=r"LAKE_S3_ENDPOINT='minio:9000'.*expected http"):
         open_lake("s3://lakehouse")

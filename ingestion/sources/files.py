@@ -39,8 +39,9 @@ def list_files(config: FilesConfig, pattern: str) -> tuple[pafs.FileSystem, list
         raise FilesSourceError(f"landing folder {config.url} does not exist")
     infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
     paths = sorted(
-        i.path for i in infos
-        if i.type == pafs.FileType.File and fnmatch(i.path[len(root):].lstrip("/"), pattern)
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.File and fnmatch(i.path[len(root) :].lstrip("/"), pattern)
     )
     return fs, paths
 
@@ -72,11 +73,15 @@ def _parse_csv(data: bytes, path: str) -> tuple[pa.Table | None, Rejects | None]
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         raw.append(row.text)
-        reasons.append(f"invalid CSV row: expected {row.expected_columns} columns, got {row.actual_columns}")
+        reasons.append(
+            f"invalid CSV row: expected {row.expected_columns} columns, got {row.actual_columns}"
+        )
         line_numbers.append(row.number or -1)
         return "skip"
 
-    table = pacsv.read_csv(io.BytesIO(data), parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid))
+    table = pacsv.read_csv(
+        io.BytesIO(data), parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid)
+    )
     return table, Rejects(raw, reasons, path, line_numbers) if raw else None
 
 
@@ -99,8 +104,11 @@ def read_files(config: FilesConfig, stream: StreamConfig) -> Iterator[StreamRead
         if table is not None and table.num_rows:
             tables.append(table.append_column(SOURCE_FILE_FIELD, pa.array([path] * table.num_rows)))
     if not tables:
-        raise FilesSourceError(f"no readable {stream.format} files match {stream.pattern!r} in {config.url}")
+        raise FilesSourceError(
+            f"no readable {stream.format} files match {stream.pattern!r} in {config.url}"
+        )
     # files infer types separately (a column may be all null in one): let Arrow widen them
     table = pa.concat_tables(tables, promote_options="permissive")
-    yield StreamRead(schema=table.schema, batches=iter(table.to_batches(max_chunksize=250_000)),
-                     rejects=rejects)
+    yield StreamRead(
+        schema=table.schema, batches=iter(table.to_batches(max_chunksize=250_000)), rejects=rejects
+    )

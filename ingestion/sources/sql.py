@@ -47,7 +47,9 @@ def connect(dsn: str) -> Iterator[Any]:
 
             conn = postgresql.connect(dsn)
         else:
-            raise SqlSourceError(f"unsupported DSN {redact(dsn)!r}: expected sqlite:/// or postgresql://")
+            raise SqlSourceError(
+                f"unsupported DSN {redact(dsn)!r}: expected sqlite:/// or postgresql://"
+            )
     except SqlSourceError:
         raise
     except Exception as exc:  # driver error types vary; the reason is in the message
@@ -75,7 +77,9 @@ def read_table(config: SqlConfig, stream: StreamConfig) -> Iterator[StreamRead]:
             count_cursor.execute(f'SELECT COUNT(*) FROM "{table}"')
             source_rows = int(count_cursor.fetchone()[0])
         except Exception as exc:
-            raise SqlSourceError(f"cannot read table {table!r} from {redact(config.dsn)}: {exc}") from exc
+            raise SqlSourceError(
+                f"cannot read table {table!r} from {redact(config.dsn)}: {exc}"
+            ) from exc
         finally:
             count_cursor.close()
         cursor = conn.cursor()

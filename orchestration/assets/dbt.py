@@ -1,6 +1,5 @@
 """dbt models as assets: sources map onto the bronze assets, folders onto groups."""
 
-
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -30,9 +29,14 @@ class LakehouseTranslator(DagsterDbtTranslator):
 
 
 def build_dbt_assets():
-    @dbt_assets(manifest=DBT_PROJECT.manifest_path, project=DBT_PROJECT,
-                dagster_dbt_translator=LakehouseTranslator())
-    def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
+    @dbt_assets(
+        manifest=DBT_PROJECT.manifest_path,
+        project=DBT_PROJECT,
+        dagster_dbt_translator=LakehouseTranslator(),
+    )
+    def dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource
+    ):
         lake = lakehouse.lake()  # also creates the layer folders a local lake needs
         os.environ.update(lakehouse.settings().dbt_env(lake.uri()))
         invocation = dbt.cli(["build"], context=context, raise_on_error=False)

@@ -4,8 +4,14 @@ Each connection is one multi-asset (one sync can land several streams), subsetta
 so that a single stream can be refreshed alone.
 """
 
-
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from ingestion.connections import Connection, ConnectionsFile
 from ingestion.sync import sync_connection
@@ -24,19 +30,24 @@ def build_connection_assets(name: str, connection: Connection):
             key=bronze_key(name, stream.name),
             group_name=BRONZE_GROUP,
             kinds={"parquet", connection.source},
-            description=f"Raw `{stream.name}` records from the `{name}` connection ({stream.sync_mode}).",
+            description=(
+                f"Raw `{stream.name}` records from the `{name}` connection ({stream.sync_mode})."
+            ),
             metadata={"primary_key": ", ".join(stream.primary_key) or "-"},
             skippable=True,
         )
         for stream in connection.streams
     ]
 
-    @multi_asset(name=f"sync_{name}", specs=specs, can_subset=True,
-                 required_resource_keys={"lakehouse"})
+    @multi_asset(
+        name=f"sync_{name}", specs=specs, can_subset=True, required_resource_keys={"lakehouse"}
+    )
     def sync_assets(context: AssetExecutionContext):
         lakehouse: LakehouseResource = context.resources.lakehouse
         selected = [key.path[-1] for key in context.selected_asset_keys]
-        result = sync_connection(lakehouse.lake(), name, lakehouse.connection(name), streams=selected)
+        result = sync_connection(
+            lakehouse.lake(), name, lakehouse.connection(name), streams=selected
+        )
         for stream in result.streams:
             yield MaterializeResult(
                 asset_key=bronze_key(name, stream.stream),

@@ -1,4 +1,4 @@
-{{ config(options={'partition_by': 'order_year, order_month', 'compression': 'zstd', 'overwrite': true}) }}
+{{ config(options={'partition_by': 'order_year, order_month', 'compression': 'zstd', 'overwrite_or_ignore': true}) }}
 
 with
 

@@ -26,30 +26,24 @@ def main() -> None:
     volumes = Volumes.for_scale(args.scale)
     timings: dict[str, list[float]] = {}
 
-    def timed(stage: str, fn):
+    def timed(stage: str, fn, *fn_args):
         started = time.perf_counter()
-        result = fn()
+        result = fn(*fn_args)
         timings.setdefault(stage, []).append(time.perf_counter() - started)
         return result
 
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            shop = timed("shop tables (numpy)", lambda: generate_shop(volumes, 42))
-            timed("write SQLite (ADBC)", lambda: write_tables(f"sqlite:///{root}/shop.db", shop))
+            shop = timed("shop tables (numpy)", generate_shop, volumes, 42)
+            timed("write SQLite (ADBC)", write_tables, f"sqlite:///{root}/shop.db", shop)
             events = timed(
                 "clickstream events",
-                lambda: clickstream.generate_events(
-                    volumes.events, volumes.customers, volumes.products, COUNTRIES, 42
-                ),
-            )
-            timed(
-                "clickstream JSONL drops",
-                lambda: clickstream.write_daily_drops(events, root / "clicks", 42),
-            )
-            timed(
-                "fx rates CSV", lambda: fx.write_monthly_drops(fx.generate_rates(42), root / "fx")
-            )
+                clickstream.generate_events,
+                volumes.events, volumes.customers, volumes.products, COUNTRIES, 42,
+            )  # fmt: skip
+            timed("clickstream JSONL drops", clickstream.write_daily_drops, events, root / "c", 42)
+            timed("fx rates CSV", fx.write_monthly_drops, fx.generate_rates(42), root / "fx")
         print(f"run {run + 1}/{args.runs} done", flush=True)
     print(f"\nscale {args.scale:g}: {volumes.orders:,} orders, {volumes.events:,} events")
     total = 0.0

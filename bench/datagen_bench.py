@@ -50,9 +50,8 @@ def main() -> None:
     for stage, seconds in timings.items():
         median = statistics.median(seconds)
         total += median
-        print(
-            f"  {stage:<26} median {median:6.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})"
-        )
+        runs = ", ".join(f"{s:.2f}" for s in seconds)
+        print(f"  {stage:<26} median {median:6.2f} s  (runs: {runs})")
     print(f"  {'total (sum of medians)':<26}        {total:6.2f} s")
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from ingestion.sources.sql import redact
+
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
@@ -30,16 +32,6 @@ def dialect_of(dsn: str) -> str:
         f"unsupported OLTP_DSN {redact(dsn)!r}: expected sqlite:///path/to/file.db "
         "or postgresql://user:password@host:port/database"
     )
-
-
-def redact(dsn: str) -> str:
-    """The DSN without its password, for messages and logs."""
-    if "://" in dsn and "@" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return dsn
 
 
 @contextmanager

@@ -37,10 +37,6 @@ class SyncResult:
     error: str | None = None
     streams: list[StreamResult] = field(default_factory=list)
 
-    @property
-    def rows_written(self) -> int:
-        return sum(s.rows_written for s in self.streams)
-
     def to_document(self) -> dict[str, Any]:
         document = asdict(self)
         document["started_at"] = self.started_at.isoformat()

@@ -24,6 +24,7 @@ class SqlSourceError(RuntimeError):
 
 
 def redact(dsn: str) -> str:
+    """The DSN without its password, for messages and logs."""
     if "://" in dsn and "@" in dsn:
         scheme, rest = dsn.split("://", 1)
         credentials, host = rest.rsplit("@", 1)

@@ -25,8 +25,20 @@ def main(argv: list[str] | None = None) -> int:
         "--oltp-dsn", default=os.environ.get("OLTP_DSN") or f"sqlite:///{data_dir}/shop.db"
     )
     parser.add_argument("--landing", default=os.environ.get("LANDING_URL") or f"{data_dir}/landing")
+    parser.add_argument(
+        "--apply-changes",
+        type=float,
+        metavar="FRACTION",
+        help="instead of generating: insert, update and delete about FRACTION of the orders "
+        "in the existing OLTP database (for incremental and CDC syncs)",
+    )
+    parser.add_argument(
+        "--no-deletes", action="store_true", help="with --apply-changes: inserts and updates only"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.apply_changes is not None:
+        return _apply_changes(args)
     try:
         result = generate(GenerationRequest(args.scale, args.seed, args.oltp_dsn, args.landing))
     except (OltpError, ValueError) as exc:
@@ -35,6 +47,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in result.rows.items():
         print(f"{name:>20} {count:>12,}")
     print(f"generated in {result.seconds:.1f} s")
+    return 0
+
+
+def _apply_changes(args: argparse.Namespace) -> int:
+    from datagen.changes import apply_changes
+
+    try:
+        changes = apply_changes(
+            args.oltp_dsn, args.apply_changes, args.seed, deletes=not args.no_deletes
+        )
+    except (OltpError, ValueError) as exc:
+        print(f"datagen: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"orders inserted {changes.inserted:,}, updated {changes.updated:,}, "
+        f"deleted {changes.deleted:,} at {changes.changed_at}"
+    )
     return 0
 
 

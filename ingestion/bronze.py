@@ -1,143 +1,175 @@
-"""Write a stream's records into bronze Parquet, with metadata columns, and its rejects to the DLQ.
+"""Write a stream's records into bronze Parquet, with metadata columns, and its rejects to
+the DLQ, all staged until the sync commits them.
 
-Layout: bronze/<source>/<stream>/extracted_date=<date>/part-<sync_id>-<n>.parquet.
-Files are written atomically; a full refresh removes the stream's older files only
-after every new file is in place, so a crash leaves the last complete copy readable
-(staging keeps the latest version of each key, so an overlap never double counts).
+Final layout: bronze/<source>/<stream>/<partition>/part-<sync_id>-<n>.parquet and
+bronze/_dlq/<source>/<stream>/<partition>/part-<sync_id>-<n>.parquet. Files are first
+written (atomically) under bronze/_staging/<connection>/<sync_id>/, which no dbt source
+reads; `take_staged()` hands the staged files to the commit, which moves them into place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ingestion.protocol import OP_COLUMN, POSITION_COLUMN, SOURCE_METADATA_FIELDS, Rejects
 from lake import Lake
 
-METADATA_FIELDS = [
+ENGINE_METADATA_FIELDS = [
     pa.field("_sync_id", pa.string(), nullable=False),
     pa.field("_extracted_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ]
+METADATA_FIELDS = [*SOURCE_METADATA_FIELDS, *ENGINE_METADATA_FIELDS]
+METADATA_NAMES = {f.name for f in METADATA_FIELDS}
 DLQ_SCHEMA = pa.schema(
     [
         pa.field("raw", pa.string()),
         pa.field("reason", pa.string()),
-        pa.field("source_file", pa.string()),
+        pa.field("location", pa.string()),
         pa.field("line_number", pa.int64()),
-        *METADATA_FIELDS,
+        *ENGINE_METADATA_FIELDS,
     ]
 )
 ROWS_PER_FILE = 1_000_000
+# DuckDB parallelises a scan by row group: 100k-1M rows per group reads best
 ROW_GROUP_ROWS = 250_000
-
-
-class Rejects:
-    """Records a source could not parse or validate, with the reason and where they were."""
-
-    def __init__(
-        self, raw: list[str], reasons: list[str], source_file: str, line_numbers: list[int]
-    ):
-        self.table = pa.table(
-            {
-                "raw": pa.array(raw, pa.string()),
-                "reason": pa.array(reasons, pa.string()),
-                "source_file": pa.array([source_file] * len(raw), pa.string()),
-                "line_number": pa.array(line_numbers, pa.int64()),
-            }
-        )
-
-    @property
-    def num_rows(self) -> int:
-        return self.table.num_rows
+STAGING = "_staging"
+PARTITION_FORMATS = {
+    "extracted_date": "extracted_date=%Y-%m-%d",
+    "extracted_month": "extracted_month=%Y-%m",
+}
 
 
 class BronzeWriter:
-    def __init__(self, lake: Lake, source: str, stream: str, sync_id: str, extracted_at: datetime):
-        self.lake, self.source, self.stream = lake, source, stream
+    """One stream's writer for one sync. Not thread-safe; one per stream."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        connection: str,
+        source: str,
+        stream: str,
+        sync_id: str,
+        extracted_at: datetime,
+        partition_by: str = "extracted_date",
+    ):
+        self.lake, self.connection, self.source, self.stream = lake, connection, source, stream
         self.sync_id, self.extracted_at = sync_id, extracted_at
-        self.partition = f"extracted_date={extracted_at.date().isoformat()}"
-        self.files: list[str] = []
+        self.partition = extracted_at.strftime(PARTITION_FORMATS[partition_by])
         self.rows_written = 0
         self.rows_dlq = 0
+        self.bytes_written = 0
+        self._files = ExitStack()
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._rows_in_file = 0
+        self._count = 0
+        self._staged: list[tuple[str, str]] = []  # (staged key, final key) not yet committed
+        self._pending: tuple[str, str] | None = None  # the open file
 
-    def _with_metadata(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
-        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    # -- keys -----------------------------------------------------------------------------
+    def _keys(self, dlq: bool) -> tuple[str, str]:
+        name = f"part-{self.sync_id}-{self._count:04d}.parquet"
+        self._count += 1
+        final = ["bronze", "_dlq"] if dlq else ["bronze"]
+        final += [self.source, self.stream, self.partition, name]
+        staged = ["bronze", STAGING, self.connection, self.sync_id, *final[1:]]
+        return "/".join(staged), "/".join(final)
+
+    # -- data -----------------------------------------------------------------------------
+    def write(self, table: pa.Table) -> None:
+        """Write conformed records, rolling to a new file every ROWS_PER_FILE rows or when
+        the schema evolves."""
+        table = self._with_metadata(table)
+        if self._schema is not None and table.schema != self._schema:
+            self._close()
+        while table.num_rows:
+            if self._writer is None or self._rows_in_file >= ROWS_PER_FILE:
+                self._open(table.schema)
+            head = table.slice(0, ROWS_PER_FILE - self._rows_in_file)
+            table = table.slice(head.num_rows)
+            self._writer.write_table(head, row_group_size=ROW_GROUP_ROWS)
+            self._rows_in_file += head.num_rows
+            self.rows_written += head.num_rows
+
+    def write_empty(self, schema: pa.Schema) -> None:
+        """An empty file, so a stream with no rows still has its schema downstream."""
+        if self._writer is None and not self._staged:
+            self._open(self._with_metadata(schema.empty_table()).schema)
+
+    def _open(self, schema: pa.Schema) -> None:
+        self._close()
+        staged, final = self._keys(dlq=False)
+        self._writer = self._files.enter_context(
+            self.lake.parquet_writer(self.lake.path(staged), schema)
+        )
+        self._schema, self._rows_in_file, self._pending = schema, 0, (staged, final)
+
+    def _close(self) -> None:
+        self._files.close()
+        if self._pending is not None:
+            self._staged.append(self._pending)
+            self.bytes_written += self.lake.fs.get_file_info(self.lake.path(self._pending[0])).size
+        self._writer, self._schema, self._pending = None, None, None
+
+    def _with_metadata(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
-        table = table.append_column(METADATA_FIELDS[0], pa.array([self.sync_id] * n, pa.string()))
-        extracted = pa.scalar(self.extracted_at, METADATA_FIELDS[1].type)
-        return table.append_column(METADATA_FIELDS[1], pa.repeat(extracted, n))
-
-    def write(self, batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema) -> None:
-        """Write the stream's data, rolling to a new file every ROWS_PER_FILE rows. An empty
-        stream still gets one (empty) file, so its schema exists downstream."""
-        full_schema = pa.schema([*schema, *METADATA_FIELDS])
-        with ExitStack() as files:
-            writer, rows_in_file = None, 0
-            for table in self._conformed(batches, schema):
-                while table.num_rows:
-                    if writer is None or rows_in_file == ROWS_PER_FILE:
-                        files.close()
-                        writer, rows_in_file = files.enter_context(self._next_file(full_schema)), 0
-                    head = table.slice(0, ROWS_PER_FILE - rows_in_file)
-                    table = table.slice(head.num_rows)
-                    writer.write_table(self._with_metadata(head), row_group_size=ROW_GROUP_ROWS)
-                    rows_in_file += head.num_rows
-                    self.rows_written += head.num_rows
-            if writer is None:
-                files.enter_context(self._next_file(full_schema))
-
-    def _next_file(self, schema: pa.Schema):
-        path = self.lake.path(
-            "bronze",
-            self.source,
-            self.stream,
-            self.partition,
-            f"part-{self.sync_id}-{len(self.files):04d}.parquet",
+        for field in SOURCE_METADATA_FIELDS:
+            if field.name not in table.column_names:
+                table = table.append_column(field, pa.nulls(n, field.type))
+        table = table.append_column(
+            ENGINE_METADATA_FIELDS[0], pa.repeat(pa.scalar(self.sync_id, pa.string()), n)
         )
-        self.files.append(path)
-        return self.lake.parquet_writer(path, schema)
+        extracted = pa.scalar(self.extracted_at, ENGINE_METADATA_FIELDS[1].type)
+        return table.append_column(ENGINE_METADATA_FIELDS[1], pa.repeat(extracted, n))
 
-    @staticmethod
-    def _conformed(
-        batches: Iterable[pa.RecordBatch | pa.Table], schema: pa.Schema
-    ) -> Iterator[pa.Table]:
-        for batch in batches:
-            table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-            if table.schema != schema:
-                table = table.select(schema.names).cast(schema)
-            if table.num_rows:
-                yield table
-
-    def write_rejects(self, rejects: list[Rejects]) -> None:
-        rejects = [r for r in rejects if r.num_rows]
-        if not rejects:
+    # -- dead letters ---------------------------------------------------------------------
+    def write_rejects(self, rejects: Rejects) -> None:
+        if not rejects.num_rows:
             return
-        table = pa.concat_tables([self._with_metadata(r.table) for r in rejects])
-        path = self.lake.path(
-            "bronze",
-            "_dlq",
-            self.source,
-            self.stream,
-            self.partition,
-            f"part-{self.sync_id}.parquet",
+        table = rejects.table
+        n = table.num_rows
+        table = table.append_column(
+            ENGINE_METADATA_FIELDS[0], pa.repeat(pa.scalar(self.sync_id, pa.string()), n)
         )
-        self.lake.write_parquet(path, table.to_batches(), DLQ_SCHEMA)
-        self.rows_dlq += table.num_rows
+        extracted = pa.scalar(self.extracted_at, ENGINE_METADATA_FIELDS[1].type)
+        table = table.append_column(ENGINE_METADATA_FIELDS[1], pa.repeat(extracted, n))
+        staged, final = self._keys(dlq=True)
+        self.lake.write_parquet(self.lake.path(staged), table.to_batches(), DLQ_SCHEMA)
+        self._staged.append((staged, final))
+        self.rows_dlq += n
 
-    def bytes_written(self) -> int:
-        return sum(self.lake.fs.get_file_info(path).size or 0 for path in self.files)
+    # -- commit hand-over -----------------------------------------------------------------
+    def take_staged(self) -> list[tuple[str, str]]:
+        """Close the open file and hand over every staged file not yet committed."""
+        self._close()
+        staged, self._staged = self._staged, []
+        return staged
 
-    def replace_previous(self) -> None:
-        """Full refresh: drop the stream's files from earlier syncs (ours are all in place)."""
-        ours = set(self.files)
-        stale = [
-            i.path
-            for i in self.lake.list_files(self.lake.bronze(self.source, self.stream))
-            if i.path not in ours
-        ]
-        self.lake.delete_files(stale)
+    def has_uncommitted(self) -> bool:
+        return self._writer is not None or bool(self._staged)
+
+    def abort(self) -> None:
+        self._files.close()
 
 
-__all__ = ["DLQ_SCHEMA", "METADATA_FIELDS", "BronzeWriter", "Rejects"]
+def committed_files(lake: Lake, source: str, stream: str) -> list[str]:
+    """Keys of the stream's committed data and DLQ files."""
+    keys = []
+    for prefix in (lake.bronze(source, stream), lake.dlq(source, stream)):
+        keys += [lake.key_of(i.path) for i in lake.list_files(prefix, ".parquet")]
+    return keys
+
+
+__all__ = [
+    "DLQ_SCHEMA",
+    "METADATA_FIELDS",
+    "METADATA_NAMES",
+    "OP_COLUMN",
+    "POSITION_COLUMN",
+    "BronzeWriter",
+    "committed_files",
+]

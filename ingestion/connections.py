@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -28,21 +35,34 @@ def _identifier(value: str) -> str:
     return value
 
 
+SyncMode = Literal["full_refresh", "incremental"]
+DestinationSyncMode = Literal["overwrite", "append", "append_dedup"]
+_CRON = re.compile(r"^\S+(\s+\S+){4}$")
+
+
 class StreamConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A stream of a connection. Keys not listed here are the source's own stream options
+    (a table name, a file pattern, an API path): they are validated by the source."""
+
+    model_config = ConfigDict(extra="allow")
 
     name: str
-    sync_mode: Literal["full_refresh"] = "full_refresh"
+    sync_mode: SyncMode = "full_refresh"
+    # default: overwrite for full_refresh, append for incremental
+    destination_sync_mode: DestinationSyncMode | None = None
+    cursor_field: str | None = None
     primary_key: list[str] = Field(default_factory=list)
-    # sql sources: the table to read (default: the stream name)
-    table: str | None = None
-    # files sources: which files, and how to parse them
-    pattern: str | None = None
-    format: Literal["jsonl", "csv"] | None = None
+    # bronze partitioning: a folder per day (or month) of extraction
+    partition_by: Literal["extracted_date", "extracted_month"] = "extracted_date"
+    # a type change or a missing required field: send the record to the DLQ, or fail
+    schema_policy: Literal["dlq", "fail"] = "dlq"
+    # fields every record must have (the primary key and cursor always are)
+    required: list[str] = Field(default_factory=list)
+    schedule: str | None = None
 
     _check_name = field_validator("name")(classmethod(lambda cls, v: _identifier(v)))
 
-    @field_validator("table", "primary_key")
+    @field_validator("cursor_field", "primary_key", "required")
     @classmethod
     def _check_identifiers(cls, value):
         if value is None:
@@ -51,31 +71,67 @@ class StreamConfig(BaseModel):
             _identifier(item)
         return value
 
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, value: str | None) -> str | None:
+        if value is not None and not _CRON.match(value.strip()):
+            raise ValueError(f"{value!r} is not a cron expression of five fields")
+        return value
 
-class SqlConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dsn: str
-    batch_rows: int = Field(default=100_000, gt=0)
+    @model_validator(mode="after")
+    def _check_modes(self) -> StreamConfig:
+        if self.destination_sync_mode is None:
+            self.destination_sync_mode = (
+                "overwrite" if self.sync_mode == "full_refresh" else "append"
+            )
+        if self.sync_mode == "incremental" and self.destination_sync_mode == "overwrite":
+            raise ValueError("an incremental stream appends: use append or append_dedup")
+        if self.destination_sync_mode == "append_dedup" and not self.primary_key:
+            raise ValueError("append_dedup needs a primary_key to deduplicate on")
+        return self
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """The source's own options for this stream."""
+        return {"name": self.name, **(self.model_extra or {})}
 
-class FilesConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str
+    @property
+    def required_fields(self) -> list[str]:
+        fields = [*self.primary_key, *self.required]
+        if self.cursor_field:
+            fields.append(self.cursor_field)
+        return list(dict.fromkeys(fields))
 
 
 class Connection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["sql", "files"]
+    source: str
     config: dict
     streams: list[StreamConfig] = Field(min_length=1)
     schedule: str | None = None
 
-    def sql_config(self) -> SqlConfig:
-        return SqlConfig.model_validate(self.config)
+    _check_schedule = field_validator("schedule")(StreamConfig._check_schedule.__func__)
 
-    def files_config(self) -> FilesConfig:
-        return FilesConfig.model_validate(self.config)
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        from ingestion.sources import SOURCES
+
+        if value not in SOURCES:
+            raise ValueError(f"unknown source {value!r}: expected one of {', '.join(SOURCES)}")
+        return value
+
+    def source_config(self) -> dict[str, Any]:
+        """The config the source gets: the connection's config plus each stream's options
+        (as in an Airbyte source's own config file)."""
+        return {**self.config, "streams": [s.options for s in self.streams]}
+
+    def stream(self, name: str) -> StreamConfig:
+        for stream in self.streams:
+            if stream.name == name:
+                return stream
+        raise KeyError(name)
 
 
 class ConnectionsFile(BaseModel):
@@ -134,22 +190,38 @@ def load_connections(path: str | Path, env: Mapping[str, str]) -> ConnectionsFil
 
 
 def _validate_source_config(name: str, connection: Connection) -> None:
+    """Validate the config with the source's own model; errors point back at the file's
+    keys (`config.<key>`, or `streams[i].<key>` for a stream option)."""
+    from ingestion.sources import get_source
+
+    source = get_source(connection.source)
     try:
-        if connection.source == "sql":
-            connection.sql_config()
-        else:
-            connection.files_config()
-            for i, stream in enumerate(connection.streams):
-                if not stream.pattern or not stream.format:
-                    raise ConnectionsError(
-                        f"connections.{name}.streams[{i}]: a files stream needs `pattern` and "
-                        "`format` (jsonl or csv)"
-                    )
+        source.parse_config(connection.source_config())
     except ValidationError as exc:
-        raise ValidationError.from_exception_data(
-            exc.title,
-            [{**e, "loc": ("connections", name, "config", *e["loc"])} for e in exc.errors()],
-        ) from exc
+        errors = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            if loc[:1] == ("streams",):
+                loc = ("connections", name, *loc)
+            else:
+                loc = ("connections", name, "config", *loc)
+            errors.append({**error, "loc": loc})
+        raise ValidationError.from_exception_data(exc.title, errors) from exc
+    for i, stream in enumerate(connection.streams):
+        where = f"connections.{name}.streams[{i}]"
+        if (
+            stream.sync_mode == "incremental"
+            and not stream.cursor_field
+            and not source.source_defined_cursor
+        ):
+            raise ConnectionsError(
+                f"{where}.cursor_field: an incremental {connection.source} stream needs a "
+                "cursor_field (the column that grows with each change, e.g. updated_at)"
+            )
+        if stream.sync_mode == "incremental" and not source.supports_incremental:
+            raise ConnectionsError(
+                f"{where}.sync_mode: the {connection.source} source only does full_refresh"
+            )
 
 
 def _describe(path: Path, exc: ValidationError) -> str:

@@ -1,29 +1,73 @@
-"""What a sync reports: per-stream counts, bytes and timings, kept under `_ops`."""
+"""What a sync reports: per-stream counts, bytes, timings and reconciliation, kept under `_ops`."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+
+
+class ReconciliationError(RuntimeError):
+    """The counts of a stream do not add up: something would be lost."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return Decimal(str(a)) == Decimal(str(b))
 
 
 @dataclass
 class StreamResult:
     stream: str
+    sync_mode: str = "full_refresh"
+    destination_sync_mode: str = "overwrite"
     rows_read: int = 0
     rows_written: int = 0
     rows_dlq: int = 0
     bytes_written: int = 0
+    source_rows: int | None = None  # what the source counted over the ranges read
+    checksums: dict[str, dict[str, Any]] = field(default_factory=dict)  # column: source/read
     files: list[str] = field(default_factory=list)
+    files_replaced: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+    schema_events: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     def check_reconciles(self, connection: str) -> None:
         """Nothing lost: every record read is in bronze or in the DLQ."""
+        where = f"{connection}.{self.stream}"
         if self.rows_read != self.rows_written + self.rows_dlq:
-            raise RuntimeError(
-                f"{connection}.{self.stream}: read {self.rows_read} records but wrote "
+            raise ReconciliationError(
+                f"{where}: read {self.rows_read} records but wrote "
                 f"{self.rows_written} to bronze and {self.rows_dlq} to the DLQ"
             )
+
+    def check_source_window(
+        self, connection: str, source_rows: int, read: int, source_sums: dict, read_sums: dict
+    ) -> None:
+        """The source's own count (and sums) over a range equal what the sync read of it."""
+        where = f"{connection}.{self.stream}"
+        if source_rows != read:
+            raise ReconciliationError(
+                f"{where}: the source counted {source_rows} rows but the sync read {read}"
+            )
+        for column, expected in source_sums.items():
+            got = read_sums.get(column)
+            if not _same(expected, got):
+                raise ReconciliationError(
+                    f"{where}: the source sums {column} to {expected} "
+                    f"but the rows read sum to {got}"
+                )
+        self.source_rows = (self.source_rows or 0) + source_rows
+        for column, expected in source_sums.items():
+            entry = self.checksums.setdefault(column, {"source": 0, "read": 0})
+            entry["source"] = (entry["source"] or 0) + (expected or 0)
+            entry["read"] = (entry["read"] or 0) + (read_sums.get(column) or 0)
 
 
 @dataclass
@@ -35,6 +79,7 @@ class SyncResult:
     finished_at: datetime | None = None
     status: str = "running"
     error: str | None = None
+    full_refresh: bool = False
     streams: list[StreamResult] = field(default_factory=list)
 
     def to_document(self) -> dict[str, Any]:

@@ -1,7 +1,12 @@
-"""Run a connection's sync: every stream from its source into bronze, then the run record.
+"""Run a connection's sync: its streams from the source into bronze, committed with state.
 
-Order of commits: data files first, then the older files they replace, then the run
-record and state under `_ops`. A record whose counts do not reconcile fails the sync.
+The source yields Arrow batches, rejects and checkpoints (ingestion.protocol). Each batch
+is held to the stream's bronze schema (ingestion.drift), written to staged Parquet
+(ingestion.bronze), and at each checkpoint the stream's files and state are committed
+together (ingestion.commit). Overwrite streams commit once, at the end, replacing their
+older files in the same commit. Counts are reconciled before anything is committed:
+the source's own count over a range must equal the rows read, and every row read must
+be in bronze or in the DLQ.
 """
 
 from __future__ import annotations
@@ -9,19 +14,34 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from ingestion.bronze import BronzeWriter
+import pyarrow as pa
+import pyarrow.compute as pc
+from airbyte_protocol.models import (
+    AirbyteStream,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteStream,
+    DestinationSyncMode,
+    SyncMode,
+)
+
+from ingestion.bronze import METADATA_NAMES, BronzeWriter, committed_files
+from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
+from ingestion.drift import SchemaConformer
+from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.records import StreamResult, SyncResult
-from ingestion.sources import StreamRead
-from ingestion.sources.files import read_files
-from ingestion.sources.sql import read_table
+from ingestion.sources import get_source
 from lake import Lake
 
 log = logging.getLogger(__name__)
+
+# called after every batch: (stream, rows read so far, rows written so far)
+Progress = Callable[[str, int, int], None]
 
 
 def new_sync_id(now: datetime) -> str:
@@ -29,82 +49,280 @@ def new_sync_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def open_stream(connection: Connection, stream: StreamConfig) -> AbstractContextManager[StreamRead]:
-    if connection.source == "sql":
-        return read_table(connection.sql_config(), stream)
-    return read_files(connection.files_config(), stream)
-
-
-def _counting(batches, counter: list[int]) -> Iterator:
-    for batch in batches:
-        counter[0] += batch.num_rows
-        yield batch
-
-
-def sync_stream(
-    lake: Lake,
-    name: str,
-    connection: Connection,
-    stream: StreamConfig,
-    sync_id: str,
-    extracted_at: datetime,
-) -> StreamResult:
-    started = time.perf_counter()
-    writer = BronzeWriter(lake, name, stream.name, sync_id, extracted_at)
-    read = [0]
-    with open_stream(connection, stream) as source:
-        writer.write(_counting(source.batches, read), source.schema)
-        writer.write_rejects(source.rejects)
-        rejected = sum(r.num_rows for r in source.rejects)
-    writer.replace_previous()
-    result = StreamResult(
-        stream=stream.name,
-        rows_read=read[0] + rejected,
-        rows_written=writer.rows_written,
-        rows_dlq=writer.rows_dlq,
-        bytes_written=writer.bytes_written(),
-        files=[f.removeprefix(lake.path()).lstrip("/") for f in writer.files],
-        seconds=round(time.perf_counter() - started, 3),
-    )
-    if source.source_rows is not None and source.source_rows != result.rows_read:
-        raise RuntimeError(
-            f"{name}.{stream.name}: the source counted {source.source_rows} rows "
-            f"but the sync read {result.rows_read}"
+def configured_catalog(
+    streams: Iterable[StreamConfig], full_refresh: bool
+) -> ConfiguredAirbyteCatalog:
+    """The connections file's streams as an Airbyte configured catalog."""
+    configured = []
+    for stream in streams:
+        incremental = stream.sync_mode == "incremental"
+        configured.append(
+            ConfiguredAirbyteStream(
+                stream=AirbyteStream(
+                    name=stream.name,
+                    json_schema={},
+                    supported_sync_modes=[SyncMode.full_refresh, SyncMode.incremental],
+                ),
+                sync_mode=SyncMode.incremental if incremental else SyncMode.full_refresh,
+                destination_sync_mode=DestinationSyncMode(
+                    "overwrite" if full_refresh else stream.destination_sync_mode
+                ),
+                cursor_field=[stream.cursor_field] if stream.cursor_field else None,
+                primary_key=[[k] for k in stream.primary_key] or None,
+            )
         )
-    result.check_reconciles(name)
-    return result
+    return ConfiguredAirbyteCatalog(streams=configured)
+
+
+def _numeric_sums(table: pa.Table) -> dict[str, Any]:
+    sums = {}
+    for column_field in table.schema:
+        if column_field.name in METADATA_NAMES:
+            continue
+        kind = column_field.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            sums[column_field.name] = pc.sum(table.column(column_field.name)).as_py()
+    return sums
+
+
+@dataclass
+class StreamRun:
+    """One stream during a sync: its writer, schema conformer, counts and pending state."""
+
+    config: StreamConfig
+    writer: BronzeWriter
+    conformer: SchemaConformer
+    result: StreamResult
+    overwrite: bool
+    state: dict[str, Any] | None = None
+    window_rows: int = 0
+    window_sums: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, data: pa.Table | pa.RecordBatch) -> None:
+        table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
+        self.result.rows_read += table.num_rows
+        self.window_rows += table.num_rows
+        for column, value in _numeric_sums(table).items():
+            if value is not None:
+                self.window_sums[column] = (self.window_sums.get(column) or 0) + value
+        good, rejects = self.conformer.conform(table)
+        if good.num_rows:
+            self.writer.write(good)
+        if rejects is not None:
+            self.writer.write_rejects(rejects)
+
+    def reject(self, event: Rejected) -> None:
+        self.result.rows_read += event.rejects.num_rows
+        self.window_rows += event.rejects.num_rows
+        self.writer.write_rejects(event.rejects)
+
+    def totals(self, connection: str, event: SourceTotals) -> None:
+        # the source's rows include those it rejected itself; so does window_rows
+        read_sums = {c: self.window_sums.get(c) for c in event.sums}
+        self.result.check_source_window(
+            connection, event.rows, self.window_rows, event.sums, read_sums
+        )
+        self.window_rows, self.window_sums = 0, {}
+
+    def finish_counts(self) -> None:
+        self.result.rows_written = self.writer.rows_written
+        self.result.rows_dlq = self.writer.rows_dlq
+        self.result.bytes_written = self.writer.bytes_written
+        self.result.schema_events = self.conformer.event_documents()
+        self.result.seconds = round(time.perf_counter() - self.started, 3)
+
+
+class Sync:
+    """One sync of one connection."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        name: str,
+        connection: Connection,
+        streams: list[str] | None = None,
+        full_refresh: bool = False,
+        progress: Progress | None = None,
+    ):
+        self.lake, self.name, self.connection = lake, name, connection
+        self.full_refresh, self.progress = full_refresh, progress
+        known = [s.name for s in connection.streams]
+        unknown = sorted(set(streams or []) - set(known))
+        if unknown:
+            raise SourceError(
+                f"{name}: no stream named {', '.join(unknown)} (streams: {', '.join(known)})"
+            )
+        self.selected = [s for s in connection.streams if streams is None or s.name in streams]
+        self.extracted_at = datetime.now(UTC)
+        self.sync_id = new_sync_id(self.extracted_at)
+        self.commits = CommitLog(lake, name)
+        self.result = SyncResult(
+            connection=name,
+            source=connection.source,
+            sync_id=self.sync_id,
+            started_at=self.extracted_at,
+            full_refresh=full_refresh,
+        )
+        self.runs: dict[str, StreamRun] = {}
+
+    def _stream_run(self, stream: StreamConfig) -> StreamRun:
+        previous = self.commits.streams.get(stream.name, StreamState())
+        overwrite = self.full_refresh or stream.destination_sync_mode == "overwrite"
+        writer = BronzeWriter(
+            self.lake,
+            self.name,
+            self.name,
+            stream.name,
+            self.sync_id,
+            self.extracted_at,
+            stream.partition_by,
+        )
+        conformer = SchemaConformer(
+            f"{self.name}.{stream.name}",
+            # a full refresh may change the schema wholesale; otherwise hold to bronze's
+            None if overwrite else previous.schema,
+            stream.schema_policy,
+            stream.required_fields,
+        )
+        result = StreamResult(
+            stream=stream.name,
+            sync_mode=stream.sync_mode,
+            destination_sync_mode="overwrite" if overwrite else str(stream.destination_sync_mode),
+        )
+        return StreamRun(stream, writer, conformer, result, overwrite)
+
+    def run(self) -> SyncResult:
+        source = get_source(self.connection.source)
+        try:
+            config = source.parse_config(self.connection.source_config())
+            self.commits.load()
+            self.commits.discard_uncommitted()
+            self.runs = {s.name: self._stream_run(s) for s in self.selected}
+            # a full refresh starts every stream from scratch
+            states = {
+                s.name: {}
+                if self.full_refresh
+                else self.commits.streams.get(s.name, StreamState()).state
+                for s in self.selected
+            }
+            catalog = configured_catalog(self.selected, self.full_refresh)
+            for event in source.read(config, catalog, states):
+                self._handle(event)
+            self._commit_overwrites()
+            self._commit_remaining()
+            for run in self.runs.values():
+                run.finish_counts()
+                run.result.check_reconciles(self.name)
+            self.result.status = "succeeded"
+        except BaseException as exc:
+            self.result.status, self.result.error = "failed", str(exc) or type(exc).__name__
+            for run in self.runs.values():
+                run.writer.abort()
+                run.finish_counts()
+            raise
+        finally:
+            self.result.streams = [r.result for r in self.runs.values()]
+            self.result.finished_at = datetime.now(UTC)
+            self._record()
+            if self.result.status != "succeeded":
+                self._discard_quietly()
+        return self.result
+
+    def _handle(self, event) -> None:
+        run = self.runs.get(event.stream)
+        if run is None:
+            raise SourceError(
+                f"{self.name}: the source sent stream {event.stream!r}, not asked for"
+            )
+        if isinstance(event, Records):
+            run.add(event.data)
+            if self.progress is not None:
+                self.progress(event.stream, run.result.rows_read, run.writer.rows_written)
+        elif isinstance(event, Rejected):
+            run.reject(event)
+        elif isinstance(event, SourceTotals):
+            run.totals(self.name, event)
+        elif isinstance(event, Checkpoint):
+            run.state = event.state
+            run.result.state = event.state
+            if not run.overwrite:
+                self._commit([run], deletes=[])
+
+    def _commit(self, runs: list[StreamRun], deletes: list[str]) -> None:
+        moves, states = [], {}
+        for run in runs:
+            staged = run.writer.take_staged()
+            moves += staged
+            run.result.files += [final for _, final in staged]
+            states[run.config.name] = StreamState(
+                state=run.state or {}, schema=run.conformer.schema
+            )
+        self.commits.commit(self.sync_id, states, moves, deletes)
+
+    def _commit_overwrites(self) -> None:
+        """Overwrite streams: the new copy and the removal of the old one, in one commit."""
+        runs = [r for r in self.runs.values() if r.overwrite]
+        if not runs:
+            return
+        deletes = []
+        for run in runs:
+            if run.conformer.schema is not None:
+                run.writer.write_empty(run.conformer.schema)
+            old = committed_files(self.lake, self.name, run.config.name)
+            run.result.files_replaced = len(old)
+            deletes += old
+            if run.state is None:
+                run.state = {}
+        self._commit(runs, deletes)
+
+    def _commit_remaining(self) -> None:
+        """Append streams whose source sent records after its last checkpoint (or none at
+        all): commit them with the state they have."""
+        runs = [r for r in self.runs.values() if not r.overwrite and r.writer.has_uncommitted()]
+        for run in runs:
+            if run.state is None:
+                run.state = self.commits.streams.get(run.config.name, StreamState()).state
+        if runs:
+            self._commit(runs, deletes=[])
+
+    def _record(self) -> None:
+        self.lake.write_json(
+            self.lake.path("_ops", "runs", self.name, f"{self.sync_id}.json"),
+            self.result.to_document(),
+        )
+        events = [
+            {"stream": r.result.stream, **e}
+            for r in self.runs.values()
+            for e in r.result.schema_events
+        ]
+        if events:
+            self.lake.write_json(
+                self.lake.path("_ops", "events", "schema", self.name, f"{self.sync_id}.json"),
+                {"connection": self.name, "sync_id": self.sync_id, "events": events},
+            )
+
+    def _discard_quietly(self) -> None:
+        try:
+            # a commit whose point was written is finished, not discarded
+            self.commits.load()
+            self.commits.discard_uncommitted()
+        except Exception:  # the next sync cleans up; the original error matters more
+            log.warning(
+                "%s: could not remove staged files of failed sync %s", self.name, self.sync_id
+            )
 
 
 def sync_connection(
-    lake: Lake, name: str, connection: Connection, streams: list[str] | None = None
+    lake: Lake,
+    name: str,
+    connection: Connection,
+    streams: list[str] | None = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
 ) -> SyncResult:
     """Sync the named streams (default: all) of one connection; records the run under _ops."""
-    extracted_at = datetime.now(UTC)
-    sync_id = new_sync_id(extracted_at)
-    result = SyncResult(
-        connection=name, source=connection.source, sync_id=sync_id, started_at=extracted_at
-    )
-    selected = [s for s in connection.streams if streams is None or s.name in streams]
-    try:
-        for stream in selected:
-            log.info("sync %s.%s (%s)", name, stream.name, sync_id)
-            result.streams.append(
-                sync_stream(lake, name, connection, stream, sync_id, extracted_at)
-            )
-        result.status = "succeeded"
-    except Exception as exc:
-        result.status, result.error = "failed", str(exc)
-        raise
-    finally:
-        result.finished_at = datetime.now(UTC)
-        lake.write_json(lake.path("_ops", "runs", name, f"{sync_id}.json"), result.to_document())
-        if result.status == "succeeded":
-            lake.write_json(
-                lake.path("_ops", "state", f"{name}.json"),
-                {
-                    "connection": name,
-                    "last_sync_id": sync_id,
-                    "synced_at": result.finished_at.isoformat(),
-                },
-            )
-    return result
+    return Sync(lake, name, connection, streams, full_refresh, progress).run()
+
+
+__all__ = ["Progress", "Sync", "configured_catalog", "new_sync_id", "sync_connection"]

@@ -44,6 +44,19 @@ class Lake:
         """The filesystem path of a key (what pyarrow.fs takes)."""
         return "/".join([self.location.root.rstrip("/"), *parts])
 
+    def key_of(self, path: str) -> str:
+        """The key of a filesystem path under the lake root (inverse of `path`)."""
+        root = self.location.root.rstrip("/") + "/"
+        if not path.startswith(root):
+            raise LakeError(f"{path} is outside the lake {self.url}")
+        return path[len(root) :]
+
+    def move(self, source: str, target: str) -> None:
+        """Move a file within the lake (a rename locally, a server-side copy on S3)."""
+        if not self.location.is_s3:
+            self.fs.create_dir(target.rpartition("/")[0], recursive=True)
+        self.fs.move(source, target)
+
     def uri(self, *parts: str) -> str:
         """The URI of a key for DuckDB and dbt."""
         return self.location.uri(*parts)

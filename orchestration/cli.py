@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from datagen.oltp import OltpError
 from ingestion.connections import ConnectionsError, load_connections
-from ingestion.sources.files import FilesSourceError
-from ingestion.sources.sql import SqlSourceError
+from ingestion.drift import SchemaDriftError
+from ingestion.protocol import SourceError
+from ingestion.records import ReconciliationError
 from lake import LakeError
 from orchestration.settings import Settings
 
-USER_ERRORS = (ConnectionsError, LakeError, OltpError, SqlSourceError, FilesSourceError, ValueError)
+USER_ERRORS = (
+    ConnectionsError,
+    LakeError,
+    OltpError,
+    SourceError,
+    SchemaDriftError,
+    ReconciliationError,
+    ValueError,
+)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -45,36 +56,57 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     return datagen_main(argv)
 
 
-def _sync(args: argparse.Namespace, settings: Settings) -> int:
-    from ingestion.sync import sync_connection
-    from lake import open_lake
+def _load(settings: Settings):
+    return load_connections(settings.connections_file, settings.interpolation_env())
 
-    connections = load_connections(settings.connections_file, settings.interpolation_env())
-    if args.connection not in connections.connections:
+
+def _connection(connections, name: str, settings: Settings):
+    if name not in connections.connections:
         names = ", ".join(connections.connections)
-        raise ValueError(
-            f"no connection {args.connection!r} in {settings.connections_file} (have: {names})"
-        )
-    result = sync_connection(
+        raise ValueError(f"no connection {name!r} in {settings.connections_file} (have: {names})")
+    return connections.connections[name]
+
+
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    from lake import open_lake
+    from orchestration.sync_command import run_sync
+
+    connections = _load(settings)
+    connection = _connection(connections, args.connection, settings)
+    result = run_sync(
         open_lake(settings.lake_url),
         args.connection,
-        connections.connections[args.connection],
+        connection,
         streams=args.stream or None,
+        full_refresh=args.full_refresh,
     )
-    for s in result.streams:
-        print(
-            f"{args.connection}.{s.stream}: read {s.rows_read:,}, bronze {s.rows_written:,}, "
-            f"dlq {s.rows_dlq:,}, {s.bytes_written:,} bytes, {s.seconds:.1f} s"
-        )
-    print(f"sync {result.sync_id}: {result.status}")
-    return 0
+    return 0 if result.status == "succeeded" else 1
 
 
 def _connections(args: argparse.Namespace, settings: Settings) -> int:
-    connections = load_connections(settings.connections_file, settings.interpolation_env())
-    for name, connection in connections.connections.items():
-        streams = ", ".join(s.name for s in connection.streams)
-        print(f"{name} ({connection.source}): {streams}")
+    from orchestration import connections_command as commands
+    from orchestration.sync_command import stdout_console
+
+    if args.action == "discover" and args.source:
+        config = json.loads(Path(args.config).read_text(encoding="utf-8")) if args.config else {}
+        document = commands.starter_file(args.name or args.source, args.source, config)
+        commands.print_starter(document, args.write)
+        return 0
+    connections = _load(settings)
+    if args.action == "list":
+        stdout_console().print(commands.list_connections(connections))
+        return 0
+    if args.action == "check":
+        for name in args.names:
+            _connection(connections, name, settings)
+        table, ok = commands.check_connections(connections, args.names)
+        stdout_console().print(table)
+        return 0 if ok else 1
+    if not args.name:
+        raise ValueError("connections discover: name a connection, or give --source and --config")
+    connection = _connection(connections, args.name, settings)
+    document = commands.starter_file(args.name, connection.source, connection.source_config())
+    commands.print_starter(document, args.write)
     return 0
 
 
@@ -100,9 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="sync one connection into bronze")
     sync.add_argument("connection")
     sync.add_argument("--stream", action="append", help="only this stream (repeatable)")
+    sync.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="forget the state: read everything again and replace the streams' bronze files",
+    )
     sync.set_defaults(handler=_sync)
-    conns = sub.add_parser("connections", help="validate and list the connections file")
-    conns.set_defaults(handler=_connections)
+    conns = sub.add_parser("connections", help="list, check or discover connections")
+    actions = conns.add_subparsers(dest="action")
+    actions.add_parser("list", help="the connections and their streams")
+    check = actions.add_parser("check", help="ask each source whether it can be read")
+    check.add_argument("names", nargs="*", help="connections to check (default: all)")
+    discover = actions.add_parser(
+        "discover", help="the streams a source offers, as a starter connections file"
+    )
+    discover.add_argument("name", nargs="?", help="a connection of the file (or the new name)")
+    discover.add_argument("--source", help="a source type, for a connection not in the file")
+    discover.add_argument("--config", help="a JSON file with that source's config")
+    discover.add_argument("--write", metavar="FILE", help="write the starter file here")
+    conns.set_defaults(handler=_connections, action="list")
     return parser
 
 

@@ -59,9 +59,17 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
 class PostgresServer:
     host: str
     port: int
+    pg_ctl: list[str]  # the pg_ctl command line (as the postgres user), up to the action
 
     def dsn(self, database: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@{self.host}:{self.port}/{database}"
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (to test what a client does when its database goes away)."""
+        subprocess.run([*self.pg_ctl, "-m", mode, "-w", "stop"], check=True, capture_output=True)
+
+    def start(self) -> None:
+        subprocess.run([*self.pg_ctl, "-w", "start"], check=True, capture_output=True)
 
 
 def _pg_bindir() -> Path:
@@ -112,29 +120,22 @@ def postgres_server() -> Iterator[PostgresServer]:
     options = (
         f"-c listen_addresses=127.0.0.1 -p {port} -k {sockdir} -c fsync=off -c wal_level=logical"
     )
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(datadir),
-            "-o",
-            options,
-            "-l",
-            str(workdir / "server.log"),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pg_ctl = [
+        *as_user,
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(datadir),
+        "-o",
+        options,
+        "-l",
+        str(workdir / "server.log"),
+    ]
+    server = PostgresServer(host="127.0.0.1", port=port, pg_ctl=pg_ctl)
+    server.start()
     try:
-        yield PostgresServer(host="127.0.0.1", port=port)
+        yield server
     finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-        )
+        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,10 +1,14 @@
-"""The `lakehouse` command: bad input gives one clear line, not a traceback."""
+"""The `lakehouse` command: sync and connections, and bad input as one clear line."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+import yaml
+
+from datagen.generate import GenerationRequest, generate
 from orchestration.settings import REPO_ROOT
 
 
@@ -44,7 +48,61 @@ def test_missing_landing_zone_is_named(tmp_path):
     assert f"landing folder {tmp_path}/landing/fx_rates does not exist" in result.stderr
 
 
-def test_connections_lists_every_connection(tmp_path):
-    result = lakehouse("connections", env=base_env(tmp_path))
+def test_connections_lists_every_stream_with_its_mode(tmp_path):
+    result = lakehouse("connections", "list", env=base_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "shop (sql): customers, merchants" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if "│ orders " in line]
+    assert len(rows) == 1
+    assert "incremental/append_dedup" in rows[0] and "updated_at" in rows[0]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    generate(GenerationRequest(0.002, 3, f"sqlite:///{data}/shop.db", str(data / "landing")))
+    return data
+
+
+def test_sync_shows_a_table_then_resumes_incrementally_and_full_refresh_replaces(generated):
+    env = base_env(generated)
+    first = lakehouse("sync", "shop", "--stream", "orders", env=env)
+    assert first.returncode == 0, first.stderr
+    row = next(line for line in first.stdout.splitlines() if "│ orders " in line)
+    assert "incremental/append_dedup" in row and "2,000" in row  # 2,000 orders at this scale
+    again = lakehouse("sync", "shop", "--stream", "orders", env=env)
+    row = next(line for line in again.stdout.splitlines() if "│ orders " in line)
+    assert "2,000" not in row  # only the rows at the last cursor value are read again
+    refresh = lakehouse("sync", "shop", "--stream", "orders", "--full-refresh", env=env)
+    row = next(line for line in refresh.stdout.splitlines() if "│ orders " in line)
+    assert "full_refresh" not in row and "incremental/overwrite" in row and "2,000" in row
+    files = list((generated / "lake" / "bronze" / "shop" / "orders").rglob("*.parquet"))
+    assert len(files) == 1  # the full refresh replaced the earlier copies
+
+
+def test_connections_check_names_the_failing_connection(generated):
+    env = base_env(generated)
+    result = lakehouse("connections", "check", "shop", "fx", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("succeeded") == 2
+    broken = lakehouse("connections", "check", "shop", env={**env, "OLTP_DSN": "sqlite:///no.db"})
+    assert broken.returncode == 1
+    assert "failed" in broken.stdout and "does not exist" in broken.stdout
+
+
+def test_connections_discover_writes_a_starter_file_without_secrets(generated, tmp_path):
+    starter = tmp_path / "starter.yml"
+    result = lakehouse(
+        "connections", "discover", "shop", "--write", str(starter), env=base_env(generated)
+    )
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(starter.read_text())
+    shop = document["connections"]["shop"]
+    assert shop["config"] == {"dsn": "${SHOP_DSN}"}
+    orders = next(s for s in shop["streams"] if s["name"] == "orders")
+    assert orders == {
+        "name": "orders",
+        "sync_mode": "incremental",
+        "destination_sync_mode": "append_dedup",
+        "cursor_field": "updated_at",
+        "primary_key": ["order_id"],
+    }

@@ -18,9 +18,16 @@ def test_the_repository_connections_file_is_valid():
     parsed = load_connections(
         REPO_ROOT / "connections.yml", {"OLTP_DSN": "sqlite:///x.db", "LANDING_URL": "/landing"}
     )
-    assert set(parsed.connections) == {"shop", "clickstream", "fx"}
-    assert parsed.connections["shop"].sql_config().dsn == "sqlite:///x.db"
-    assert parsed.connections["clickstream"].files_config().url == "/landing/clickstream"
+    assert set(parsed.connections) >= {"shop", "clickstream", "fx"}
+    assert parsed.connections["shop"].source_config()["dsn"] == "sqlite:///x.db"
+    assert parsed.connections["clickstream"].source_config()["url"] == "/landing/clickstream"
+    orders = parsed.connections["shop"].stream("orders")
+    assert (orders.sync_mode, orders.destination_sync_mode, orders.cursor_field) == (
+        "incremental",
+        "append_dedup",
+        "updated_at",
+    )
+    assert orders.options == {"name": "orders", "checksum_columns": ["order_total_cents"]}
 
 
 def test_placeholders_take_defaults_and_ignore_comments(tmp_path):
@@ -35,7 +42,8 @@ connections:
     streams: [{name: orders}]
 """,
     )
-    assert load_connections(path, {}).connections["db"].sql_config().dsn == "sqlite:///default.db"
+    config = load_connections(path, {}).connections["db"].source_config()
+    assert config["dsn"] == "sqlite:///default.db"
 
 
 def test_unset_variable_names_the_key(tmp_path):
@@ -56,7 +64,21 @@ def test_unset_variable_names_the_key(tmp_path):
         ("[{name: orders, sync_mode: sometimes}]", r"connections\.db\.streams\[0\]\.sync_mode"),
         ("[{name: Orders}]", r"connections\.db\.streams\[0\]\.name.*not a valid name"),
         ("[{name: orders, primary_key: ['id; drop table x']}]", r"primary_key.*not a valid name"),
-        ("[{name: orders, colour: blue}]", r"streams\[0\]\.colour: Extra inputs"),
+        ("[{name: orders, colour: blue}]", r"connections\.db\.streams\[0\]\.colour: Extra inputs"),
+        (
+            "[{name: orders, sync_mode: incremental}]",
+            r"streams\[0\]\.cursor_field: an incremental sql stream needs a cursor_field",
+        ),
+        (
+            "[{name: orders, destination_sync_mode: append_dedup}]",
+            r"append_dedup needs a primary_key",
+        ),
+        (
+            "[{name: orders, sync_mode: incremental, cursor_field: u, "
+            "destination_sync_mode: overwrite}]",
+            r"an incremental stream appends",
+        ),
+        ("[{name: orders, schedule: hourly}]", r"not a cron expression"),
         ("[]", r"connections\.db\.streams"),
     ],
 )
@@ -77,7 +99,34 @@ def test_files_stream_needs_pattern_and_format(tmp_path):
         "connections:\n  landing:\n    source: files\n    config: {url: /x}\n"
         "    streams: [{name: events}]\n",
     )
-    with pytest.raises(ConnectionsError, match=r"streams\[0\]: a files stream needs `pattern`"):
+    with pytest.raises(ConnectionsError) as error:
+        load_connections(path, {})
+    assert "connections.landing.streams[0].pattern: Field required" in str(error.value)
+    assert "connections.landing.streams[0].format: Field required" in str(error.value)
+
+
+def test_source_options_are_checked_by_the_source(tmp_path):
+    path = write(
+        tmp_path,
+        "connections:\n  landing:\n    source: files\n    config: {url: /x, depth: 3}\n"
+        "    streams: [{name: events, pattern: '*.csv', format: xml, schema: {a: money}}]\n",
+    )
+    with pytest.raises(ConnectionsError) as error:
+        load_connections(path, {})
+    message = str(error.value)
+    assert "connections.landing.config.depth: Extra inputs are not permitted" in message
+    assert "connections.landing.streams[0].format: Input should be 'jsonl', 'csv'" in message
+    assert "connections.landing.streams[0].schema: Value error, unknown type 'money'" in message
+
+
+def test_unknown_source_type_lists_the_known_ones(tmp_path):
+    path = write(
+        tmp_path,
+        "connections:\n  x:\n    source: mainframe\n    config: {}\n    streams: [{name: a}]\n",
+    )
+    with pytest.raises(
+        ConnectionsError, match=r"connections\.x\.source: .*unknown source 'mainframe'"
+    ):
         load_connections(path, {})
 
 

@@ -1,6 +1,13 @@
-{#- Keep the latest version of each key: bronze may hold a record more than once
-    (reruns, overlapping full refreshes, incremental syncs). Portable SQL, no QUALIFY. -#}
-{%- macro latest_per_key(relation, key_columns, order_by='_extracted_at desc') -%}
+{#- Keep the latest version of each key and drop keys whose latest version is a delete.
+    Bronze may hold a record more than once (incremental syncs re-read the cursor's last
+    value, CDC brings every change, full refreshes overlap on a crash). The order is the
+    source position (the LSN, for CDC streams) and then the time of extraction.
+    Portable SQL, no QUALIFY. -#}
+{%- macro latest_per_key(
+    relation,
+    key_columns,
+    order_by='_position desc nulls last, _extracted_at desc, _sync_id desc'
+) -%}
     select * from (
         select
             *,
@@ -10,5 +17,5 @@
             ) as _version_rank
         from {{ relation }}
     ) as versions
-    where _version_rank = 1
+    where _version_rank = 1 and coalesce(_op, '') <> 'd'
 {%- endmacro -%}

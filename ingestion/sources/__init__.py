@@ -1,21 +1,24 @@
-"""Sources: each turns one stream of an outside system into Arrow batches."""
+"""The sources: each turns the streams of one kind of outside system into Arrow batches.
+
+Every source is also a command-line Airbyte connector: `python -m ingestion.sources.<name>`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from importlib import import_module
 
-import pyarrow as pa
+from ingestion.protocol import Source
 
-from ingestion.bronze import Rejects
+# source type (as written in the connections file) -> module:class, imported on use
+SOURCES: dict[str, str] = {
+    "sql": "ingestion.sources.sql:SqlSource",
+    "postgres_cdc": "ingestion.sources.postgres_cdc:PostgresCdcSource",
+    "files": "ingestion.sources.files:FilesSource",
+    "http_api": "ingestion.sources.http_api:HttpApiSource",
+    "external": "ingestion.sources.external:ExternalSource",
+}
 
 
-@dataclass
-class StreamRead:
-    """One stream being read: its schema, its batches (lazy), and the records it rejected
-    (filled in as the batches are consumed)."""
-
-    schema: pa.Schema
-    batches: Iterator[pa.RecordBatch | pa.Table]
-    rejects: list[Rejects] = field(default_factory=list)
-    source_rows: int | None = None  # what the source says it holds, when it can tell
+def get_source(name: str) -> Source:
+    module, _, cls = SOURCES[name].partition(":")
+    return getattr(import_module(module), cls)()

@@ -1,26 +1,84 @@
-"""Read tables from SQLite or PostgreSQL as Arrow batches through ADBC, streaming.
+"""SQLite and PostgreSQL tables as Arrow batches through ADBC, streaming.
 
-ADBC hands over columnar batches straight from the driver (COPY on PostgreSQL), so a
-table is never loaded whole and no record goes through Python one by one.
+ADBC hands over columnar batches straight from the driver (binary COPY on PostgreSQL),
+so a table is never loaded whole and no record goes through Python one by one.
+
+Full refresh reads the whole table; incremental reads the rows whose cursor is at or
+after the last committed cursor (`>=`: rows that share the last cursor value but were
+written after the previous sync are not missed; staging deduplicates the overlap). The
+data, the source-side count and the checksum sums are read in one snapshot, so they
+reconcile even while the application writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from airbyte_protocol.models import (
+    AirbyteCatalog,
+    AirbyteStream,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteStream,
+    SyncMode,
+)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ingestion.connections import SqlConfig, StreamConfig
-from ingestion.sources import StreamRead
+from ingestion.protocol import (
+    Checkpoint,
+    ReadEvent,
+    Records,
+    Source,
+    SourceError,
+    SourceTotals,
+    cursor_of,
+    is_incremental,
+    json_schema_of,
+)
 
 SQLITE_PREFIX = "sqlite:///"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
-class SqlSourceError(RuntimeError):
+class SqlSourceError(SourceError):
     """The database cannot be reached or the table cannot be read."""
+
+
+class SqlStreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    table: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN)
+    # numeric columns whose sums the source reports over the range read (reconciliation)
+    checksum_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("checksum_columns")
+    @classmethod
+    def _identifiers(cls, value: list[str]) -> list[str]:
+        import re
+
+        for column in value:
+            if not re.match(IDENTIFIER_PATTERN, column):
+                raise ValueError(f"{column!r} is not a column name")
+        return value
+
+
+class SqlConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dsn: str = Field(description="sqlite:///path/to.db or postgresql://user:pass@host/db")
+    batch_rows: int = Field(default=100_000, gt=0)
+    schema_name: str = Field(default="public", pattern=IDENTIFIER_PATTERN)
+    streams: list[SqlStreamOptions] = Field(default_factory=list)
+
+    def options(self, stream: str) -> SqlStreamOptions:
+        for options in self.streams:
+            if options.name == stream:
+                return options
+        return SqlStreamOptions(name=stream)
 
 
 def redact(dsn: str) -> str:
@@ -32,16 +90,20 @@ def redact(dsn: str) -> str:
     return dsn
 
 
+def is_sqlite(dsn: str) -> bool:
+    return dsn.startswith(SQLITE_PREFIX)
+
+
 @contextmanager
 def connect(dsn: str) -> Iterator[Any]:
+    """An ADBC connection; SQLite opened read-only (a sync never changes its source)."""
     try:
-        if dsn.startswith(SQLITE_PREFIX):
+        if is_sqlite(dsn):
             import adbc_driver_sqlite.dbapi as sqlite
 
             path = Path(dsn.removeprefix(SQLITE_PREFIX))
             if not path.exists():
                 raise SqlSourceError(f"SQLite database {path} does not exist")
-            # read-only: a sync must never be able to change its source
             conn = sqlite.connect(f"file:{path.resolve()}?mode=ro")
         elif dsn.startswith(("postgresql://", "postgres://")):
             import adbc_driver_postgresql.dbapi as postgresql
@@ -62,32 +124,209 @@ def connect(dsn: str) -> Iterator[Any]:
 
 
 def _batch_options(dsn: str, batch_rows: int) -> dict[str, str]:
-    if dsn.startswith(SQLITE_PREFIX):
+    if is_sqlite(dsn):
         return {"adbc.sqlite.query.batch_rows": str(batch_rows)}
     # PostgreSQL batches by size: about 200 bytes per row is typical for OLTP tables
     return {"adbc.postgresql.batch_size_hint_bytes": str(batch_rows * 200)}
 
 
-@contextmanager
-def read_table(config: SqlConfig, stream: StreamConfig) -> Iterator[StreamRead]:
-    """Stream a whole table (full refresh). The table name was validated as an identifier."""
-    table = stream.table or stream.name
-    with connect(config.dsn) as conn:
-        count_cursor = conn.cursor()
+def _fetch_one(conn: Any, sql: str, parameters: tuple = ()) -> tuple:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, parameters or None)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _begin_snapshot(conn: Any, dsn: str) -> None:
+    """One consistent snapshot for the data and the counts (PostgreSQL: REPEATABLE READ;
+    SQLite: the read transaction ADBC opens holds one snapshot)."""
+    if not is_sqlite(dsn):
+        cursor = conn.cursor()
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.close()
+
+
+def list_tables(conn: Any, dsn: str, schema_name: str) -> list[str]:
+    if is_sqlite(dsn):
+        sql = (
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+        params: tuple = ()
+    else:
+        sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name"
+        )
+        params = (schema_name,)
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params or None)
+        return [row[0] for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def table_schema(conn: Any, dsn: str, schema_name: str, table: str) -> pa.Schema:
+    if is_sqlite(dsn):
+        return conn.adbc_get_table_schema(table)
+    return conn.adbc_get_table_schema(table, db_schema_filter=schema_name)
+
+
+def primary_key(conn: Any, dsn: str, schema_name: str, table: str) -> list[str]:
+    cursor = conn.cursor()
+    try:
+        if is_sqlite(dsn):
+            cursor.execute(f'PRAGMA table_info("{table}")')
+            rows = [r for r in cursor.fetchall() if r[5]]
+            return [r[1] for r in sorted(rows, key=lambda r: r[5])]
+        cursor.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indisprimary "
+            "AND i.indrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass",
+            (schema_name, table),
+        )
+        return [r[0] for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def quoted(schema_name: str, table: str, dsn: str) -> str:
+    """A validated identifier, quoted (names come from configuration)."""
+    return f'"{table}"' if is_sqlite(dsn) else f'"{schema_name}"."{table}"'
+
+
+def _placeholder(dsn: str) -> str:
+    return "?" if is_sqlite(dsn) else "$1"
+
+
+def _cursor_value(value: Any) -> Any:
+    """The cursor as stored in state (JSON): ISO text for times, else as is."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _bind_value(stored: Any, arrow_type: pa.DataType) -> Any:
+    if pa.types.is_timestamp(arrow_type) and isinstance(stored, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(stored)
+    return stored
+
+
+def _max(current: Any, batch: pa.RecordBatch, column: str) -> Any:
+    value = pc.max(batch.column(column)).as_py()
+    if value is None:
+        return current
+    return value if current is None or value > current else current
+
+
+class SqlSource(Source[SqlConfig]):
+    name = "sql"
+    config_model = SqlConfig
+
+    def check(self, config: SqlConfig) -> None:
+        with connect(config.dsn) as conn:
+            for options in config.streams:
+                table = options.table or options.name
+                self._count(conn, config, table, "", ())
+
+    def discover(self, config: SqlConfig) -> AirbyteCatalog:
+        with connect(config.dsn) as conn:
+            streams = []
+            for table in list_tables(conn, config.dsn, config.schema_name):
+                schema = table_schema(conn, config.dsn, config.schema_name, table)
+                key = primary_key(conn, config.dsn, config.schema_name, table)
+                cursor = [f.name for f in schema if f.name == "updated_at"]
+                streams.append(
+                    AirbyteStream(
+                        name=table,
+                        json_schema=json_schema_of(schema),
+                        supported_sync_modes=[SyncMode.full_refresh, SyncMode.incremental],
+                        source_defined_cursor=False,
+                        default_cursor_field=cursor or None,
+                        source_defined_primary_key=[[k] for k in key] or None,
+                    )
+                )
+        return AirbyteCatalog(streams=streams)
+
+    def read(
+        self,
+        config: SqlConfig,
+        catalog: ConfiguredAirbyteCatalog,
+        state: Mapping[str, dict[str, Any]],
+    ) -> Iterator[ReadEvent]:
+        for stream in catalog.streams:
+            yield from self._read_stream(config, stream, state.get(stream.stream.name) or {})
+
+    def _count(
+        self, conn: Any, config: SqlConfig, table: str, where: str, params: tuple, sums=()
+    ) -> tuple:
+        name = quoted(config.schema_name, table, config.dsn)
+        columns = ", ".join(["COUNT(*)", *(f'SUM("{c}")' for c in sums)])
         try:
-            count_cursor.execute(f'SELECT COUNT(*) FROM "{table}"')
-            source_rows = int(count_cursor.fetchone()[0])
+            return _fetch_one(conn, f"SELECT {columns} FROM {name}{where}", params)
+        except SourceError:
+            raise
         except Exception as exc:
             raise SqlSourceError(
                 f"cannot read table {table!r} from {redact(config.dsn)}: {exc}"
             ) from exc
-        finally:
-            count_cursor.close()
-        cursor = conn.cursor()
-        cursor.adbc_statement.set_options(**_batch_options(config.dsn, config.batch_rows))
-        cursor.execute(f'SELECT * FROM "{table}"')
-        reader: pa.RecordBatchReader = cursor.fetch_record_batch()
-        try:
-            yield StreamRead(schema=reader.schema, batches=iter(reader), source_rows=source_rows)
-        finally:
-            cursor.close()
+
+    def _read_stream(
+        self, config: SqlConfig, stream: ConfiguredAirbyteStream, state: dict[str, Any]
+    ) -> Iterator[ReadEvent]:
+        name = stream.stream.name
+        options = config.options(name)
+        table = options.table or name
+        cursor_field = cursor_of(stream) if is_incremental(stream) else None
+        with connect(config.dsn) as conn:
+            _begin_snapshot(conn, config.dsn)
+            where, params = "", ()
+            schema = table_schema(conn, config.dsn, config.schema_name, table)
+            if cursor_field is not None:
+                if cursor_field not in schema.names:
+                    raise SqlSourceError(
+                        f"{name}: cursor_field {cursor_field!r} is not a column of {table!r}"
+                    )
+                if state.get("cursor") is not None:
+                    where = f' WHERE "{cursor_field}" >= {_placeholder(config.dsn)}'
+                    params = (_bind_value(state["cursor"], schema.field(cursor_field).type),)
+            cursor = conn.cursor()
+            cursor.adbc_statement.set_options(**_batch_options(config.dsn, config.batch_rows))
+            try:
+                cursor.execute(
+                    f"SELECT * FROM {quoted(config.schema_name, table, config.dsn)}{where}",
+                    params or None,
+                )
+            except Exception as exc:
+                raise SqlSourceError(
+                    f"cannot read table {table!r} from {redact(config.dsn)}: {exc}"
+                ) from exc
+            reader: pa.RecordBatchReader = cursor.fetch_record_batch()
+            high = None
+            try:
+                for batch in reader:
+                    if cursor_field is not None:
+                        high = _max(high, batch, cursor_field)
+                    yield Records(name, batch)
+            finally:
+                cursor.close()
+            row = self._count(conn, config, table, where, params, options.checksum_columns)
+            sums = dict(zip(options.checksum_columns, row[1:], strict=True))
+            yield SourceTotals(name, rows=int(row[0]), sums=sums)
+            # commit ends the snapshot (on SQLite it also releases the read lock)
+            conn.commit()
+        new_state = dict(state)
+        if cursor_field is not None:
+            new_state["cursor_field"] = cursor_field
+            if high is not None:
+                new_state["cursor"] = _cursor_value(high)
+        yield Checkpoint(name, new_state)
+
+
+if __name__ == "__main__":
+    from ingestion.airbyte_cli import run
+
+    sys.exit(run(SqlSource()))

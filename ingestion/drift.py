@@ -41,9 +41,21 @@ class DriftEvent:
         return asdict(self)
 
 
+LOCATION_COLUMN = "_source_file"  # where a source says a record came from, when it does
+
+
 def _raw(table: pa.Table, indices: list[int]) -> list[str]:
-    rows = table.take(pa.array(indices, pa.int64())).to_pylist()
+    """The records as JSON, without the source's own `_` metadata columns."""
+    columns = [c for c in table.column_names if not c.startswith("_")]
+    rows = table.select(columns).take(pa.array(indices, pa.int64())).to_pylist()
     return [json.dumps(row, default=str, ensure_ascii=False) for row in rows]
+
+
+def _locations(table: pa.Table, indices: list[int], default: str) -> list[str]:
+    if LOCATION_COLUMN not in table.column_names:
+        return [default] * len(indices)
+    values = table.column(LOCATION_COLUMN).take(pa.array(indices, pa.int64())).to_pylist()
+    return [value or default for value in values]
 
 
 def _unfit_values(column: pa.ChunkedArray, target: pa.DataType) -> list[int]:
@@ -66,11 +78,9 @@ class SchemaConformer:
         expected: pa.Schema | None,
         policy: Literal["dlq", "fail"] = "dlq",
         required: list[str] | None = None,
-        location: str = "",
     ):
         self.stream, self.schema, self.policy = stream, expected, policy
         self.required = list(required or [])
-        self.location = location
         self.events: dict[tuple[str, str], DriftEvent] = {}
 
     def _event(self, kind, column: str, detail: str, records: int = 0) -> None:
@@ -114,7 +124,7 @@ class SchemaConformer:
             pc.is_in(pa.array(range(table.num_rows), pa.int64()), pa.array(bad, pa.int64()))
         )
         rejects = Rejects(
-            _raw(table, bad), [reject_reasons[i] for i in bad], self.location or self.stream
+            _raw(table, bad), [reject_reasons[i] for i in bad], _locations(table, bad, self.stream)
         )
         return conformed.filter(keep), rejects
 

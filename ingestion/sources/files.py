@@ -220,8 +220,10 @@ def parse_csv(data: bytes, name: str, delimiter: str = ",") -> tuple[list[pa.Tab
 
     if not data.strip():
         return [], rejects
+    # single-threaded parsing is what makes Arrow report the line number of a bad row
     table = pacsv.read_csv(
         io.BytesIO(data),
+        read_options=pacsv.ReadOptions(use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
     )
     if raw:
@@ -311,7 +313,7 @@ class FilesSource(Source[FilesConfig]):
             for table in tables:
                 if declared is not None:
                     # the declared columns take their declared types; the rest is inferred
-                    conformer = SchemaConformer(name, declared, "dlq", location=key)
+                    conformer = SchemaConformer(name, declared, "dlq")
                     table, bad = conformer.conform(table)
                     if bad is not None:
                         rows += bad.num_rows

@@ -1,0 +1,238 @@
+"""Bad input loses nothing: malformed rows and lines, invalid UTF-8, values of the wrong
+type, new and removed columns, and a sync killed mid-run. Every record ends up in bronze
+or in the DLQ with its reason, and nothing is duplicated after staging's dedup."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import pyarrow.dataset as ds
+import pytest
+
+from ingestion.connections import load_connections
+from ingestion.drift import SchemaDriftError
+from ingestion.sync import sync_connection
+from lake import open_lake
+
+
+def files_connection(tmp_path, fmt: str, extra: str = "", policy: str = "dlq"):
+    landing = tmp_path / "landing"
+    landing.mkdir(exist_ok=True)
+    (tmp_path / "c.yml").write_text(
+        f"connections:\n  drops:\n    source: files\n    config: {{url: '{landing}'}}\n"
+        "    streams:\n"
+        f"      - {{name: items, sync_mode: incremental, destination_sync_mode: append_dedup,"
+        f" primary_key: [id], pattern: '*.{fmt}', format: {fmt}, schema_policy: {policy}"
+        f"{extra}}}\n"
+    )
+    return landing, load_connections(tmp_path / "c.yml", {}).connections["drops"]
+
+
+def table(lake, *parts):
+    path = lake.path(*parts)
+    return ds.dataset(path, format="parquet", partitioning="hive").to_table()
+
+
+def dead_letters(lake) -> list[dict]:
+    return sorted(
+        table(lake, "bronze", "_dlq", "drops", "items").to_pylist(),
+        key=lambda r: (r["location"], r["line_number"] or 0),
+    )
+
+
+def test_truncated_and_malformed_csv_rows_go_to_the_dlq(tmp_path):
+    landing, connection = files_connection(tmp_path, "csv")
+    (landing / "a.csv").write_bytes(
+        b'id,name,amount\n1,a,1.5\n2,b\n3,c,3.5,extra\n4,"d",4.5\n5,e,5'  # no final newline
+    )
+    lake = open_lake(str(tmp_path / "lake"))
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_read, stream.rows_written, stream.rows_dlq) == (5, 3, 2)
+    assert sorted(table(lake, "bronze", "drops", "items")["id"].to_pylist()) == [1, 4, 5]
+    rows = dead_letters(lake)
+    assert [(r["raw"], r["line_number"]) for r in rows] == [("2,b", 3), ("3,c,3.5,extra", 4)]
+    assert rows[0]["reason"] == "invalid CSV row: expected 3 columns, got 2"
+    assert rows[0]["location"] == "a.csv"
+
+
+def test_invalid_json_lines_go_to_the_dlq_and_the_rest_loads(tmp_path):
+    landing, connection = files_connection(tmp_path, "jsonl")
+    (landing / "a.jsonl").write_text(
+        '{"id": 1, "v": "a"}\n{"id": 2, "v": \n[1, 2]\n\n{"id": 3, "v": "c"}\n{"id": 4'
+    )
+    lake = open_lake(str(tmp_path / "lake"))
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_written, stream.rows_dlq) == (2, 3)
+    rows = dead_letters(lake)
+    assert [r["line_number"] for r in rows] == [2, 3, 6]
+    assert rows[1]["reason"] == "invalid JSON: expected a JSON object, got list"
+    assert all(r["reason"].startswith("invalid JSON") for r in rows)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_invalid_utf8_lines_go_to_the_dlq(tmp_path, fmt):
+    landing, connection = files_connection(tmp_path, fmt)
+    if fmt == "jsonl":
+        data = b'{"id": 1, "v": "caf\xc3\xa9"}\n{"id": 2, "v": "caf\xe9"}\n{"id": 3, "v": "ok"}\n'
+    else:
+        data = b"id,v\n1,caf\xc3\xa9\n2,caf\xe9\n3,ok\n"
+    (landing / f"a.{fmt}").write_bytes(data)
+    lake = open_lake(str(tmp_path / "lake"))
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_written, stream.rows_dlq) == (2, 1)
+    assert table(lake, "bronze", "drops", "items").sort_by("id")["v"].to_pylist() == ["café", "ok"]
+    (row,) = dead_letters(lake)
+    assert row["line_number"] == (2 if fmt == "jsonl" else 3)
+    assert row["reason"].startswith("invalid UTF-8") and "caf" in row["raw"]
+
+
+def test_values_of_the_wrong_type_go_to_the_dlq_with_the_column(tmp_path):
+    landing, connection = files_connection(
+        tmp_path, "csv", ", schema: {id: int64, rate: float64, day: date}"
+    )
+    (landing / "a.csv").write_text(
+        "id,rate,day\n1,0.5,2026-01-01\n2,abc,2026-01-02\n3,0.7,someday\n4,0.8,2026-01-04\n"
+    )
+    lake = open_lake(str(tmp_path / "lake"))
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_read, stream.rows_written, stream.rows_dlq) == (4, 2, 2)
+    bronze = table(lake, "bronze", "drops", "items")
+    assert str(bronze.schema.field("rate").type) == "double"
+    assert str(bronze.schema.field("day").type) == "date32[day]"
+    reasons = [r["reason"] for r in dead_letters(lake)]
+    assert reasons == [
+        "column 'rate': 'abc' is not a double",
+        "column 'day': 'someday' is not a date32[day]",
+    ]
+
+
+def test_a_type_change_follows_the_stream_policy(tmp_path):
+    landing, connection = files_connection(tmp_path, "jsonl")
+    (landing / "a.jsonl").write_text('{"id": 1, "n": 10}\n{"id": 2, "n": 20}\n')
+    lake = open_lake(str(tmp_path / "lake"))
+    sync_connection(lake, "drops", connection)
+    (landing / "b.jsonl").write_text('{"id": 3, "n": 30}\n{"id": 4, "n": "forty"}\n')
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_written, stream.rows_dlq) == (1, 1)
+    (row,) = dead_letters(lake)
+    assert (row["raw"], row["location"]) == ('{"id": 4, "n": "forty"}', "b.jsonl")
+    assert stream.schema_events == [
+        {"kind": "type_change", "column": "n", "detail": "expected int64, got string", "records": 1}
+    ]
+    # the same drop under `fail`: the sync stops, names the column, and commits nothing
+    strict_path = tmp_path / "strict"
+    strict_path.mkdir()
+    strict_landing, strict = files_connection(strict_path, "jsonl", policy="fail")
+    for name in ("a.jsonl", "b.jsonl"):
+        (strict_landing / name).write_bytes((landing / name).read_bytes())
+    strict_lake = open_lake(str(strict_path / "lake"))
+    (strict_landing / "b.jsonl").rename(strict_landing / "b.later")
+    sync_connection(strict_lake, "drops", strict)
+    (strict_landing / "b.later").rename(strict_landing / "b.jsonl")
+    state_before = strict_lake.read_json(strict_lake.path("_ops", "state", "drops.json"))
+    with pytest.raises(SchemaDriftError, match=r"drops\.items: column 'n': 'forty' is not a int64"):
+        sync_connection(strict_lake, "drops", strict)
+    state_after = strict_lake.read_json(strict_lake.path("_ops", "state", "drops.json"))
+    assert state_after["streams"] == state_before["streams"]
+    assert table(strict_lake, "bronze", "drops", "items").num_rows == 2
+
+
+def test_a_new_column_evolves_bronze_and_is_recorded(tmp_path):
+    landing, connection = files_connection(tmp_path, "jsonl")
+    (landing / "a.jsonl").write_text('{"id": 1, "v": "a"}\n')
+    lake = open_lake(str(tmp_path / "lake"))
+    sync_connection(lake, "drops", connection)
+    (landing / "b.jsonl").write_text('{"id": 2, "v": "b", "colour": "red"}\n')
+    result = sync_connection(lake, "drops", connection)
+    files = lake.path("bronze", "drops", "items") + "/*/*.parquet"
+    rows = duckdb.execute(
+        f"select id, v, colour from read_parquet('{files}', union_by_name = true) order by id"
+    ).fetchall()
+    assert rows == [(1, "a", None), (2, "b", "red")]
+    event = lake.read_json(lake.path("_ops", "events", "schema", "drops", f"{result.sync_id}.json"))
+    assert event["events"] == [
+        {
+            "stream": "items",
+            "kind": "new_column",
+            "column": "colour",
+            "detail": "added as string",
+            "records": 0,
+        }
+    ]
+    state = lake.read_json(lake.path("_ops", "state", "drops.json"))
+    assert state["streams"]["items"]["columns"]["colour"] == "string"
+
+
+def test_a_removed_column_is_filled_with_nulls_unless_required(tmp_path):
+    landing, connection = files_connection(tmp_path, "jsonl", ", required: [v]")
+    (landing / "a.jsonl").write_text('{"id": 1, "v": "a", "w": 1}\n')
+    lake = open_lake(str(tmp_path / "lake"))
+    sync_connection(lake, "drops", connection)
+    (landing / "b.jsonl").write_text('{"id": 2, "v": "b"}\n')
+    (landing / "c.jsonl").write_text('{"id": 3, "w": 3}\n{"id": 4, "v": null, "w": 4}\n')
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_written, stream.rows_dlq) == (1, 2)
+    rows = dead_letters(lake)
+    # the record as parsed: a key absent from one line is null when another line has it
+    assert [json.loads(r["raw"]) for r in rows] == [
+        {"id": 3, "v": None, "w": 3},
+        {"id": 4, "v": None, "w": 4},
+    ]
+    assert {r["location"] for r in rows} == {"c.jsonl"}
+    assert {r["reason"] for r in rows} == {"required field 'v' is null or missing"}
+    kinds = {(e["kind"], e["column"]) for e in stream.schema_events}
+    assert kinds == {("removed_column", "w"), ("missing_required", "v")}
+    bronze = table(lake, "bronze", "drops", "items").sort_by("id")
+    assert bronze["w"].to_pylist() == [1, None]
+
+
+KILLED_SYNC = textwrap.dedent(
+    """
+    import sys
+    from ingestion.connections import load_connections
+    from ingestion.sync import sync_connection
+    from lake import open_lake
+
+    connection = load_connections(sys.argv[1], {}).connections["drops"]
+    sync_connection(open_lake(sys.argv[2]), "drops", connection)
+    """
+)
+
+
+def test_a_sync_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path):
+    landing, _ = files_connection(tmp_path, "jsonl")
+    files, lines = 64, 20_000
+    for f in range(files):
+        rows = (json.dumps({"id": f * lines + i, "v": f"r{i}", "n": i % 97}) for i in range(lines))
+        (landing / f"part-{f:03d}.jsonl").write_text("\n".join(rows) + "\n")
+    lake_dir = tmp_path / "lake"
+    state = lake_dir / "_ops" / "state" / "drops.json"
+    script = tmp_path / "sync.py"
+    script.write_text(KILLED_SYNC)
+    child = subprocess.Popen([sys.executable, str(script), str(tmp_path / "c.yml"), str(lake_dir)])
+    deadline = time.monotonic() + 120
+    while not state.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL, "the sync ended before it could be killed"
+
+    lake = open_lake(str(lake_dir))
+    committed = table(lake, "bronze", "drops", "items").num_rows
+    assert 0 < committed < files * lines  # part of the drop is committed, readable
+    document = lake.read_json(str(state))
+    assert 0 < len(document["streams"]["items"]["state"]["files"]) < files
+
+    result = sync_connection(
+        lake, "drops", load_connections(tmp_path / "c.yml", {}).connections["drops"]
+    )
+    assert result.streams[0].rows_read == files * lines - committed
+    bronze = table(lake, "bronze", "drops", "items")
+    assert bronze.num_rows == files * lines  # nothing lost, nothing read twice
+    assert len(set(bronze["id"].to_pylist())) == files * lines
+    assert not lake.list_files(lake.path("bronze", "_staging"))

@@ -5,7 +5,8 @@ So incremental and CDC syncs have something to catch. Each call moves the clock 
 and applies everything in one transaction through plain SQL that SQLite and PostgreSQL
 both run:
 
-- inserts: copies of a sample of orders (with their items and payments) under new ids;
+- inserts: copies of a sample of orders (with their items and payments) under new ids,
+  placed on the last day of the generated period (the FX rates cover it);
 - updates: a sample of orders moves to another status, with a new `updated_at`;
 - deletes (optional): a sample of orders without refunds or disputes, with their items
   and payments. A cursor-based sync cannot see a hard delete; CDC can.
@@ -64,9 +65,14 @@ def apply_changes(
             stamp = f"'{changed.strftime('%Y-%m-%dT%H:%M:%S.%f')}'"
         result.changed_at = changed.isoformat()
 
+        # new orders are dated the last day with FX rates (the generated period), changed now
+        placed = _one(cursor, "SELECT MAX(created_at) FROM orders")
+        placed = f"'{placed}'" if isinstance(placed, str) else f"TIMESTAMPTZ '{placed.isoformat()}'"
         order_offset = _one(cursor, "SELECT MAX(order_id) FROM orders")
         item_offset = _one(cursor, "SELECT MAX(order_item_id) FROM order_items")
         payment_offset = _one(cursor, "SELECT MAX(payment_id) FROM payments")
+        # each change set samples other orders: the seed moves with the table's size
+        seed = seed + int(order_offset)
         inserted = _sample(fraction, seed, 1)
         # ADBC does not report affected rows for every driver: count first
         result.inserted = _one(
@@ -74,19 +80,19 @@ def apply_changes(
         )
         cursor.execute(
             f"INSERT INTO orders (order_id, {', '.join(ORDER_COLUMNS)}, created_at, updated_at) "
-            f"SELECT order_id + {order_offset}, {', '.join(ORDER_COLUMNS)}, {stamp}, {stamp} "
+            f"SELECT order_id + {order_offset}, {', '.join(ORDER_COLUMNS)}, {placed}, {stamp} "
             f"FROM orders WHERE {inserted} AND order_id <= {order_offset}"
         )
         cursor.execute(
             f"INSERT INTO order_items (order_item_id, order_id, {', '.join(ITEM_COLUMNS)}, "
             f"created_at, updated_at) SELECT order_item_id + {item_offset}, "
-            f"order_id + {order_offset}, {', '.join(ITEM_COLUMNS)}, {stamp}, {stamp} "
+            f"order_id + {order_offset}, {', '.join(ITEM_COLUMNS)}, {placed}, {stamp} "
             f"FROM order_items WHERE {inserted} AND order_id <= {order_offset}"
         )
         cursor.execute(
             f"INSERT INTO payments (payment_id, order_id, {', '.join(PAYMENT_COLUMNS)}, "
             f"created_at, updated_at) SELECT payment_id + {payment_offset}, "
-            f"order_id + {order_offset}, {', '.join(PAYMENT_COLUMNS)}, {stamp}, {stamp} "
+            f"order_id + {order_offset}, {', '.join(PAYMENT_COLUMNS)}, {placed}, {stamp} "
             f"FROM payments WHERE {inserted} AND order_id <= {order_offset}"
         )
 

@@ -9,14 +9,17 @@ from typing import TypeVar
 
 from dagster import AssetSelection, DagsterInstance, materialize
 
+from datagen.changes import apply_changes
 from datagen.generate import GenerationRequest, already_generated, generate
 from lake import open_lake
 from orchestration.assets.ingestion import BRONZE_GROUP
 from orchestration.code_location import build_definitions
+from orchestration.crm_service import crm_api_running
 from orchestration.settings import Settings
 from orchestration.summary import DemoReport, count_dlq_rows, count_layer_rows, print_report
 
 T = TypeVar("T")
+CHANGE_FRACTION = 0.01  # of the orders, on each demo run after the first
 
 EXPLORE = """
 Explore:
@@ -46,9 +49,32 @@ def run_demo(
     if regenerate or not already_generated(request):
         _timed(report, f"generate sources (scale {settings.scale:g})", lambda: generate(request))
     else:
-        report.stages.append(("generate sources (already there)", 0.0))
+        # the sources are there from an earlier run: change them, so the incremental syncs
+        # (and CDC on PostgreSQL) have new, updated and deleted rows to catch
+        deletes = settings.oltp_dsn.startswith("postgres")
+        changes = _timed(
+            report,
+            "apply a change set to the shop",
+            lambda: apply_changes(settings.oltp_dsn, CHANGE_FRACTION, settings.seed, deletes),
+        )
+        report.changes = (
+            f"{changes.inserted:,} orders inserted, {changes.updated:,} updated, "
+            f"{changes.deleted:,} deleted"
+        )
 
     lake = open_lake(settings.lake_url)
+    with crm_api_running(settings.scale, settings.seed):
+        _run_assets(report, settings, log_level)
+    report.layers = count_layer_rows(lake, str(settings.duckdb_path))
+    report.dlq_rows = count_dlq_rows(lake)
+    report.dbt = latest_dbt_summary(lake)
+    if not quiet:
+        print_report(report)
+        print(EXPLORE.format(lake=lake.uri(), duckdb=settings.duckdb_path))
+    return report
+
+
+def _run_assets(report: DemoReport, settings: Settings, log_level: str) -> None:
     defs = build_definitions(settings)
     assets = list(defs.assets or [])
     resources = defs.resources or {}
@@ -72,14 +98,6 @@ def run_demo(
         "dbt build (silver, gold, tests)",
         lambda: run(AssetSelection.all() - AssetSelection.groups(BRONZE_GROUP)),
     )
-
-    report.layers = count_layer_rows(lake, str(settings.duckdb_path))
-    report.dlq_rows = count_dlq_rows(lake)
-    report.dbt = latest_dbt_summary(lake)
-    if not quiet:
-        print_report(report)
-        print(EXPLORE.format(lake=lake.uri(), duckdb=settings.duckdb_path))
-    return report
 
 
 def latest_dbt_summary(lake) -> dict:

@@ -18,6 +18,7 @@ class DemoReport:
     layers: dict[str, dict[str, int]] = field(default_factory=dict)
     dbt: dict[str, Any] = field(default_factory=dict)
     dlq_rows: int = 0
+    changes: str = ""  # the change set applied to the shop before this run, if any
 
 
 def count_layer_rows(lake: Lake, duckdb_path: str) -> dict[str, dict[str, int]]:
@@ -96,6 +97,9 @@ def print_report(report: DemoReport, console: Console | None = None) -> None:
         f"dbt build: models {_fmt(models)}; tests {_fmt(tests)}"
         + (f"; failures: {len(report.dbt['failures'])}" if report.dbt.get("failures") else "")
     )
+
+    if report.changes:
+        console.print(f"change set applied before the incremental syncs: {report.changes}")
 
     stages = Table(title="Elapsed per stage")
     stages.add_column("stage")

@@ -58,6 +58,10 @@ def build_connection_assets(name: str, connection: Connection):
                     "rows_dlq": stream.rows_dlq,
                     "bytes": MetadataValue.int(stream.bytes_written),
                     "duration_s": MetadataValue.float(stream.seconds),
+                    "source_rows": stream.source_rows if stream.source_rows is not None else -1,
+                    "mode": f"{stream.sync_mode}/{stream.destination_sync_mode}",
+                    "state": MetadataValue.json(stream.state),
+                    "schema_events": MetadataValue.json(stream.schema_events),
                     "files": MetadataValue.json(stream.files),
                 },
             )

@@ -94,13 +94,13 @@ def log_message(level: Level, text: str) -> AirbyteMessage:
     return AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=level, message=text))
 
 
-def error_message(text: str) -> AirbyteMessage:
+def error_message(text: str, failure_type: str = "system_error") -> AirbyteMessage:
     return AirbyteMessage(
         type=Type.TRACE,
         trace=AirbyteTraceMessage(
             type=TraceType.ERROR,
             emitted_at=time.time() * 1000,
-            error=AirbyteErrorTraceMessage(message=text, failure_type="config_error"),
+            error=AirbyteErrorTraceMessage(message=text, failure_type=failure_type),
         ),
     )
 
@@ -109,13 +109,16 @@ def parse_state(document: Any) -> dict[str, dict[str, Any]]:
     """Per-stream state from an Airbyte state file (a list of STREAM state messages, as
     Airbyte passes it) or from a plain {stream: state} mapping."""
     if isinstance(document, dict):
-        return {str(k): dict(v) for k, v in document.items()}
+        return {str(k): dict(v or {}) for k, v in document.items()}
     states: dict[str, dict[str, Any]] = {}
     for item in document or []:
         message = AirbyteStateMessage.model_validate(item)
-        if message.stream is not None:
-            blob = message.stream.stream_state
-            states[message.stream.stream_descriptor.name] = (
+        stream_states = [message.stream] if message.stream is not None else []
+        if message.global_ is not None:  # our sources keep per-stream state inside it
+            stream_states += message.global_.stream_states
+        for stream_state in stream_states:
+            blob = stream_state.stream_state
+            states[stream_state.stream_descriptor.name] = (
                 blob.model_dump() if blob is not None else {}
             )
     return states
@@ -130,6 +133,17 @@ def _read_json(path: str, what: str) -> Any:
         raise SourceError(f"the {what} file {path} is not valid JSON: {exc}") from exc
 
 
+class ConfigError(SourceError):
+    """The config, catalog or state given on the command line is unusable."""
+
+
+def _validated(model, document: Any, path: str, what: str):
+    try:
+        return model(document)
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid {what} in {path}: {exc}") from exc
+
+
 def _config(source: Source, path: str):
     raw = _read_json(path, "config")
     try:
@@ -138,7 +152,7 @@ def _config(source: Source, path: str):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
         )
-        raise SourceError(f"invalid config in {path}: {problems}") from exc
+        raise ConfigError(f"invalid config in {path}: {problems}") from exc
 
 
 def _parser(name: str) -> argparse.ArgumentParser:
@@ -169,6 +183,10 @@ def run(source: Source, argv: list[str] | None = None, out: IO[bytes] | None = N
             out.write(_dump(AirbyteMessage(type=Type.CATALOG, catalog=catalog)))
         else:
             _read(source, args, out)
+    except ConfigError as exc:
+        out.write(_dump(error_message(str(exc), "config_error")))
+        out.flush()
+        return 1
     except SourceError as exc:
         out.write(_dump(error_message(str(exc))))
         out.flush()
@@ -187,8 +205,17 @@ def _check(source: Source, config_path: str) -> AirbyteConnectionStatus:
 
 def _read(source: Source, args: argparse.Namespace, out: IO[bytes]) -> None:
     config = _config(source, args.config)
-    catalog = ConfiguredAirbyteCatalog.model_validate(_read_json(args.catalog, "catalog"))
-    state = parse_state(_read_json(args.state, "state")) if args.state else {}
+    catalog = _validated(
+        ConfiguredAirbyteCatalog.model_validate,
+        _read_json(args.catalog, "catalog"),
+        args.catalog,
+        "catalog",
+    )
+    state = (
+        _validated(parse_state, _read_json(args.state, "state"), args.state, "state")
+        if args.state
+        else {}
+    )
     for event in source.read(config, catalog, state):
         if isinstance(event, Records):
             emitted_at = int(time.time() * 1000)

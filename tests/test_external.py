@@ -1,0 +1,878 @@
+"""The external source: any Airbyte-protocol executable as a source.
+
+Fake connectors (small scripts written here) cover the protocol's corners: stray output,
+wrong-typed records, TRACE errors, crashes, GLOBAL state, timeouts, early stops. The real
+published `airbyte-source-faker` connector (installed into its own virtualenv by
+scripts/install_connector.sh) covers spec, check, discover, a full read and an
+incremental read with state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+from airbyte_protocol.models import (
+    AirbyteStream,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteStream,
+    DestinationSyncMode,
+    SyncMode,
+)
+from pydantic import ValidationError
+
+from ingestion.json_schema import arrow_schema, column_of, records_to_batch
+from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
+from ingestion.sources import get_source
+from ingestion.sources.external import (
+    SHARED_STATE_KEY,
+    ExternalConfig,
+    ExternalSource,
+    state_document,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FAKER_VERSION = "7.2.1"
+FAKER_STREAMS = ["users", "products", "purchases"]
+
+
+# -- helpers ------------------------------------------------------------------------------
+def configured(
+    names: list[str], mode: SyncMode = SyncMode.full_refresh
+) -> ConfiguredAirbyteCatalog:
+    """Our configured catalog, as the engine builds it (no JSON schema: the source
+    discovers it)."""
+    destination = (
+        DestinationSyncMode.append
+        if mode == SyncMode.incremental
+        else DestinationSyncMode.overwrite
+    )
+    return ConfiguredAirbyteCatalog(
+        streams=[
+            ConfiguredAirbyteStream(
+                stream=AirbyteStream(name=n, json_schema={}, supported_sync_modes=[mode]),
+                sync_mode=mode,
+                destination_sync_mode=destination,
+            )
+            for n in names
+        ]
+    )
+
+
+def collect(events) -> dict[str, Any]:
+    """Events by kind: records as one table per stream, rejects, checkpoints, totals."""
+    batches: dict[str, list[pa.RecordBatch]] = {}
+    out: dict[str, Any] = {"rejected": {}, "checkpoints": [], "totals": {}, "order": []}
+    for event in events:
+        out["order"].append((type(event).__name__, event.stream))
+        if isinstance(event, Records):
+            batches.setdefault(event.stream, []).append(event.data)
+        elif isinstance(event, Rejected):
+            out["rejected"].setdefault(event.stream, []).extend(event.rejects.table.to_pylist())
+        elif isinstance(event, Checkpoint):
+            out["checkpoints"].append((event.stream, event.state))
+        elif isinstance(event, SourceTotals):
+            out["totals"][event.stream] = event.rows
+    out["batches"] = batches
+    out["tables"] = {name: pa.Table.from_batches(b) for name, b in batches.items()}
+    return out
+
+
+def last_states(checkpoints: list[tuple[str, dict]]) -> dict[str, dict]:
+    states: dict[str, dict] = {}
+    for name, state in checkpoints:
+        states[name] = state
+    return states
+
+
+def record(stream: str, data: Any) -> dict[str, Any]:
+    return {"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": 1}}
+
+
+def stream_state(stream: str, blob: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "STATE",
+        "state": {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": {"name": stream}, "stream_state": blob},
+        },
+    }
+
+
+ITEMS_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": ["null", "string"]},
+        "price": {"type": ["null", "number"]},
+        "updated_at": {"type": ["null", "string"], "format": "date-time"},
+        "tags": {"type": ["null", "array"], "items": {"type": "string"}},
+    },
+}
+
+FAKE_CONNECTOR = '''#!{python}
+"""A fake Airbyte connector: answers from scenario.json next to it, and records what it
+was given (arguments, the files' modes and contents) in seen-<command>.json."""
+import json, os, sys, time
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+scenario = json.loads((here / "scenario.json").read_text())
+command = sys.argv[1]
+args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+seen = {{"argv": sys.argv[1:], "pid": os.getpid(), "env": os.environ.get("FAKE_ENV")}}
+for key in ("--config", "--catalog", "--state"):
+    if key in args:
+        path = args[key]
+        seen[key] = {{
+            "path": path,
+            "mode": os.stat(path).st_mode & 0o777,
+            "content": json.loads(Path(path).read_text()),
+        }}
+(here / f"seen-{{command}}.json").write_text(json.dumps(seen))
+answer = scenario.get(command, {{}})
+if command == "discover" and "stdout" not in answer:
+    modes = ["full_refresh", "incremental"]
+    streams = [
+        {{"name": name, "json_schema": schema, "supported_sync_modes": modes}}
+        for name, schema in scenario["streams"].items()
+    ]
+    answer = {{**answer, "stdout": [{{"type": "CATALOG", "catalog": {{"streams": streams}}}}]}}
+if command == "check" and "stdout" not in answer:
+    status = {{"type": "CONNECTION_STATUS", "connectionStatus": {{"status": "SUCCEEDED"}}}}
+    answer = {{"stdout": [status]}}
+time.sleep(answer.get("sleep", 0))
+for line in answer.get("stdout", []):
+    print(line if isinstance(line, str) else json.dumps(line), flush=True)
+sys.stderr.write(answer.get("stderr", ""))
+sys.stderr.flush()
+if answer.get("forever"):
+    i = 0
+    while True:
+        i += 1
+        data = {{"stream": "items", "data": {{"id": i}}, "emitted_at": 1}}
+        print(json.dumps({{"type": "RECORD", "record": data}}), flush=True)
+        time.sleep(0.01)
+sys.exit(answer.get("exit", 0))
+'''
+
+
+class Fake:
+    """A fake connector in a folder: its scenario, and what it saw."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.executable = folder / "connector"
+        self.executable.write_text(FAKE_CONNECTOR.format(python=sys.executable))
+        self.executable.chmod(0o755)
+        self.scenario(streams={"items": ITEMS_SCHEMA})
+
+    def scenario(self, **commands: Any) -> Fake:
+        current = {}
+        path = self.folder / "scenario.json"
+        if path.exists():
+            current = json.loads(path.read_text())
+        current.update(commands)
+        path.write_text(json.dumps(current))
+        return self
+
+    def seen(self, command: str) -> dict[str, Any]:
+        return json.loads((self.folder / f"seen-{command}.json").read_text())
+
+    def config(self, **overrides: Any) -> ExternalConfig:
+        raw = {"command": [str(self.executable)], "config": {"api_key": "s3cret"}, **overrides}
+        return ExternalSource().parse_config(raw)
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Fake:
+    return Fake(tmp_path)
+
+
+# -- the JSON schema mapping --------------------------------------------------------------
+def test_json_schema_to_arrow_mapping():
+    schema = arrow_schema(
+        {
+            "type": "object",
+            "properties": {
+                "i": {"type": "integer"},
+                "i_null": {"type": ["null", "integer"]},
+                "i_airbyte": {"type": "number", "airbyte_type": "integer"},
+                "n": {"type": ["number", "null"]},
+                "b": {"type": "boolean"},
+                "s": {"type": "string"},
+                "ts": {"type": "string", "format": "date-time"},
+                "ts_tz": {
+                    "type": ["null", "string"],
+                    "format": "date-time",
+                    "airbyte_type": "timestamp_with_timezone",
+                },
+                "ts_naive": {
+                    "type": "string",
+                    "format": "date-time",
+                    "airbyte_type": "timestamp_without_timezone",
+                },
+                "d": {"type": ["null", "string"], "format": "date"},
+                "obj": {"type": "object", "properties": {"a": {"type": "string"}}},
+                "arr": {"type": ["null", "array"], "items": {"type": "integer"}},
+                "untyped": {},
+                "union": {"type": ["null", "string", "integer"]},
+                "int_or_number": {"type": ["integer", "number"]},
+                "any_of": {"anyOf": [{"type": "null"}, {"type": "string", "format": "date"}]},
+                "implicit_object": {"properties": {"x": {"type": "integer"}}},
+            },
+        }
+    )
+    expected = {
+        "i": (pa.int64(), False),
+        "i_null": (pa.int64(), True),
+        "i_airbyte": (pa.int64(), False),
+        "n": (pa.float64(), True),
+        "b": (pa.bool_(), False),
+        "s": (pa.string(), False),
+        "ts": (pa.timestamp("us", "UTC"), False),
+        "ts_tz": (pa.timestamp("us", "UTC"), True),
+        "ts_naive": (pa.timestamp("us"), False),
+        "d": (pa.date32(), True),
+        "obj": (pa.string(), False),
+        "arr": (pa.string(), True),
+        "untyped": (pa.string(), True),
+        "union": (pa.string(), True),
+        "int_or_number": (pa.float64(), False),
+        "any_of": (pa.date32(), True),
+        "implicit_object": (pa.string(), True),
+    }
+    assert {f.name: (f.type, f.nullable) for f in schema} == expected
+    assert schema.names == list(expected)  # the properties' order
+
+
+def test_records_convert_in_batches_and_misfits_are_located():
+    columns = [
+        column_of("id", {"type": "integer"}),
+        column_of("price", {"type": ["null", "number"]}),
+        column_of("ok", {"type": ["null", "boolean"]}),
+        column_of("at", {"type": ["null", "string"], "format": "date-time"}),
+        column_of(
+            "naive",
+            {
+                "type": ["null", "string"],
+                "format": "date-time",
+                "airbyte_type": "timestamp_without_timezone",
+            },
+        ),
+        column_of("day", {"type": ["null", "string"], "format": "date"}),
+        column_of("meta", {"type": ["null", "object"]}),
+        column_of("tags", {"type": ["null", "array"]}),
+        column_of("code", {"type": ["null", "string", "integer"]}),
+    ]
+    schema = pa.schema([c.field for c in columns])
+    rows = [
+        # offsets, naive times (UTC, as Airbyte destinations read them), nanoseconds
+        {
+            "id": 1,
+            "price": 2,
+            "ok": True,
+            "at": "2024-04-08T18:07:20+02:00",
+            "naive": "2024-04-08T18:07:20",
+            "day": "2024-04-08",
+            "meta": {"a": [1, 2]},
+            "tags": ["x"],
+            "code": "A1",
+            "extra": "not in the schema",
+        },
+        {
+            "id": 2.0,
+            "price": 2.5,
+            "at": "2024-04-08T18:07:20.123456789Z",
+            "naive": "2024-04-08T18:07:20Z",
+            "day": "2024-04-08T23:00:00",
+            "code": 7,
+        },
+        {"id": 3, "at": "2024-04-08T18:07:20", "day": None},
+        {"id": 4, "at": "2024-04-08"},
+    ]
+    batch, bad = records_to_batch(rows, columns, schema)
+    assert bad == {}
+    assert batch.schema == schema
+    data = batch.to_pydict()
+    assert data["id"] == [1, 2, 3, 4]
+    assert data["price"] == [2.0, 2.5, None, None]
+    assert data["ok"] == [True, None, None, None]
+    assert [v.astimezone(UTC).replace(tzinfo=None) for v in data["at"]] == [
+        datetime(2024, 4, 8, 16, 7, 20),
+        datetime(2024, 4, 8, 18, 7, 20, 123456),
+        datetime(2024, 4, 8, 18, 7, 20),
+        datetime(2024, 4, 8),
+    ]
+    assert data["naive"] == [datetime(2024, 4, 8, 18, 7, 20)] * 2 + [None, None]
+    assert data["day"] == [date(2024, 4, 8), date(2024, 4, 8), None, None]
+    assert [json.loads(v) if v else v for v in data["meta"]] == [{"a": [1, 2]}, None, None, None]
+    assert data["tags"] == ['["x"]', None, None, None]
+    assert data["code"] == ["A1", "7", None, None]
+
+    # values that do not fit: only those rows are left out, each with its reason
+    rows = [
+        {"id": 1, "price": 1.5},
+        {"id": "abc"},
+        {"id": 2.5},
+        {"id": True},
+        {"id": 2**70},
+        {"id": None},
+        {"id": 3, "price": "1.5"},
+        {"id": 4, "ok": 1},
+        {"id": 5, "at": "yesterday"},
+        {"id": 6, "day": "2024-02-30"},
+        {"id": 7, "meta": [1]},
+        {"id": 8, "code": {"x": 1}},
+        {"id": 9},
+    ]
+    batch, bad = records_to_batch(rows, columns, schema)
+    assert batch.column("id").to_pylist() == [1, 9]
+    assert sorted(bad) == list(range(1, 12))
+    assert bad[1] == "field 'id': expected an integer, got string \"abc\""
+    assert bad[2] == "field 'id': expected an integer, got number 2.5"
+    assert bad[3] == "field 'id': expected an integer, got boolean true"
+    assert "got integer 1180591620717411303424" in bad[4]
+    assert bad[5] == "field 'id' is missing or null but the schema says it is not nullable"
+    assert bad[6] == "field 'price': expected a number, got string \"1.5\""
+    assert bad[7] == "field 'ok': expected a boolean, got integer 1"
+    assert bad[8] == "field 'at': expected a date-time string, got string \"yesterday\""
+    assert bad[9].startswith("field 'day': expected a date string")
+    assert bad[10] == "field 'meta': expected an object, got array [1]"
+    assert bad[11] == "field 'code': expected a scalar, got object {\"x\":1}"
+
+
+def test_state_document_round_trips_stream_global_and_legacy_state():
+    catalog = configured(["a", "b"])
+    assert state_document({}, catalog) is None
+    assert state_document({"a": {}, "b": {}}, catalog) is None
+    assert state_document({"a": {"cursor": 1}, "b": {}}, catalog) == [
+        {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": {"name": "a"}, "stream_state": {"cursor": 1}},
+        }
+    ]
+    old = {"type": "GLOBAL", "global": {"shared_state": {"lsn": 1}, "stream_states": []}}
+    new = {"type": "GLOBAL", "global": {"shared_state": {"lsn": 2}, "stream_states": []}}
+    # a sync that stopped between the streams' checkpoints: the oldest copy goes back
+    states = {
+        "a": {SHARED_STATE_KEY: {"seq": 2, "message": new}},
+        "b": {SHARED_STATE_KEY: {"seq": 1, "message": old}},
+    }
+    assert state_document(states, catalog) == [old]
+    legacy = {"type": "LEGACY", "data": {"a": {"cursor": 5}}}
+    assert state_document({"a": {SHARED_STATE_KEY: {"seq": 1, "message": legacy}}}, catalog) == {
+        "a": {"cursor": 5}
+    }
+
+
+# -- config -------------------------------------------------------------------------------
+def test_config_validates_the_executable(tmp_path: Path, monkeypatch, fake: Fake):
+    source = ExternalSource()
+    with pytest.raises(ValidationError, match=r"connector executable bin/nope does not exist"):
+        source.parse_config({"command": ["bin/nope"]})
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a program")
+    with pytest.raises(ValidationError, match=r"plain.txt is not an executable file"):
+        source.parse_config({"command": [str(plain)]})
+    with pytest.raises(ValidationError, match=r"no-such-connector-xyz is not on PATH"):
+        source.parse_config({"command": ["no-such-connector-xyz"]})
+    with pytest.raises(ValidationError, match="extra"):
+        source.parse_config({"command": [str(fake.executable)], "unknown": 1})
+    # relative to the current directory, resolved once
+    monkeypatch.chdir(tmp_path)
+    config = source.parse_config({"command": ["./connector", "--flag"], "streams": [{"name": "x"}]})
+    assert config.command == [str(fake.executable), "--flag"]
+    assert config.batch_records == 10_000 and config.timeout_seconds == 120
+    assert isinstance(get_source("external"), ExternalSource)
+
+
+# -- fake connectors ----------------------------------------------------------------------
+def test_spec_check_discover_with_a_fake(fake: Fake):
+    source = ExternalSource()
+    config = fake.config(env={"FAKE_ENV": "from-config"})
+    fake.scenario(
+        spec={
+            "stdout": [
+                "a stray line of text",
+                {"type": "LOG", "log": {"level": "INFO", "message": "starting"}},
+                {"type": "SPEC", "spec": {"connectionSpecification": {"type": "object"}}},
+            ]
+        }
+    )
+    assert source.spec(config).connectionSpecification == {"type": "object"}
+    assert "command" in source.spec().connectionSpecification["properties"]  # our own
+    source.check(config)
+    seen = fake.seen("check")
+    assert seen["env"] == "from-config"
+    assert seen["--config"]["content"] == {"api_key": "s3cret"}
+    assert seen["--config"]["mode"] == 0o600  # it may hold secrets
+    assert not Path(seen["--config"]["path"]).exists()  # and is gone afterwards
+    catalog = source.discover(config)
+    assert [s.name for s in catalog.streams] == ["items"]
+
+    failed = {
+        "type": "CONNECTION_STATUS",
+        "connectionStatus": {"status": "FAILED", "message": "bad key"},
+    }
+    fake.scenario(check={"stdout": [failed]})
+    with pytest.raises(SourceError, match="connector: check failed: bad key"):
+        source.check(config)
+    fake.scenario(check={"stdout": ["not json"], "stderr": "Traceback\nKeyError: 'x'\n", "exit": 1})
+    with pytest.raises(SourceError, match=r"(?s)check exited with code 1.*KeyError: 'x'"):
+        source.check(config)
+    trace = {
+        "type": "TRACE",
+        "trace": {"type": "ERROR", "emitted_at": 1, "error": {"message": "host unreachable"}},
+    }
+    fake.scenario(discover={"stdout": [trace], "exit": 1})
+    with pytest.raises(SourceError, match="discover failed: host unreachable"):
+        source.discover(config)
+    no_shebang = fake.folder / "no-shebang"
+    no_shebang.write_text("")
+    no_shebang.chmod(0o755)
+    with pytest.raises(
+        SourceError, match=r"no-shebang: cannot run .*no-shebang: Exec format error"
+    ):
+        source.check(source.parse_config({"command": [str(no_shebang)]}))
+    fake.scenario(discover={"sleep": 30})
+    started = time.monotonic()
+    with pytest.raises(
+        SourceError, match=r"discover did not finish within 1 s \(timeout_seconds\)"
+    ):
+        source.discover(fake.config(timeout_seconds=1))
+    assert time.monotonic() - started < 15
+
+
+def test_read_batches_checkpoints_rejects_and_totals(fake: Fake, caplog):
+    fake.scenario(
+        read={
+            "stdout": [
+                "Starting connector...",  # line 1: stray text, ignored
+                {"type": "LOG", "log": {"level": "WARN", "message": "slow API"}},  # 2
+                record(
+                    "items",
+                    {
+                        "id": 1,
+                        "name": "a",
+                        "price": 1.5,
+                        "tags": ["x"],
+                        "updated_at": "2024-01-01T00:00:00Z",
+                    },
+                ),  # 3
+                record("items", {"id": "abc", "name": "wrong"}),  # 4: rejected
+                record("items", {"id": 2, "name": None}),  # 5
+                record("other", {"id": 1}),  # 6: a stream not configured
+                stream_state("items", {"cursor": "2024-01-01"}),  # 7
+                "",  # 8: blank
+                record("items", {"id": 3, "extra": 1}),  # 9
+                record("items", "not an object"),  # 10: rejected
+                record("items", {"id": 4, "updated_at": "not a time"}),  # 11: rejected
+                record("items", {"id": 5}),  # 12
+                record("items", {"id": 6}),  # 13
+                stream_state("items", {"cursor": "2024-01-02"}),  # 14
+                record("items", {"id": 7}),  # 15: after the last state
+            ]
+        }
+    )
+    config = fake.config(batch_records=2)
+    caplog.set_level(logging.DEBUG, logger="ingestion.sources.external")
+    out = collect(ExternalSource().read(config, configured(["items"], SyncMode.incremental), {}))
+    table = out["tables"]["items"]
+    assert table.column("id").to_pylist() == [1, 2, 3, 5, 6, 7]
+    assert table.schema == arrow_schema(ITEMS_SCHEMA)
+    assert table.column("updated_at").to_pylist()[0] == datetime(2024, 1, 1, tzinfo=UTC)
+    assert table.column("tags").to_pylist()[0] == '["x"]'
+    assert all(b.num_rows <= 2 for b in out["batches"]["items"])
+
+    rejected = out["rejected"]["items"]
+    assert [(r["location"], r["line_number"]) for r in rejected] == [
+        ("stdout", 4),
+        ("stdout", 10),
+        ("stdout", 11),
+    ]
+    assert json.loads(rejected[0]["raw"]) == {"id": "abc", "name": "wrong"}
+    assert rejected[0]["reason"] == "field 'id': expected an integer, got string \"abc\""
+    assert rejected[1]["raw"] == '"not an object"'
+    assert "not a JSON object" in rejected[1]["reason"]
+    assert "field 'updated_at'" in rejected[2]["reason"]
+
+    # every record before a state is flushed before its checkpoint
+    order = [kind for kind, _ in out["order"]]
+    first_checkpoint = order.index("Checkpoint")
+    assert order[:first_checkpoint].count("Records") >= 1
+    assert out["checkpoints"] == [
+        ("items", {"cursor": "2024-01-01"}),
+        ("items", {"cursor": "2024-01-02"}),
+        ("items", {"cursor": "2024-01-02"}),  # the final one, after the last records
+    ]
+    assert order[-2:] == ["SourceTotals", "Checkpoint"]
+    assert out["totals"] == {"items": 9}  # RECORD messages of the stream, rejects included
+    assert out["totals"]["items"] == table.num_rows + len(rejected)
+
+    # the connector's logs at their level; stray stdout text logged and skipped
+    logged = {(r.levelno, r.getMessage()) for r in caplog.records}
+    assert (logging.WARNING, "connector: slow API") in logged
+    assert any("stdout line 1 is not a protocol message" in m for _, m in logged)
+    assert any("'other', which is not configured" in m for _, m in logged)
+    assert (
+        logging.WARNING,
+        "connector: stream 'items': records have properties the stream's JSON schema "
+        "does not declare, left out: extra",
+    ) in logged
+
+    # what the connector was given: the discovered schema with our sync mode
+    seen = fake.seen("read")
+    stream = seen["--catalog"]["content"]["streams"][0]
+    assert stream["stream"]["json_schema"] == ITEMS_SCHEMA
+    assert stream["sync_mode"] == "incremental"
+    assert "--state" not in seen  # no state yet
+    assert seen["--config"]["mode"] == 0o600
+    assert not Path(seen["--config"]["path"]).parent.exists()
+
+
+def test_read_passes_stream_state_back(fake: Fake):
+    fake.scenario(read={"stdout": []})
+    catalog = configured(["items"], SyncMode.incremental)
+    out = collect(ExternalSource().read(fake.config(), catalog, {"items": {"cursor": 5}}))
+    assert fake.seen("read")["--state"]["content"] == [
+        {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": {"name": "items"}, "stream_state": {"cursor": 5}},
+        }
+    ]
+    # nothing read: the state stays as it was
+    assert out["checkpoints"] == [("items", {"cursor": 5})]
+    assert out["totals"] == {"items": 0}
+    assert out["tables"] == {}
+
+
+def test_global_state_round_trips(fake: Fake):
+    items2 = {"type": "object", "properties": {"id": {"type": ["null", "integer"]}}}
+    fake.scenario(streams={"items": ITEMS_SCHEMA, "items2": items2})
+    global_state = {
+        "shared_state": {"lsn": 42},
+        "stream_states": [
+            {"stream_descriptor": {"name": "items"}, "stream_state": {"done": True}},
+            {"stream_descriptor": {"name": "items2"}, "stream_state": {"done": False}},
+        ],
+    }
+    fake.scenario(
+        read={
+            "stdout": [
+                record("items", {"id": 1}),
+                record("items2", {"id": 2}),
+                {"type": "STATE", "state": {"type": "GLOBAL", "global": global_state}},
+            ]
+        }
+    )
+    source = ExternalSource()
+    catalog = configured(["items", "items2"], SyncMode.incremental)
+    out = collect(source.read(fake.config(), catalog, {}))
+    # a GLOBAL state flushes every stream, then checkpoints every stream
+    assert out["order"][:4] == [
+        ("Records", "items"),
+        ("Records", "items2"),
+        ("Checkpoint", "items"),
+        ("Checkpoint", "items2"),
+    ]
+    states = last_states(out["checkpoints"])
+    shared = {"seq": 1, "message": {"type": "GLOBAL", "global": global_state}}
+    assert states == {"items": {SHARED_STATE_KEY: shared}, "items2": {SHARED_STATE_KEY: shared}}
+
+    # the next read gets it back as it came, and its next GLOBAL state gets a later number
+    out = collect(source.read(fake.config(), catalog, states))
+    assert fake.seen("read")["--state"]["content"] == [{"type": "GLOBAL", "global": global_state}]
+    assert last_states(out["checkpoints"])["items"][SHARED_STATE_KEY]["seq"] == 2
+
+    # LEGACY state: the blob itself is the state file
+    fake.scenario(read={"stdout": [{"type": "STATE", "state": {"data": {"items": {"c": 1}}}}]})
+    out = collect(source.read(fake.config(), catalog, {}))
+    states = last_states(out["checkpoints"])
+    assert states["items"][SHARED_STATE_KEY]["message"] == {
+        "type": "LEGACY",
+        "data": {"items": {"c": 1}},
+    }
+    collect(source.read(fake.config(), catalog, states))
+    assert fake.seen("read")["--state"]["content"] == {"items": {"c": 1}}
+
+
+def test_read_trace_error_is_a_source_error(fake: Fake):
+    trace = {
+        "type": "TRACE",
+        "trace": {
+            "type": "ERROR",
+            "emitted_at": 1,
+            "error": {"message": "Rate limit exceeded on /items", "internal_message": "429"},
+        },
+    }
+    fake.scenario(read={"stdout": [record("items", {"id": 1}), trace], "exit": 1})
+    events = []
+    with pytest.raises(
+        SourceError, match=r"connector: read failed: Rate limit exceeded on /items \(exit code 1\)"
+    ):
+        for event in ExternalSource().read(fake.config(), configured(["items"]), {}):
+            events.append(event)
+    # the record after the last state is not handed over: it would be committed without it
+    assert not [e for e in events if isinstance(e, Records | Checkpoint)]
+
+    # a TRACE error with exit code 0 fails the read too
+    fake.scenario(read={"stdout": [trace], "exit": 0})
+    with pytest.raises(SourceError, match=r"read failed: Rate limit exceeded on /items$"):
+        list(ExternalSource().read(fake.config(), configured(["items"]), {}))
+
+
+def test_read_nonzero_exit_is_a_source_error_with_stderr(fake: Fake):
+    stderr = "".join(f"noise {i}\n" for i in range(100)) + "Traceback ...\nMemoryError\n"
+    fatal = {"type": "LOG", "log": {"level": "FATAL", "message": "out of memory\ndetails"}}
+    fake.scenario(
+        read={"stdout": [record("items", {"id": 1}), fatal], "stderr": stderr, "exit": 137}
+    )
+    with pytest.raises(SourceError) as caught:
+        list(ExternalSource().read(fake.config(), configured(["items"]), {}))
+    message = str(caught.value)
+    assert message.startswith(
+        "connector: read exited with code 137; last error logged: out of memory;"
+    )
+    assert message.endswith("Traceback ...\nMemoryError")
+    assert "noise 99" in message and "noise 50" not in message  # only the last lines
+
+
+def test_read_unknown_stream_and_unsupported_mode(fake: Fake):
+    with pytest.raises(
+        SourceError, match=r"stream 'nope' is not in the connector's catalog \(it offers items\)"
+    ):
+        list(ExternalSource().read(fake.config(), configured(["nope"]), {}))
+    fake.scenario(
+        discover={
+            "stdout": [
+                {
+                    "type": "CATALOG",
+                    "catalog": {
+                        "streams": [
+                            {
+                                "name": "items",
+                                "json_schema": ITEMS_SCHEMA,
+                                "supported_sync_modes": ["full_refresh"],
+                            }
+                        ]
+                    },
+                }
+            ]
+        }
+    )
+    with pytest.raises(SourceError, match="'items' does not support incremental reads"):
+        list(ExternalSource().read(fake.config(), configured(["items"], SyncMode.incremental), {}))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "\nState:\tZ" not in status.read_text()
+
+
+def test_closing_the_read_kills_the_connector(fake: Fake):
+    fake.scenario(read={"forever": True})
+    events = ExternalSource().read(fake.config(batch_records=3), configured(["items"]), {})
+    first = next(events)
+    assert isinstance(first, Records) and first.data.num_rows == 3
+    pid = fake.seen("read")["pid"]
+    config_dir = Path(fake.seen("read")["--config"]["path"]).parent
+    assert _alive(pid) and config_dir.exists()
+    events.close()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+    assert not config_dir.exists()
+
+
+def test_cli_runs_the_external_source(fake: Fake, tmp_path: Path):
+    """`python -m ingestion.sources.external` is itself a connector wrapping another one."""
+    config = tmp_path / "external.json"
+    config.write_text(json.dumps({"command": [str(fake.executable)], "config": {}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "ingestion.sources.external", "check", "--config", str(config)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    )
+    assert orjson.loads(result.stdout.splitlines()[-1])["connectionStatus"]["status"] == "SUCCEEDED"
+
+
+# -- the real connector: airbyte-source-faker ---------------------------------------------
+@pytest.fixture(scope="session")
+def faker_executable() -> Path:
+    """Installs airbyte-source-faker into .cache/connectors/source-faker (its own venv;
+    idempotent). No network or no package: the tests fail, they do not skip."""
+    result = subprocess.run(
+        [
+            "bash",
+            str(REPO_ROOT / "scripts" / "install_connector.sh"),
+            "source-faker",
+            FAKER_VERSION,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"cannot install airbyte-source-faker=={FAKER_VERSION} "
+            f"(exit {result.returncode}):\n{result.stderr[-3000:]}"
+        )
+    executable = Path(result.stdout.strip().splitlines()[-1])
+    assert executable.is_file() and os.access(executable, os.X_OK)
+    return executable
+
+
+def faker_config(executable: Path, relative: bool = False, **config: Any) -> ExternalConfig:
+    command = executable.relative_to(REPO_ROOT) if relative else executable
+    return ExternalSource().parse_config(
+        {
+            "command": [str(command)],
+            "config": {"count": 200, "seed": 1, "records_per_slice": 50, **config},
+            "batch_records": 64,
+            "streams": [{"name": n} for n in FAKER_STREAMS],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def faker_first_read(faker_executable: Path) -> dict[str, Any]:
+    config = faker_config(faker_executable, always_updated=False)
+    catalog = configured(FAKER_STREAMS, SyncMode.incremental)
+    started = time.perf_counter()
+    out = collect(ExternalSource().read(config, catalog, {}))
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+@pytest.mark.integration
+def test_faker_spec_check_discover(faker_executable: Path, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # the command is relative to the repository
+    source = ExternalSource()
+    config = faker_config(faker_executable, relative=True)
+    assert config.command == [str(faker_executable)]
+    spec = source.spec(config)
+    assert {"count", "seed", "records_per_slice"} <= set(spec.connectionSpecification["properties"])
+    source.check(config)
+    with pytest.raises(
+        SourceError, match="check failed: Config validation error: 'many' is not of type 'integer'"
+    ):
+        source.check(faker_config(faker_executable, count="many"))
+    catalog = source.discover(config)
+    streams = {s.name: s for s in catalog.streams}
+    assert set(streams) == set(FAKER_STREAMS)
+    users = streams["users"]
+    assert users.json_schema["properties"]["id"] == {"type": "integer"}
+    assert users.source_defined_cursor and users.default_cursor_field == ["updated_at"]
+    assert SyncMode.incremental in users.supported_sync_modes
+
+
+@pytest.mark.integration
+def test_faker_full_read(faker_first_read: dict[str, Any]):
+    out = faker_first_read
+    tables = out["tables"]
+    # count=200: 200 users and 200 purchases; the products stream is a fixed list of 100
+    assert {name: t.num_rows for name, t in tables.items()} == {
+        "users": 200,
+        "products": 100,
+        "purchases": 200,
+    }
+    assert out["totals"] == {"users": 200, "products": 100, "purchases": 200}
+    assert out["rejected"] == {}
+    assert all(b.num_rows <= 64 for bs in out["batches"].values() for b in bs)
+    for name, table in tables.items():
+        assert table.column("id").type == pa.int64(), name
+        assert sorted(table.column("id").to_pylist()) == list(range(1, table.num_rows + 1)), name
+        for column in ("created_at", "updated_at"):
+            assert table.schema.field(column).type == pa.timestamp("us", "UTC"), (name, column)
+            assert table.column(column).null_count == 0, (name, column)
+
+    users = tables["users"]
+    assert users.schema.field("age").type == pa.int64()
+    assert users.schema.field("name").type == pa.string()
+    address = json.loads(users.column("address")[0].as_py())  # an object, as JSON text
+    assert {"city", "postal_code", "country_code"} <= set(address)
+
+    products = tables["products"]
+    assert products.schema.field("price").type == pa.float64()
+    assert products.schema.field("year").type == pa.int64()
+
+    purchases = tables["purchases"]
+    for column in ("added_to_cart_at", "purchased_at", "returned_at"):
+        field = purchases.schema.field(column)
+        assert field.type == pa.timestamp("us", "UTC") and field.nullable
+    # some purchases are never bought or never returned
+    assert 0 < purchases.column("purchased_at").null_count < 200
+    assert 0 < purchases.column("returned_at").null_count < 200
+    # faker writes purchases.created_at without an offset: read as UTC, never rejected
+    assert purchases.column("created_at").null_count == 0
+
+    states = last_states(out["checkpoints"])
+    assert states["users"]["loop_offset"] == 200
+    assert states["purchases"]["loop_offset"] == 200
+    assert {s["seed"] for s in states.values()} == {1}
+    # a checkpoint per slice of 50 (users, purchases), then the final ones
+    assert Counter(name for name, _ in out["checkpoints"])["users"] >= 200 // 50
+
+
+@pytest.mark.integration
+def test_faker_incremental_read_with_state(faker_executable: Path, faker_first_read: dict):
+    state = last_states(faker_first_read["checkpoints"])
+    catalog = configured(FAKER_STREAMS, SyncMode.incremental)
+    source = ExternalSource()
+
+    # always_updated=false: nothing changed since the state, so nothing is read, and the
+    # state stays where it was
+    out = collect(source.read(faker_config(faker_executable, always_updated=False), catalog, state))
+    assert out["tables"] == {}
+    assert out["totals"] == {"users": 0, "products": 0, "purchases": 0}
+    assert last_states(out["checkpoints"]) == state
+
+    # always_updated=true (faker's default): every record is "updated" again, with an
+    # updated_at at or after the cursor in the state, so the same ids come back
+    out = collect(source.read(faker_config(faker_executable), catalog, state))
+    assert {name: t.num_rows for name, t in out["tables"].items()} == {
+        "users": 200,
+        "products": 100,
+        "purchases": 200,
+    }
+    for name, table in out["tables"].items():
+        cursor = datetime.fromisoformat(state[name]["updated_at"])
+        first_ids = faker_first_read["tables"][name].column("id").to_pylist()
+        assert sorted(table.column("id").to_pylist()) == sorted(first_ids)
+        assert min(table.column("updated_at").to_pylist()) >= cursor
+    new_state = last_states(out["checkpoints"])
+    for name in FAKER_STREAMS:
+        assert new_state[name]["updated_at"] >= state[name]["updated_at"]
+
+
+@pytest.mark.integration
+def test_install_connector_is_idempotent(faker_executable: Path):
+    script = str(REPO_ROOT / "scripts" / "install_connector.sh")
+    again = subprocess.run(
+        ["bash", script, "source-faker", FAKER_VERSION], capture_output=True, text=True
+    )
+    assert again.returncode == 0
+    assert again.stdout.strip() == str(faker_executable)
+    assert "installing" not in again.stderr  # already there: nothing done
+    bad = subprocess.run(["bash", script, "faker", "1.0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "must look like source-<name>" in bad.stderr

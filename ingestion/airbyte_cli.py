@@ -19,11 +19,12 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+from uuid import UUID
 
 import orjson
 from airbyte_protocol.models import (
@@ -54,6 +55,10 @@ def _json_default(value: Any) -> Any:
         return float(value)  # JSON numbers; the catalog declares the column a number
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, UUID):
+        return str(value)
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 

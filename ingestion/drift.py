@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.protocol import Rejects
+from ingestion.protocol import OP_COLUMN, Rejects
 
 
 class SchemaDriftError(RuntimeError):
@@ -78,9 +78,11 @@ class SchemaConformer:
         expected: pa.Schema | None,
         policy: Literal["dlq", "fail"] = "dlq",
         required: list[str] | None = None,
+        key: list[str] | None = None,
     ):
         self.stream, self.schema, self.policy = stream, expected, policy
         self.required = list(required or [])
+        self.key = list(key or [])
         self.events: dict[tuple[str, str], DriftEvent] = {}
 
     def _event(self, kind, column: str, detail: str, records: int = 0) -> None:
@@ -172,10 +174,18 @@ class SchemaConformer:
         return pc.if_else(mask, column, pa.scalar(None, column.type)).cast(field.type)
 
     def _check_required(self, table: pa.Table, reasons: dict[int, str]) -> None:
+        # a CDC delete is a tombstone: only its key is filled in
+        tombstones = (
+            pc.fill_null(pc.equal(table.column(OP_COLUMN), "d"), False)
+            if OP_COLUMN in table.column_names
+            else None
+        )
         for name in self.required:
             if name not in table.column_names:
                 continue
             nulls = pc.is_null(table.column(name))
+            if tombstones is not None and name not in self.key:
+                nulls = pc.and_(nulls, pc.invert(tombstones))
             count = pc.sum(nulls).as_py() or 0
             if not count:
                 continue

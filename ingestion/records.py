@@ -21,6 +21,11 @@ def _same(a: Any, b: Any) -> bool:
     return Decimal(str(a)) == Decimal(str(b))
 
 
+def _number(value: Any) -> Any:
+    """Drivers hand NUMERIC sums over as Decimal or as text (ADBC PostgreSQL)."""
+    return Decimal(value) if isinstance(value, str) else value
+
+
 @dataclass
 class StreamResult:
     stream: str
@@ -52,6 +57,7 @@ class StreamResult:
     ) -> None:
         """The source's own count (and sums) over a range equal what the sync read of it."""
         where = f"{connection}.{self.stream}"
+        source_sums = {column: _number(value) for column, value in source_sums.items()}
         if source_rows != read:
             raise ReconciliationError(
                 f"{where}: the source counted {source_rows} rows but the sync read {read}"
@@ -66,8 +72,15 @@ class StreamResult:
         self.source_rows = (self.source_rows or 0) + source_rows
         for column, expected in source_sums.items():
             entry = self.checksums.setdefault(column, {"source": 0, "read": 0})
-            entry["source"] = (entry["source"] or 0) + (expected or 0)
-            entry["read"] = (entry["read"] or 0) + (read_sums.get(column) or 0)
+            # JSON keeps exact integers; a Decimal sum of whole numbers is stored as an int
+            entry["source"] = _plain((entry["source"] or 0) + (expected or 0))
+            entry["read"] = _plain((entry["read"] or 0) + (read_sums.get(column) or 0))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 @dataclass

@@ -184,6 +184,7 @@ class Sync:
             None if overwrite else previous.schema,
             stream.schema_policy,
             stream.required_fields,
+            stream.primary_key,
         )
         result = StreamResult(
             stream=stream.name,

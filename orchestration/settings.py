@@ -70,6 +70,9 @@ class Settings:
             "OLTP_DSN": self.oltp_dsn,
             "LANDING_URL": self.landing_url,
             "LAKE_URL": self.lake_url,
+            # the shop is read by log-based CDC when it lives in PostgreSQL
+            "SHOP_SOURCE": os.environ.get("SHOP_SOURCE")
+            or ("postgres_cdc" if self.oltp_dsn.startswith("postgres") else "sql"),
         }
 
     def dbt_env(self, lake_uri: str) -> dict[str, str]:

@@ -140,12 +140,40 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def postgres_database(postgres_server: PostgresServer, request) -> str:
-    """A fresh database on the shared server, named after the test."""
+def postgres_database(postgres_server: PostgresServer, request) -> Iterator[str]:
+    """A fresh database on the shared server, named after the test; its replication slots
+    are dropped afterwards."""
     import psycopg
 
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    return postgres_server.dsn(name)
+    yield postgres_server.dsn(name)
+    _drop_replication_slots(postgres_server, name)
+
+
+def _drop_replication_slots(server: PostgresServer, database: str) -> None:
+    """Replication slots are cluster-wide and outlive their connections: a CDC test's slot
+    would keep WAL and hold its name for the next test."""
+    import time
+
+    import psycopg
+
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        for _ in range(50):
+            conn.execute(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                "WHERE database = %s AND active_pid IS NOT NULL",
+                (database,),
+            )
+            slots = conn.execute(
+                "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (database,)
+            ).fetchall()
+            if not slots:
+                return
+            for (slot,) in slots:
+                try:
+                    conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                except psycopg.errors.ObjectInUse:
+                    time.sleep(0.05)

@@ -97,10 +97,22 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     assert dbt.returncode == 0, dbt.stdout[-3000:]
     assert "ERROR=0" in dbt.stdout
 
-    # a second run is idempotent: same rows everywhere
+    # a second run changes the shop first; the incremental syncs carry the change to gold
     again = run_demo(settings, quiet=True)
-    assert again.layers == report.layers
-    assert again.stages[0][0] == "generate sources (already there)"
+    assert again.stages[0][0] == "apply a change set to the shop"
+    with sqlite3.connect(tmp_path / "shop.db") as oltp:
+        orders, delivered = oltp.execute(
+            "select count(*), sum(status = 'delivered') from orders"
+        ).fetchone()
+    assert orders > 2_000
+    assert again.layers["staging"]["stg_shop__orders"] == orders
+    assert again.layers["gold"]["fct_orders"] == orders
+    assert again.layers["bronze"]["shop.orders"] > orders  # new versions appended, deduped later
+    gold_delivered = duckdb.execute(
+        "select count(*) from read_parquet(?) where order_status = 'delivered'",
+        [f"{tmp_path}/lake/gold/fct_orders/*.parquet"],
+    ).fetchone()[0]
+    assert gold_delivered == delivered
 
 
 def test_demo_on_an_s3_lake(tmp_path, s3_endpoint):
@@ -128,3 +140,25 @@ def test_demo_with_the_oltp_in_postgresql(tmp_path, postgres_database):
         }
     for table, count in source.items():
         assert report.layers["bronze"][f"shop.{table}"] == count
+    state = (tmp_path / "lake" / "_ops" / "state" / "shop.json").read_text()
+    assert '"lsn"' in state  # the shop was read through the replication slot
+
+    # a second run applies a change set with deletes; CDC carries them through to gold
+    second = run_demo(settings_for(tmp_path, OLTP_DSN=postgres_database), quiet=True)
+    assert "deleted" in second.changes and " 0 deleted" not in second.changes, second.changes
+    with psycopg.connect(postgres_database) as conn:
+        orders, total = conn.execute(
+            "select count(*), sum(order_total_cents) from orders"
+        ).fetchone()
+    assert second.layers["gold"]["fct_orders"] == orders
+    fct_orders = tmp_path / "lake" / "gold" / "fct_orders" / "*.parquet"
+    gold = duckdb.execute(
+        f"select sum(order_total_cents) from read_parquet('{fct_orders}')"
+    ).fetchone()[0]
+    assert gold == total
+    tombstones = duckdb.execute(
+        "select count(*) from read_parquet(?, union_by_name = true) where _op = 'd'",
+        [f"{tmp_path}/lake/bronze/shop/orders/*/*.parquet"],
+    ).fetchone()[0]
+    assert tombstones > 0  # the deletes arrived as tombstones, and staging dropped the keys
+    assert second.dbt["failures"] == []

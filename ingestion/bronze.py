@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingestion.protocol import OP_COLUMN, POSITION_COLUMN, SOURCE_METADATA_FIELDS, Rejects
@@ -41,6 +42,29 @@ PARTITION_FORMATS = {
     "extracted_date": "extracted_date=%Y-%m-%d",
     "extracted_month": "extracted_month=%Y-%m",
 }
+
+
+DICTIONARY_MAX_DISTINCT = 0.1  # share of a sample's rows
+
+
+def dictionary_columns(table: pa.Table, sample_rows: int = 50_000) -> list[str]:
+    """Columns worth dictionary-encoding: few distinct values in a sample (status, currency,
+    the metadata columns). Parquet's default tries a dictionary on every column and falls
+    back on high-cardinality ones (ids, timestamps, amounts) after paying for it."""
+    sample = table.slice(0, sample_rows)
+    limit = max(1, int(sample.num_rows * DICTIONARY_MAX_DISTINCT))
+    chosen = []
+    for name in sample.column_names:
+        column = sample.column(name)
+        if pa.types.is_nested(column.type):
+            continue
+        try:
+            distinct = pc.count_distinct(column, mode="all").as_py()
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # e.g. extension types
+            continue
+        if distinct <= limit:
+            chosen.append(name)
+    return chosen
 
 
 class BronzeWriter:
@@ -88,7 +112,7 @@ class BronzeWriter:
             self._close()
         while table.num_rows:
             if self._writer is None or self._rows_in_file >= ROWS_PER_FILE:
-                self._open(table.schema)
+                self._open(table.schema, dictionary_columns(table))
             head = table.slice(0, ROWS_PER_FILE - self._rows_in_file)
             table = table.slice(head.num_rows)
             self._writer.write_table(head, row_group_size=ROW_GROUP_ROWS)
@@ -100,11 +124,13 @@ class BronzeWriter:
         if self._writer is None and not self._staged:
             self._open(self._with_metadata(schema.empty_table()).schema)
 
-    def _open(self, schema: pa.Schema) -> None:
+    def _open(self, schema: pa.Schema, dictionary: list[str] | None = None) -> None:
         self._close()
         staged, final = self._keys(dlq=False)
         self._writer = self._files.enter_context(
-            self.lake.parquet_writer(self.lake.path(staged), schema)
+            self.lake.parquet_writer(
+                self.lake.path(staged), schema, use_dictionary=dictionary or False
+            )
         )
         self._schema, self._rows_in_file, self._pending = schema, 0, (staged, final)
 

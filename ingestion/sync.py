@@ -33,6 +33,7 @@ from ingestion.bronze import METADATA_NAMES, BronzeWriter, committed_files
 from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
 from ingestion.drift import SchemaConformer
+from ingestion.prefetch import prefetched
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.records import StreamResult, SyncResult
 from ingestion.sources import get_source
@@ -208,7 +209,8 @@ class Sync:
                 for s in self.selected
             }
             catalog = configured_catalog(self.selected, self.full_refresh)
-            for event in source.read(config, catalog, states):
+            events = source.read(config, catalog, states)
+            for event in prefetched(events, lambda e: isinstance(e, Checkpoint)):
                 self._handle(event)
             self._commit_overwrites()
             self._commit_remaining()

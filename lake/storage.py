@@ -107,13 +107,14 @@ class Lake:
 
     @contextmanager
     def parquet_writer(
-        self, path: str, schema: pa.Schema, compression: str = "snappy"
+        self, path: str, schema: pa.Schema, compression: str = "snappy", **options: Any
     ) -> Iterator[pq.ParquetWriter]:
-        """A Parquet writer whose file appears (atomically) only if the block succeeds."""
+        """A Parquet writer whose file appears (atomically) only if the block succeeds;
+        `options` go to pyarrow's ParquetWriter (e.g. use_dictionary)."""
         with (
             self._atomic(path) as target,
             self.fs.open_output_stream(target) as out,
-            pq.ParquetWriter(out, schema, compression=compression) as writer,
+            pq.ParquetWriter(out, schema, compression=compression, **options) as writer,
         ):
             yield writer
 

@@ -24,7 +24,7 @@ from airbyte_protocol.models import AirbyteMessage, ConfiguredAirbyteCatalog, Ty
 from ingestion.protocol import Checkpoint, Records, SourceError, SourceTotals
 from ingestion.sources import get_source
 from ingestion.sources.postgres_cdc import PostgresCdcConfig, PostgresCdcSource
-from ingestion.sources.sql import connect
+from ingestion.sources.sql import connect, normalize, normalized_schema
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 METADATA = ("_op", "_position")
@@ -138,7 +138,11 @@ def table_rows(dsn: str, table: str, key: str = "id") -> list[dict]:
     with connect(dsn) as conn:
         cursor = conn.cursor()
         cursor.execute(f'SELECT * FROM "{table}" ORDER BY "{key}"')
-        rows = cursor.fetch_arrow_table().to_pylist()
+        data = cursor.fetch_arrow_table()
+        schema = normalized_schema(data.schema)  # NUMERIC(p, s) as decimals, as bronze has it
+        rows = pa.Table.from_batches(
+            [normalize(b, schema) for b in data.to_batches()], schema=schema
+        ).to_pylist()
         cursor.close()
     return rows
 

@@ -93,6 +93,8 @@ from ingestion.sources.sql import (
     SqlStreamOptions,
     connect,
     list_tables,
+    normalize,
+    normalized_schema,
     primary_key,
     quoted,
     redact,
@@ -854,8 +856,9 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
             )
             cursor.execute(f"SELECT {table.select} FROM {table.qualified}")
             reader: pa.RecordBatchReader = cursor.fetch_record_batch()
-            table.arrow_schema = reader.schema
+            table.arrow_schema = normalized_schema(reader.schema)
             for batch in reader:
+                batch = normalize(batch, table.arrow_schema)
                 for start in range(0, batch.num_rows, config.batch_rows):
                     part = batch.slice(start, config.batch_rows)
                     yield Records(stream.name, _with_metadata(part, "r", position))
@@ -893,7 +896,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
                 cursor = conn.cursor()
                 try:
                     cursor.execute(f"SELECT {table.select} FROM {table.qualified} LIMIT 0")
-                    table.arrow_schema = cursor.fetch_record_batch().schema
+                    table.arrow_schema = normalized_schema(cursor.fetch_record_batch().schema)
                 except Exception as exc:
                     raise SourceError(
                         f"stream {stream.name!r}: cannot read the columns of table "

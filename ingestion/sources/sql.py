@@ -202,6 +202,37 @@ def _placeholder(dsn: str) -> str:
     return "?" if is_sqlite(dsn) else "$1"
 
 
+def normalized_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema bronze gets: NUMERIC(p, s), which ADBC hands over as an opaque text
+    type, becomes decimal128(p, s), so it keeps its type and sums (and reconciles).
+    Unconstrained NUMERIC (NaN, any precision) stays text."""
+    fields = []
+    for field in schema:
+        kind = field.type
+        typmod = int((field.metadata or {}).get(b"POSTGRESQL:typmod", b"-1"))
+        if getattr(kind, "type_name", "") == "numeric" and typmod >= 4:
+            precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+            if 0 < precision <= 38:
+                field = pa.field(
+                    field.name, pa.decimal128(precision, scale), field.nullable, field.metadata
+                )
+        fields.append(field)
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def normalize(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Cast a batch to its `normalized_schema` (a no-op for plain types)."""
+    if batch.schema.equals(schema):
+        return batch
+    columns = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        if column.type != field.type:
+            storage = column.storage if isinstance(column, pa.ExtensionArray) else column
+            column = storage.cast(field.type)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
 def _cursor_value(value: Any) -> Any:
     """The cursor as stored in state (JSON): ISO text for times, else as is."""
     return value.isoformat() if hasattr(value, "isoformat") else value
@@ -236,7 +267,9 @@ class SqlSource(Source[SqlConfig]):
         with connect(config.dsn) as conn:
             streams = []
             for table in list_tables(conn, config.dsn, config.schema_name):
-                schema = table_schema(conn, config.dsn, config.schema_name, table)
+                schema = normalized_schema(
+                    table_schema(conn, config.dsn, config.schema_name, table)
+                )
                 key = primary_key(conn, config.dsn, config.schema_name, table)
                 cursor = [f.name for f in schema if f.name == "updated_at"]
                 streams.append(
@@ -305,9 +338,11 @@ class SqlSource(Source[SqlConfig]):
                     f"cannot read table {table!r} from {redact(config.dsn)}: {exc}"
                 ) from exc
             reader: pa.RecordBatchReader = cursor.fetch_record_batch()
+            schema = normalized_schema(reader.schema)
             high = None
             try:
                 for batch in reader:
+                    batch = normalize(batch, schema)
                     if cursor_field is not None:
                         high = _max(high, batch, cursor_field)
                     yield Records(name, batch)

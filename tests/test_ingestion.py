@@ -244,3 +244,30 @@ def test_incremental_syncs_on_an_s3_lake(sources, s3_endpoint, monkeypatch):
     assert len(set(orders["order_id"].to_pylist())) == expected
     assert not lake.list_files(lake.path("bronze", "_staging"))
     assert lake.read_json(lake.path("_ops", "state", "shop.json"))["pending"] is None
+
+
+@pytest.mark.integration
+def test_parquet_drops_in_an_s3_landing_zone(tmp_path, s3_endpoint, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for key, value in s3_endpoint.env.items():
+        monkeypatch.setenv(key, value)
+    landing = open_lake("s3://landing-zone/drops")  # a bucket of its own, as vendors deliver
+    for day in (1, 2):
+        data = pa.table({"id": [day * 10 + i for i in range(3)], "amount": [1.5, 2.5, 3.5]})
+        with landing.fs.open_output_stream(landing.path(f"2026-01-0{day}.parquet")) as out:
+            pq.write_table(data, out)
+    (tmp_path / "c.yml").write_text(
+        "connections:\n  drops:\n    source: files\n    config: {url: 's3://landing-zone/drops'}\n"
+        "    streams: [{name: items, sync_mode: incremental, destination_sync_mode: append,"
+        " pattern: '*.parquet', format: parquet}]\n"
+    )
+    connection = load_connections(tmp_path / "c.yml", {}).connections["drops"]
+    lake = open_lake(str(tmp_path / "lake"))
+    first = sync_connection(lake, "drops", connection).streams[0]
+    assert (first.rows_read, first.source_rows) == (6, 6)
+    assert sync_connection(lake, "drops", connection).streams[0].rows_read == 0
+    items = bronze_table(lake, "drops", "items")
+    assert sorted(items["id"].to_pylist()) == [10, 11, 12, 20, 21, 22]
+    assert set(items["_source_file"].to_pylist()) == {"2026-01-01.parquet", "2026-01-02.parquet"}

@@ -21,6 +21,8 @@ class LakehouseTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "snapshot":
+            return "snapshots"
         fqn = dbt_resource_props.get("fqn", [])
         for layer in LAYER_GROUPS:
             if layer in fqn:

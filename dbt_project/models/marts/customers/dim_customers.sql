@@ -1,40 +1,28 @@
+{#- Customers as type-2 slowly changing dimension: one row per version, from the
+    snapshot. Facts join the version valid when the order was placed, or the current one. -#}
 with
 
-customers as (
-    select * from {{ ref('stg_shop__customers') }}
-),
-
-orders as (
-    select * from {{ ref('int_orders_enriched') }}
-    where order_status != 'cancelled'
-),
-
-orders_per_customer as (
-    select
-        customer_id,
-        count(*) as order_count,
-        sum(order_total_reporting) as lifetime_revenue_reporting,
-        min(ordered_at) as first_ordered_at,
-        max(ordered_at) as last_ordered_at
-    from orders
-    group by customer_id
+versions as (
+    select * from {{ ref('snap_shop__customers') }}
 ),
 
 final as (
     select
-        customers.customer_id,
-        customers.email,
-        customers.first_name,
-        customers.last_name,
-        customers.country_code,
-        customers.signed_up_at,
-        orders_per_customer.first_ordered_at,
-        orders_per_customer.last_ordered_at,
-        coalesce(orders_per_customer.order_count, 0) as order_count,
-        coalesce(orders_per_customer.lifetime_revenue_reporting, 0) as lifetime_revenue_reporting
-    from customers
-    left join orders_per_customer
-        on customers.customer_id = orders_per_customer.customer_id
+        {{ dbt.hash(dbt.concat([
+            'cast(customer_id as ' ~ dbt.type_string() ~ ')',
+            "'|'",
+            'cast(dbt_valid_from as ' ~ dbt.type_string() ~ ')'
+        ])) }} as customer_version_key,
+        customer_id,
+        email,
+        first_name,
+        last_name,
+        country_code,
+        signed_up_at,
+        cast(dbt_valid_from as timestamp) as valid_from,
+        cast(dbt_valid_to as timestamp) as valid_to,
+        dbt_valid_to is null as is_current
+    from versions
 )
 
 select * from final

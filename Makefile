@@ -44,13 +44,15 @@ ui: setup ## Start the Dagster UI (webserver + daemon) on 127.0.0.1:3000
 docs: setup ## Generate and serve the dbt docs on 127.0.0.1:8080
 	$(DBT) docs generate && $(DBT) docs serve --host 127.0.0.1 --port 8080 --no-browser
 
-lint: setup ## ruff check and format check (SQLFluff for the dbt SQL comes with the dbt project issue)
+lint: setup ## ruff check and format check; SQLFluff (dbt templater) over the dbt SQL
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	cd dbt_project && $(RUN) sqlfluff lint models tests snapshots analyses
 
-format: setup ## Apply ruff's formatting and fixes
+format: setup ## Apply ruff's and SQLFluff's fixes
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
+	cd dbt_project && $(RUN) sqlfluff fix models tests snapshots analyses
 
 bench: setup ## Benchmarks (print figures; not tests)
 	$(RUN) python bench/datagen_bench.py

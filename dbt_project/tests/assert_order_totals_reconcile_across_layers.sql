@@ -3,12 +3,16 @@
 with
 
 staging as (
-    select sum(order_total_cents) as total_cents, count(*) as n_orders
+    select
+        sum(order_total_cents) as total_cents,
+        count(*) as n_orders
     from {{ ref('stg_shop__orders') }}
 ),
 
 fact as (
-    select sum(order_total_cents) as total_cents, count(*) as n_orders
+    select
+        sum(order_total_cents) as total_cents,
+        count(*) as n_orders
     from {{ ref('fct_orders') }}
 ),
 
@@ -23,7 +27,11 @@ mart as (
     from {{ ref('daily_revenue') }}
 )
 
-select staging.total_cents, fact.total_cents, fact_revenue.revenue, mart.revenue
+select
+    staging.total_cents as staging_total_cents,
+    fact.total_cents as fact_total_cents,
+    fact_revenue.revenue as fact_revenue,
+    mart.revenue as mart_revenue
 from staging
 cross join fact
 cross join fact_revenue

@@ -16,6 +16,9 @@ LAYER_GROUPS = ("staging", "intermediate", "marts")
 class LakehouseTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
+            if dbt_resource_props["source_name"] == "ops":
+                # the pipeline's own records (_ops), written by every sync and dbt run
+                return AssetKey(["ops", dbt_resource_props["name"]])
             # a dbt source is a bronze stream: same connection name, same stream name
             return bronze_key(dbt_resource_props["source_name"], dbt_resource_props["name"])
         return super().get_asset_key(dbt_resource_props)

@@ -38,11 +38,12 @@ final as (
             orders_per_customer.lifetime_revenue_reporting
             / nullif(orders_per_customer.order_count, 0) as decimal(18, 2)
         ) as average_order_value_reporting,
-        {{ dbt.datediff(
+        -- datediff is an integer on PostgreSQL, a bigint on DuckDB: one type for the contract
+        cast({{ dbt.datediff(
             'orders_per_customer.first_ordered_at',
             'orders_per_customer.last_ordered_at',
             'day'
-        ) }} as lifespan_days,
+        ) }} as bigint) as lifespan_days,
         coalesce(orders_per_customer.order_count, 0) > 1 as is_repeat_customer
     from customers
     left join orders_per_customer

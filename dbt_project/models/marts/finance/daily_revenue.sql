@@ -1,4 +1,8 @@
-{{ config(options={'partition_by': 'order_year, order_month', 'compression': 'zstd', 'overwrite_or_ignore': true}) }}
+{{ config(options={
+    'partition_by': 'order_year, order_month',
+    'compression': 'zstd',
+    'overwrite_or_ignore': true
+}) }}
 
 with
 

@@ -1,30 +1,67 @@
+{#- Bots and test traffic are flagged, not removed: marts decide what to count. Events
+    without an id, a time or a type cannot be placed and are left out (lines that were not
+    valid JSON never reach bronze: ingestion sends them to the dead-letter queue). -#}
 with
 
 source as (
     select * from {{ source('clickstream', 'events') }}
+    where
+        event_id is not null
+        and occurred_at is not null
+        and event_type is not null
 ),
 
 latest as (
     {{ latest_per_key('source', ['event_id']) }}
 ),
 
-final as (
+renamed as (
     select
-        event_id,
-        cast(occurred_at as timestamp) as occurred_at,
-        lower(event_type) as event_type,
+        trim(event_id) as event_id,
+        {{ to_utc_timestamp('occurred_at') }} as occurred_at,
+        lower(trim(event_type)) as event_type,
         cast(user_id as bigint) as customer_id,
         anonymous_id,
         page_path,
         cast(product_id as bigint) as product_id,
-        upper(country_code) as country_code,
+        upper(trim(country_code)) as country_code,
         user_agent,
-        lower(user_agent) like '%bot%'
-        or lower(user_agent) like 'python-requests%' as is_bot,
-        environment = 'test' as is_test_traffic,
+        lower(trim(environment)) as environment,
+        lower(coalesce(user_agent, '')) as user_agent_lower,
         _source_file,
         _extracted_at
     from latest
+),
+
+final as (
+    select
+        event_id,
+        occurred_at,
+        cast(occurred_at as date) as event_date,
+        event_type,
+        customer_id,
+        anonymous_id,
+        page_path,
+        product_id,
+        country_code,
+        user_agent,
+        environment,
+        (
+            user_agent_lower like '%bot%'
+            or user_agent_lower like '%crawler%'
+            or user_agent_lower like '%spider%'
+            or user_agent_lower like '%headless%'
+            or user_agent_lower like 'python-requests%'
+            or user_agent_lower like 'curl/%'
+            or user_agent_lower like 'wget/%'
+        ) as is_bot,
+        coalesce(environment in ('test', 'testing', 'staging', 'development', 'dev'), false)
+            as is_test,
+        coalesce(environment in ('test', 'testing', 'staging', 'development', 'dev'), false)
+            as is_test_traffic,
+        _source_file,
+        _extracted_at
+    from renamed
 )
 
 select * from final

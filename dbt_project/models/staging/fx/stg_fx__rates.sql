@@ -11,9 +11,10 @@ latest as (
 final as (
     select
         cast(rate_date as date) as rate_date,
-        upper(base_currency) as base_currency_code,
-        upper(quote_currency) as quote_currency_code,
+        upper(trim(base_currency)) as base_currency_code,
+        upper(trim(quote_currency)) as quote_currency_code,
         cast(rate as double precision) as units_per_base,
+        _source_file,
         _extracted_at
     from latest
 )

@@ -12,11 +12,12 @@ final as (
     select
         cast(customer_id as bigint) as customer_id,
         lower(trim(email)) as email,
-        first_name,
-        last_name,
-        upper(country_code) as country_code,
-        cast(created_at as timestamp) as signed_up_at,
-        cast(updated_at as timestamp) as updated_at,
+        trim(first_name) as first_name,
+        trim(last_name) as last_name,
+        upper(trim(country_code)) as country_code,
+        {{ to_utc_timestamp('created_at') }} as signed_up_at,
+        cast({{ to_utc_timestamp('created_at') }} as date) as signed_up_date,
+        {{ to_utc_timestamp('updated_at') }} as updated_at,
         _extracted_at
     from latest
 )

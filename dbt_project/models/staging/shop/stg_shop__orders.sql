@@ -13,13 +13,13 @@ final as (
         cast(order_id as bigint) as order_id,
         cast(customer_id as bigint) as customer_id,
         cast(merchant_id as bigint) as merchant_id,
-        lower(status) as order_status,
-        upper(currency) as currency_code,
+        lower(trim(status)) as order_status,
+        upper(trim(currency)) as currency_code,
         cast(order_total_cents as bigint) as order_total_cents,
         {{ cents_to_amount('order_total_cents') }} as order_total,
-        cast(created_at as timestamp) as ordered_at,
-        cast(cast(created_at as timestamp) as date) as order_date,
-        cast(updated_at as timestamp) as updated_at,
+        {{ to_utc_timestamp('created_at') }} as ordered_at,
+        cast({{ to_utc_timestamp('created_at') }} as date) as order_date,
+        {{ to_utc_timestamp('updated_at') }} as updated_at,
         _extracted_at
     from latest
 )

@@ -1,0 +1,179 @@
+{#- One row per connection and stream: how its syncs are doing, as of the build
+    (measured_at). health_status sums it up:
+      failing  the last sync failed or did not reconcile, or the stream never synced successfully;
+      warning  the last success is older than var ops_stale_after_hours (default 26), or
+               the last sync sent records to the DLQ or saw schema drift, or a sync failed
+               in the last 24 hours;
+      ok       otherwise. -#}
+with
+
+stream_syncs as (
+    select * from {{ ref('int_sync_streams_enriched') }}
+),
+
+dead_letters as (
+    select * from {{ ref('stg_ops__dead_letters') }}
+),
+
+measured as (
+    select {{ ops_utc_now() }} as measured_at
+),
+
+latest as (
+    select * from stream_syncs
+    where is_latest_sync
+),
+
+-- everything the DLQ holds, also the dead letters of a sync killed before it could
+-- record itself (its commit was rolled forward by the next sync)
+dead_letters_per_stream as (
+    select
+        connection_name,
+        stream_name,
+        count(*) as dlq_records_total
+    from dead_letters
+    group by connection_name, stream_name
+),
+
+-- the modes of the last sync that reached the stream (the latest may have failed before)
+latest_reported as (
+    select
+        connection_name,
+        stream_name,
+        sync_mode,
+        destination_sync_mode
+    from (
+        select
+            connection_name,
+            stream_name,
+            sync_mode,
+            destination_sync_mode,
+            row_number() over (
+                partition by connection_name, stream_name
+                order by sync_recency_rank
+            ) as reported_recency_rank
+        from stream_syncs
+        where is_stream_reported
+    ) as reported
+    where reported_recency_rank = 1
+),
+
+history as (
+    select
+        stream_syncs.connection_name,
+        stream_syncs.stream_name,
+        count(*) as sync_count,
+        max(case when stream_syncs.is_succeeded then stream_syncs.finished_at end)
+            as last_successful_sync_at,
+        sum(case when stream_syncs.is_succeeded then stream_syncs.rows_written else 0 end)
+            as rows_written_total,
+        sum(stream_syncs.schema_events) as schema_events_total,
+        sum(
+            case
+                when
+                    not stream_syncs.is_succeeded
+                    and stream_syncs.started_at
+                    >= {{ dbt.dateadd('hour', -24, 'measured.measured_at') }}
+                    then 1
+                else 0
+            end
+        ) as failed_syncs_last_24h
+    from stream_syncs
+    cross join measured
+    group by stream_syncs.connection_name, stream_syncs.stream_name
+),
+
+joined as (
+    select
+        latest.connection_name,
+        latest.stream_name,
+        latest.source_type,
+        latest_reported.sync_mode,
+        latest_reported.destination_sync_mode,
+        latest.sync_id as last_sync_id,
+        latest.started_at as last_sync_started_at,
+        latest.finished_at as last_sync_finished_at,
+        latest.sync_status as last_sync_status,
+        latest.error_message as last_sync_error,
+        history.last_successful_sync_at,
+        cast(
+            {{ dbt.datediff(
+                'history.last_successful_sync_at', 'measured.measured_at', 'second'
+            ) }} / 3600.0
+            as decimal(12, 2)
+        ) as hours_since_last_success,
+        latest.rows_read as rows_read_last_sync,
+        latest.rows_written as rows_written_last_sync,
+        history.rows_written_total,
+        latest.rows_dlq as dlq_records_last_sync,
+        coalesce(dead_letters_per_stream.dlq_records_total, 0) as dlq_records_total,
+        latest.reconciliation_status as last_sync_reconciliation,
+        coalesce(latest.is_reconciled, false) as is_last_sync_reconciled,
+        latest.schema_events as schema_events_last_sync,
+        history.schema_events_total,
+        history.sync_count,
+        history.failed_syncs_last_24h,
+        measured.measured_at
+    from latest
+    inner join history
+        on
+            latest.connection_name = history.connection_name
+            and latest.stream_name = history.stream_name
+    left join dead_letters_per_stream
+        on
+            latest.connection_name = dead_letters_per_stream.connection_name
+            and latest.stream_name = dead_letters_per_stream.stream_name
+    left join latest_reported
+        on
+            latest.connection_name = latest_reported.connection_name
+            and latest.stream_name = latest_reported.stream_name
+    cross join measured
+),
+
+final as (
+    select
+        cast(connection_name as {{ dbt.type_string() }}) as connection_name,
+        cast(stream_name as {{ dbt.type_string() }}) as stream_name,
+        cast(source_type as {{ dbt.type_string() }}) as source_type,
+        cast(sync_mode as {{ dbt.type_string() }}) as sync_mode,
+        cast(destination_sync_mode as {{ dbt.type_string() }}) as destination_sync_mode,
+        cast(last_sync_id as {{ dbt.type_string() }}) as last_sync_id,
+        cast(last_sync_started_at as {{ dbt.type_timestamp() }}) as last_sync_started_at,
+        cast(last_sync_finished_at as {{ dbt.type_timestamp() }}) as last_sync_finished_at,
+        cast(last_sync_status as {{ dbt.type_string() }}) as last_sync_status,
+        cast(last_sync_error as {{ dbt.type_string() }}) as last_sync_error,
+        cast(last_successful_sync_at as {{ dbt.type_timestamp() }}) as last_successful_sync_at,
+        hours_since_last_success,
+        cast(rows_read_last_sync as {{ dbt.type_bigint() }}) as rows_read_last_sync,
+        cast(rows_written_last_sync as {{ dbt.type_bigint() }}) as rows_written_last_sync,
+        cast(rows_written_total as {{ dbt.type_bigint() }}) as rows_written_total,
+        cast(dlq_records_last_sync as {{ dbt.type_bigint() }}) as dlq_records_last_sync,
+        cast(dlq_records_total as {{ dbt.type_bigint() }}) as dlq_records_total,
+        cast(last_sync_reconciliation as {{ dbt.type_string() }}) as last_sync_reconciliation,
+        is_last_sync_reconciled,
+        cast(schema_events_last_sync as {{ dbt.type_bigint() }}) as schema_events_last_sync,
+        cast(schema_events_total as {{ dbt.type_bigint() }}) as schema_events_total,
+        cast(sync_count as {{ dbt.type_bigint() }}) as sync_count,
+        cast(failed_syncs_last_24h as {{ dbt.type_bigint() }}) as failed_syncs_last_24h,
+        cast(
+            case
+                when
+                    last_sync_status <> 'succeeded'
+                    or last_successful_sync_at is null
+                    or not is_last_sync_reconciled
+                    then 'failing'
+                when
+                    hours_since_last_success > {{ var('ops_stale_after_hours', 26) }}
+                    or dlq_records_last_sync > 0
+                    or schema_events_last_sync > 0
+                    or failed_syncs_last_24h > 0
+                    then 'warning'
+                else 'ok'
+            end
+            as {{ dbt.type_string() }}
+        ) as health_status,
+        cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at
+    from joined
+)
+
+select * from final

@@ -1,0 +1,28 @@
+with
+
+source as (
+    select * from {{ source('shop', 'disputes') }}
+),
+
+latest as (
+    {{ latest_per_key('source', ['dispute_id']) }}
+),
+
+final as (
+    select
+        cast(dispute_id as bigint) as dispute_id,
+        cast(payment_id as bigint) as payment_id,
+        cast(order_id as bigint) as order_id,
+        lower(trim(reason)) as dispute_reason,
+        lower(trim(status)) as dispute_status,
+        upper(trim(currency)) as currency_code,
+        cast(amount_cents as bigint) as amount_cents,
+        {{ cents_to_amount('amount_cents') }} as amount,
+        {{ to_utc_timestamp('created_at') }} as opened_at,
+        cast({{ to_utc_timestamp('created_at') }} as date) as opened_date,
+        {{ to_utc_timestamp('updated_at') }} as updated_at,
+        _extracted_at
+    from latest
+)
+
+select * from final

@@ -1,0 +1,27 @@
+with
+
+source as (
+    select * from {{ source('shop', 'refunds') }}
+),
+
+latest as (
+    {{ latest_per_key('source', ['refund_id']) }}
+),
+
+final as (
+    select
+        cast(refund_id as bigint) as refund_id,
+        cast(payment_id as bigint) as payment_id,
+        cast(order_id as bigint) as order_id,
+        lower(trim(reason)) as refund_reason,
+        upper(trim(currency)) as currency_code,
+        cast(amount_cents as bigint) as amount_cents,
+        {{ cents_to_amount('amount_cents') }} as amount,
+        {{ to_utc_timestamp('created_at') }} as refunded_at,
+        cast({{ to_utc_timestamp('created_at') }} as date) as refund_date,
+        {{ to_utc_timestamp('updated_at') }} as updated_at,
+        _extracted_at
+    from latest
+)
+
+select * from final

@@ -47,12 +47,12 @@ docs: setup ## Generate and serve the dbt docs on 127.0.0.1:8080
 lint: setup ## ruff check and format check; SQLFluff (dbt templater) over the dbt SQL
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	cd dbt_project && $(RUN) sqlfluff lint models tests snapshots analyses
+	cd dbt_project && $(RUN) sqlfluff lint models tests snapshots
 
 format: setup ## Apply ruff's and SQLFluff's fixes
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
-	cd dbt_project && $(RUN) sqlfluff fix models tests snapshots analyses
+	cd dbt_project && $(RUN) sqlfluff fix models tests snapshots
 
 bench: setup ## Benchmarks (print figures; not tests)
 	$(RUN) python bench/datagen_bench.py

@@ -221,15 +221,15 @@ def test_dbt_build_on_postgres_agrees_with_duckdb(
         duck = warehouse.execute(f"select count(*) from {schema}.{name}").fetchone()[0]
         assert pg(postgres_database, f"select count(*) from {schema}.{name}") == [(duck,)], name
 
-    # revenue per day and country, to the cent
+    # revenue per day, country and product category, to the cent
     query = (
-        "select cast(order_date as varchar), country_code, order_count, revenue_reporting "
-        "from marts.daily_revenue"
+        "select cast(order_date as varchar), country_code, product_category, order_count, "
+        "revenue_reporting from marts.daily_revenue"
     )
     duck_revenue = {
-        (d, c): (n, Decimal(str(r))) for d, c, n, r in warehouse.execute(query).fetchall()
+        (d, c, p): (n, Decimal(str(r))) for d, c, p, n, r in warehouse.execute(query).fetchall()
     }
-    pg_revenue = {(d, c): (n, Decimal(r)) for d, c, n, r in pg(postgres_database, query)}
+    pg_revenue = {(d, c, p): (n, Decimal(r)) for d, c, p, n, r in pg(postgres_database, query)}
     assert pg_revenue == duck_revenue
     total = sum(r for _, r in pg_revenue.values())
     assert total > 0

@@ -5,10 +5,12 @@ Run on a local lake, on an S3 endpoint (moto's server), and with the OLTP in Pos
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import uuid
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -98,6 +100,7 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     )
     assert dbt.returncode == 0, dbt.stdout[-3000:]
     assert "ERROR=0" in dbt.stdout
+    assert_docs_describe_every_model_and_column(env, tmp_path / "docs")
 
     # a second run changes the shop first; the incremental syncs carry the change to gold
     again = run_demo(settings, quiet=True)
@@ -115,6 +118,38 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
         [f"{tmp_path}/lake/gold/fct_orders/*.parquet"],
     ).fetchone()[0]
     assert gold_delivered == delivered
+
+
+def assert_docs_describe_every_model_and_column(env: dict, target: Path) -> None:
+    """`dbt docs generate` (what `make docs` serves) works, and the docs leave nothing out:
+    every model and snapshot has a description, and so has every column the warehouse
+    catalog finds in it."""
+    docs = subprocess.run(
+        [
+            str(DBT_PROJECT_DIR.parent / ".venv" / "bin" / "dbt"),
+            *("docs", "generate", "--target-path", str(target)),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert docs.returncode == 0, docs.stdout[-3000:]
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    nodes = {
+        key: node
+        for key, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "snapshot")
+    }
+    assert [n["name"] for n in nodes.values() if not n["description"].strip()] == []
+    missing = []
+    for key, node in nodes.items():
+        documented = {c.lower() for c, col in node["columns"].items() if col["description"]}
+        found = catalog["nodes"].get(key, {}).get("columns", {})
+        missing += [f"{node['name']}.{c}" for c in found if c.lower() not in documented]
+    assert missing == [], missing
+    assert {"fct_orders", "daily_revenue"} <= {n["name"] for n in nodes.values()}
 
 
 def test_demo_on_an_s3_lake(tmp_path, s3_endpoint):

@@ -1,62 +1,135 @@
-{#- Orders with their successful payment and amounts converted to the reporting
-    currency at the rate of the order date. -#}
+{#- One row per order: its lines, payments and refunds rolled up, and its amounts converted
+    to the reporting currency at the FX rate of the order date or, on a day without a
+    rate, the latest rate before it (an as-of join on rate validity ranges). -#}
 with
 
 orders as (
     select * from {{ ref('stg_shop__orders') }}
 ),
 
+order_items as (
+    select * from {{ ref('stg_shop__order_items') }}
+),
+
 payments as (
     select * from {{ ref('stg_shop__payments') }}
+),
+
+refunds as (
+    select * from {{ ref('stg_shop__refunds') }}
 ),
 
 rates as (
     select * from {{ ref('stg_fx__rates') }}
 ),
 
+-- each rate holds from its day until the next day with a rate for the same currency
+rates_valid as (
+    select
+        quote_currency_code,
+        units_per_base,
+        rate_date as valid_from,
+        lead(rate_date) over (
+            partition by quote_currency_code
+            order by rate_date
+        ) as valid_to
+    from rates
+),
+
+items_per_order as (
+    select
+        order_id,
+        count(*) as item_count,
+        cast(sum(quantity) as bigint) as units,
+        cast(sum(line_total_cents) as bigint) as items_total_cents,
+        max(updated_at) as items_updated_at
+    from order_items
+    group by order_id
+),
+
 payments_per_order as (
     select
         order_id,
-        sum(case when is_successful then amount_cents else 0 end) as paid_cents,
-        sum(case when is_successful then 0 else 1 end) as failed_payment_attempts,
-        max(case when is_successful then payment_method end) as payment_method
+        cast(sum(case when is_successful then amount_cents else 0 end) as bigint) as paid_cents,
+        cast(sum(case when is_successful then 0 else 1 end) as bigint)
+            as failed_payment_attempts,
+        max(case when is_successful then payment_method end) as payment_method,
+        max(updated_at) as payments_updated_at
     from payments
     group by order_id
 ),
 
+refunds_per_order as (
+    select
+        order_id,
+        count(*) as refund_count,
+        cast(sum(amount_cents) as bigint) as refunded_cents,
+        max(updated_at) as refunds_updated_at
+    from refunds
+    group by order_id
+),
+
+orders_converted as (
+    select
+        orders.*,
+        case
+            when orders.currency_code = '{{ var("reporting_currency") }}'
+                then cast(1 as double precision)
+            else rates_valid.units_per_base
+        end as fx_units_per_reporting
+    from orders
+    left join rates_valid
+        on
+            orders.currency_code = rates_valid.quote_currency_code
+            and orders.order_date >= rates_valid.valid_from
+            and (orders.order_date < rates_valid.valid_to or rates_valid.valid_to is null)
+),
+
 final as (
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.merchant_id,
-        orders.order_status,
-        orders.currency_code,
-        orders.ordered_at,
-        orders.order_date,
-        orders.order_total_cents,
-        orders.order_total,
+        orders_converted.order_id,
+        orders_converted.customer_id,
+        orders_converted.merchant_id,
+        orders_converted.order_status,
+        orders_converted.currency_code,
+        orders_converted.ordered_at,
+        orders_converted.order_date,
+        orders_converted.order_total_cents,
+        orders_converted.order_total,
         coalesce(payments_per_order.paid_cents, 0) as paid_cents,
         coalesce(payments_per_order.failed_payment_attempts, 0) as failed_payment_attempts,
         payments_per_order.payment_method,
-        case
-            when orders.currency_code = '{{ var("reporting_currency") }}' then 1.0
-            else rates.units_per_base
-        end as fx_units_per_reporting,
+        orders_converted.fx_units_per_reporting,
         cast(
-            orders.order_total
-            / case
-                when orders.currency_code = '{{ var("reporting_currency") }}' then 1.0
-                else rates.units_per_base
-            end
+            orders_converted.order_total / orders_converted.fx_units_per_reporting
             as decimal(18, 2)
-        ) as order_total_reporting
-    from orders
+        ) as order_total_reporting,
+        coalesce(items_per_order.item_count, 0) as item_count,
+        coalesce(items_per_order.units, 0) as units,
+        coalesce(items_per_order.items_total_cents, 0) as items_total_cents,
+        coalesce(refunds_per_order.refund_count, 0) as refund_count,
+        coalesce(refunds_per_order.refunded_cents, 0) as refunded_cents,
+        cast(
+            {{ cents_to_amount('coalesce(refunds_per_order.refunded_cents, 0)') }}
+            / orders_converted.fx_units_per_reporting
+            as decimal(18, 2)
+        ) as refunded_reporting,
+        orders_converted.updated_at,
+        -- the latest change of the order or of any of its lines, payments and refunds:
+        -- the cursor of incremental models built on orders
+        greatest(
+            orders_converted.updated_at,
+            coalesce(items_per_order.items_updated_at, orders_converted.updated_at),
+            coalesce(payments_per_order.payments_updated_at, orders_converted.updated_at),
+            coalesce(refunds_per_order.refunds_updated_at, orders_converted.updated_at)
+        ) as last_changed_at
+    from orders_converted
+    left join items_per_order
+        on orders_converted.order_id = items_per_order.order_id
     left join payments_per_order
-        on orders.order_id = payments_per_order.order_id
-    left join rates
-        on
-            orders.order_date = rates.rate_date
-            and orders.currency_code = rates.quote_currency_code
+        on orders_converted.order_id = payments_per_order.order_id
+    left join refunds_per_order
+        on orders_converted.order_id = refunds_per_order.order_id
 )
 
 select * from final

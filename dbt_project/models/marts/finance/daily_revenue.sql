@@ -4,6 +4,10 @@
     'overwrite_or_ignore': true
 }) }}
 
+{#- Revenue per day, buyer country and product category in the reporting currency,
+    cancelled orders excluded. Each order's revenue is split over its lines
+    (fct_order_items.line_total_reporting); an order without lines counts whole under
+    the category 'unknown'. -#}
 with
 
 orders as (
@@ -11,16 +15,43 @@ orders as (
     where not is_cancelled
 ),
 
+order_items as (
+    select * from {{ ref('fct_order_items') }}
+),
+
+products as (
+    select * from {{ ref('dim_products') }}
+),
+
+order_lines as (
+    select
+        orders.order_id,
+        orders.order_date,
+        orders.customer_country_code,
+        coalesce(products.product_category, 'unknown') as product_category,
+        coalesce(order_items.quantity, 0) as units,
+        coalesce(
+            order_items.line_total_reporting, orders.order_total_reporting
+        ) as revenue_reporting
+    from orders
+    left join order_items
+        on orders.order_id = order_items.order_id
+    left join products
+        on order_items.product_id = products.product_id
+),
+
 final as (
     select
         order_date,
         customer_country_code as country_code,
-        count(*) as order_count,
-        sum(order_total_reporting) as revenue_reporting,
+        product_category,
+        count(distinct order_id) as order_count,
+        cast(sum(units) as bigint) as units,
+        cast(sum(revenue_reporting) as decimal(18, 2)) as revenue_reporting,
         cast(extract(year from order_date) as integer) as order_year,
         cast(extract(month from order_date) as integer) as order_month
-    from orders
-    group by order_date, customer_country_code
+    from order_lines
+    group by order_date, customer_country_code, product_category
 )
 
 select * from final

@@ -1,3 +1,23 @@
+{#- One row per order (gold). Incremental: a run re-reads the orders changed (the order or
+    any of its lines, payments and refunds, see int_orders_enriched.last_changed_at) or
+    whose buyer changed since the latest change already loaded minus a lookback window
+    (var incremental_lookback_days, for late-arriving rows), and replaces them by
+    order_id (delete+insert, on DuckDB and PostgreSQL). A post-hook removes orders that
+    are gone from staging (deleted at the source), so an incremental run and a full
+    refresh give the same table. On DuckDB this is a table in the warehouse file: the
+    external (Parquet) materialization of the other marts cannot be incremental. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=[
+        "delete from {{ this }} where order_id not in"
+        ~ " (select order_id from {{ ref('int_orders_enriched') }})",
+        "{{ export_to_gold() }}"
+    ]
+) }}
+
 with
 
 orders as (
@@ -7,6 +27,18 @@ orders as (
 customers as (
     select * from {{ ref('stg_shop__customers') }}
 ),
+
+{% if is_incremental() %}
+cutoff as (
+    select
+        {{ dbt.dateadd(
+            'day',
+            -1 * var('incremental_lookback_days', 3),
+            'max(last_changed_at)'
+        ) }} as changed_since
+    from {{ this }}
+),
+{% endif %}
 
 final as (
     select
@@ -20,14 +52,28 @@ final as (
         orders.ordered_at,
         orders.order_date,
         orders.order_total_cents,
-        orders.order_total,
+        cast(orders.order_total as decimal(18, 2)) as order_total,
         orders.order_total_reporting,
         orders.paid_cents,
         orders.failed_payment_attempts,
-        orders.payment_method
+        orders.payment_method,
+        orders.fx_units_per_reporting,
+        orders.item_count,
+        orders.units,
+        orders.refund_count,
+        orders.refunded_cents,
+        orders.refunded_reporting,
+        orders.refund_count > 0 as has_refund,
+        orders.updated_at,
+        orders.last_changed_at
     from orders
     left join customers
         on orders.customer_id = customers.customer_id
+    {% if is_incremental() %}
+        where
+            orders.last_changed_at >= (select cutoff.changed_since from cutoff)
+            or customers.updated_at >= (select cutoff.changed_since from cutoff)
+    {% endif %}
 )
 
 select * from final

@@ -1,0 +1,106 @@
+{#- Human events (no bots, no test traffic) cut into sessions: a visitor's session ends
+    after more than `clickstream_session_timeout_minutes` (default 30) without an event;
+    a gap of exactly the timeout stays in the session. The visitor is the browser's
+    anonymous id, or the logged-in customer when the tracker sent no anonymous id.
+    Ties on the same time are ordered by event id, so the result is deterministic. -#}
+{%- set timeout_minutes = var('clickstream_session_timeout_minutes', 30) -%}
+
+with
+
+events as (
+    select * from {{ ref('stg_clickstream__events') }}
+    where
+        not is_bot
+        and not is_test
+),
+
+visitors as (
+    select
+        *,
+        coalesce(
+            anonymous_id,
+            'customer:' || cast(customer_id as {{ dbt.type_string() }})
+        ) as visitor_id
+    from events
+    where anonymous_id is not null or customer_id is not null
+),
+
+with_previous as (
+    select
+        *,
+        lag(occurred_at) over (
+            partition by visitor_id
+            order by occurred_at, event_id
+        ) as previous_occurred_at
+    from visitors
+),
+
+flagged as (
+    select
+        *,
+        coalesce(
+            occurred_at
+            > {{ dbt.dateadd('minute', timeout_minutes, 'previous_occurred_at') }},
+            true
+        ) as is_session_start
+    from with_previous
+),
+
+numbered as (
+    select
+        *,
+        sum(case when is_session_start then 1 else 0 end) over (
+            partition by visitor_id
+            order by occurred_at, event_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from flagged
+),
+
+in_session as (
+    select
+        *,
+        row_number() over (
+            partition by visitor_id, session_number
+            order by occurred_at, event_id
+        ) as event_number_in_session,
+        min(occurred_at) over (
+            partition by visitor_id, session_number
+        ) as session_started_at
+    from numbered
+),
+
+final as (
+    select
+        event_id,
+        {{ dbt.hash(dbt.concat([
+            'visitor_id',
+            "'|'",
+            'cast(session_number as ' ~ dbt.type_string() ~ ')'
+        ])) }} as session_id,
+        visitor_id,
+        cast(session_number as bigint) as session_number,
+        cast(event_number_in_session as bigint) as event_number_in_session,
+        is_session_start,
+        session_started_at,
+        cast(session_started_at as date) as session_date,
+        occurred_at,
+        event_date,
+        case
+            when is_session_start then null
+            else cast({{ dbt.datediff(
+                'previous_occurred_at',
+                'occurred_at',
+                'second'
+            ) }} as bigint)
+        end as seconds_since_previous_event,
+        event_type,
+        customer_id,
+        anonymous_id,
+        page_path,
+        product_id,
+        country_code
+    from in_session
+)
+
+select * from final

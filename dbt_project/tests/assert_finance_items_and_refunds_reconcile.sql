@@ -1,0 +1,94 @@
+{#- Lines and refunds agree with their orders (what datagen/marketplace.py guarantees):
+    an order's total is the sum of its lines (quantity x unit price) in staging; the
+    reporting-currency lines of fct_order_items add up to their order's total exactly;
+    a refund never exceeds its order's total; the refunds of fct_refunds add up to
+    fct_orders.refunded_cents; and daily_revenue's units are the lines of orders not
+    cancelled. Fails with one row per broken rule and the number of offending rows. -#}
+with
+
+staging_items as (
+    select
+        order_id,
+        sum(line_total_cents) as items_total_cents
+    from {{ ref('stg_shop__order_items') }}
+    group by order_id
+),
+
+staging_orders_unbalanced as (
+    select count(*) as n_rows
+    from {{ ref('stg_shop__orders') }} as orders
+    inner join staging_items
+        on orders.order_id = staging_items.order_id
+    where orders.order_total_cents != staging_items.items_total_cents
+),
+
+fact_lines as (
+    select
+        order_id,
+        sum(line_total_reporting) as lines_total_reporting
+    from {{ ref('fct_order_items') }}
+    group by order_id
+),
+
+fact_orders_unbalanced as (
+    select count(*) as n_rows
+    from {{ ref('fct_orders') }} as orders
+    inner join fact_lines
+        on orders.order_id = fact_lines.order_id
+    where orders.order_total_reporting != fact_lines.lines_total_reporting
+),
+
+over_refunded as (
+    select count(*) as n_rows
+    from {{ ref('fct_orders') }}
+    where refunded_cents > order_total_cents
+),
+
+refund_totals as (
+    select
+        (select sum(amount_cents) from {{ ref('fct_refunds') }}) as refunds_cents,
+        (select sum(refunded_cents) from {{ ref('fct_orders') }}) as orders_refunded_cents
+),
+
+unit_totals as (
+    select
+        (
+            select sum(quantity) from {{ ref('fct_order_items') }}
+            where not is_cancelled
+        ) as item_units,
+        (select sum(units) from {{ ref('daily_revenue') }}) as revenue_units
+),
+
+final as (
+    select
+        'order total != sum of its lines (staging)' as broken_rule,
+        n_rows
+    from staging_orders_unbalanced
+    where n_rows > 0
+    union all
+    select
+        'order_total_reporting != sum of line_total_reporting' as broken_rule,
+        n_rows
+    from fact_orders_unbalanced
+    where n_rows > 0
+    union all
+    select
+        'refunded more than the order total' as broken_rule,
+        n_rows
+    from over_refunded
+    where n_rows > 0
+    union all
+    select
+        'fct_refunds != fct_orders.refunded_cents' as broken_rule,
+        1 as n_rows
+    from refund_totals
+    where coalesce(refunds_cents, 0) != coalesce(orders_refunded_cents, 0)
+    union all
+    select
+        'daily_revenue units != fct_order_items units' as broken_rule,
+        1 as n_rows
+    from unit_totals
+    where coalesce(item_units, 0) != coalesce(revenue_units, 0)
+)
+
+select * from final

@@ -57,6 +57,7 @@ format: setup ## Apply ruff's and SQLFluff's fixes
 bench: setup ## Benchmarks (print figures; not tests)
 	$(RUN) python bench/datagen_bench.py
 	$(RUN) python bench/ingest_bench.py
+	$(RUN) python bench/dbt_bench.py
 
 clean: ## Remove generated data, build output and the virtualenv
 	rm -rf data dbt_project/target dbt_project/logs test-artifacts .venv .pytest_cache .ruff_cache

@@ -6,7 +6,10 @@
     {%- if target.type == 'duckdb' -%}
         copy (select * from {{ this }})
         to '{{ lake_root() }}/gold/{{ this.identifier }}'
-        (format parquet, compression zstd, per_thread_output true, overwrite_or_ignore true)
+        (
+            format parquet, compression zstd, per_thread_output true,
+            {{ 'overwrite_or_ignore' if target.name == 'duckdb_s3' else 'overwrite' }} true
+        )
     {%- else -%}
         select 1 as nothing_to_export
     {%- endif -%}

@@ -1,7 +1,7 @@
 {{ config(options={
     'partition_by': 'order_year, order_month',
     'compression': 'zstd',
-    'overwrite_or_ignore': true
+    ('overwrite_or_ignore' if target.name == 'duckdb_s3' else 'overwrite'): true
 }) }}
 
 {#- Revenue per day, buyer country and product category in the reporting currency,

@@ -21,10 +21,11 @@ node), time inside nodes with no statement running (compiling, Jinja materializa
 scheduling) and teardown (node timings from run_results.json); plus the sum of the nodes'
 execution_time and the slowest nodes with their own SQL time. The summary checks the
 targets: full build at scale 1 < 60 s, at scale 10 < 300 s; incremental build < 15% of the
-full build. Ctrl-C prints the summary of the builds done so far. Prints figures; not a
-test. Usage:
+full build. Ctrl-C (or SIGTERM) prints the summary of the builds done so far. Prints
+figures; not a test. Usage:
     uv run python bench/dbt_bench.py [--scales 1 10] [--postgres-scale 1] [--data DIR]
                                      [--results DIR] [--wait-idle 900] [--keep]
+                                     [--project-dir DIR]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import os
 import pwd
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,11 +84,12 @@ def say(message: str) -> None:
 
 
 # -- machine load ------------------------------------------------------------------------------
-def _busy_jiffies() -> tuple[int, int]:
-    """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
+def _busy_jiffies() -> tuple[int, int, int]:
+    """(busy, total, steal) CPU jiffies of the whole machine, from /proc/stat; steal is
+    time the hypervisor gave our virtual cores to someone else (not counted as busy)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    idle, steal = fields[3] + fields[4], fields[7] if len(fields) > 7 else 0
+    return sum(fields) - idle - steal, sum(fields), steal
 
 
 def _server_jiffies(datadir: Path | None) -> int:
@@ -244,6 +247,7 @@ class Build:
     dbt_cpu: float
     server_cpu: float
     other_cores: float
+    steal: float  # share of CPU time the hypervisor took away
     load_before: float
     t0: float  # epoch seconds at the start of the process
     t1: float
@@ -360,7 +364,7 @@ def dbt_build(
     clean["DBT_LOG_FILE_MAX_BYTES"] = "0"  # one log file: every statement's time is in it
     tick = os.sysconf("SC_CLK_TCK")
     load0 = os.getloadavg()[0]
-    busy0, total0 = _busy_jiffies()
+    busy0, total0, steal0 = _busy_jiffies()
     server0, cpu0 = _server_jiffies(datadir), _children_cpu()
     t0, started = time.time(), time.perf_counter()
     done = subprocess.run(
@@ -368,7 +372,7 @@ def dbt_build(
     )
     wall = time.perf_counter() - started
     t1 = time.time()
-    busy1, total1 = _busy_jiffies()
+    busy1, total1, steal1 = _busy_jiffies()
     dbt_cpu = _children_cpu() - cpu0
     server = (_server_jiffies(datadir) - server0) / tick
     cores = os.cpu_count() or 1
@@ -393,6 +397,7 @@ def dbt_build(
         dbt_cpu=dbt_cpu,
         server_cpu=server,
         other_cores=max(busy - (dbt_cpu + server) / wall, 0.0),
+        steal=(steal1 - steal0) / max(total1 - total0, 1),
         load_before=load0,
         t0=t0,
         t1=t1,
@@ -432,7 +437,8 @@ def show(b: Build) -> None:
     print(
         f"    cpu: dbt process {b.dbt_cpu:.1f} s"
         + (f", postgres {b.server_cpu:.1f} s" if b.engine == "postgres" else "")
-        + f"; other work {b.other_cores:.2f} cores; load before {b.load_before:.2f}",
+        + f"; other work {b.other_cores:.2f} cores; steal {b.steal:.0%}; "
+        f"load before {b.load_before:.2f}",
         flush=True,
     )
     for r in b.results:
@@ -567,6 +573,8 @@ def main() -> None:
     )
     root = Path(tempfile.mkdtemp(prefix="dbt-bench-"))
     builds: list[Build] = []
+    # SIGTERM as Ctrl-C: clean up (the PostgreSQL server, the folder) and print the summary
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with ExitStack() as stack:
             pg: dict[str, tuple[str, Path]] = {}
@@ -576,6 +584,7 @@ def main() -> None:
                     shutil.rmtree(root / f"scale-{scale:g}", ignore_errors=True)
     except KeyboardInterrupt:
         say("interrupted: the summary covers the builds done so far")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     finally:
         if args.keep:
             print(f"kept {root}")

@@ -59,6 +59,11 @@ class Settings:
         )
 
     @property
+    def serving_dir(self) -> Path:
+        """Where the read-only serving catalog over gold (what Superset reads) is published."""
+        return self.data_dir / "serving"
+
+    @property
     def lake_is_s3(self) -> bool:
         return self.lake_url.startswith(("s3://", "s3a://"))
 

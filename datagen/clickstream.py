@@ -103,36 +103,45 @@ def generate_events(
 
 
 def write_daily_drops(events: pa.Table, folder: Path, seed: int) -> list[Path]:
-    """Write one `events-YYYY-MM-DD.jsonl` per day; a few lines are cut short (malformed)."""
+    """Write one `events-YYYY-MM-DD.jsonl` per day; a few lines are cut short (malformed).
+
+    One day at a time, so memory stays at one day's text whatever the scale (the whole
+    period's JSON is ~10 GB at scale 10, and more than 2 GB of it overflows Arrow's 32-bit
+    string offsets).
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    events = events.sort_by([("occurred_at", "ascending"), ("event_id", "ascending")])
+    micros = events["occurred_at"].cast(pa.int64()).to_numpy()
+    day_number = micros // (86_400 * 1_000_000)
+    starts = np.flatnonzero(np.r_[True, day_number[1:] != day_number[:-1]])
+    ends = np.r_[starts[1:], len(day_number)]
+    malformed = np.random.default_rng(seed + 2).random(events.num_rows) < MALFORMED_LINE_RATE
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
-    con.register("events", events)
-    lines = con.sql(
-        """
-        select strftime(occurred_at at time zone 'UTC', '%Y-%m-%d') as day,
-               to_json(struct_pack(
-                   event_id, occurred_at := strftime(occurred_at at time zone 'UTC',
-                                                     '%Y-%m-%dT%H:%M:%S.%gZ'),
-                   event_type, user_id, anonymous_id, page_path, product_id,
-                   country_code, user_agent, environment))::varchar as line
-        from events order by occurred_at, event_id
-        """
-    ).to_arrow_table()
-    con.close()
-    rng = np.random.default_rng(seed + 2)
-    malformed = rng.random(lines.num_rows) < MALFORMED_LINE_RATE
-    cut = pc.utf8_slice_codeunits(lines["line"], 0, 40)
-    line_text = pc.if_else(pa.array(malformed), cut, lines["line"])
-    # one list per day over the (sorted) lines, joined into one text per day by Arrow
-    days = lines["day"].combine_chunks()
-    run_ends = pc.run_end_encode(days).run_ends.to_numpy()
-    offsets = pa.array(np.r_[0, run_ends].astype(np.int32))
-    day_lines = pa.ListArray.from_arrays(offsets, line_text.combine_chunks())
-    texts = pc.binary_join(day_lines, "\n")
     paths = []
-    for day, text in zip(pc.take(days, offsets[:-1]).to_pylist(), texts, strict=True):
-        path = folder / f"events-{day}.jsonl"
-        path.write_bytes(text.as_buffer().to_pybytes() + b"\n")
-        paths.append(path)
+    try:
+        for start, end in zip(starts, ends, strict=True):
+            day_events = events.slice(start, end - start)  # noqa: F841 (read by DuckDB below)
+            lines = con.sql(
+                """
+                select to_json(struct_pack(
+                           event_id, occurred_at := strftime(occurred_at at time zone 'UTC',
+                                                             '%Y-%m-%dT%H:%M:%S.%gZ'),
+                           event_type, user_id, anonymous_id, page_path, product_id,
+                           country_code, user_agent, environment))::varchar as line
+                from day_events
+                """
+            ).to_arrow_table()["line"]
+            cut = pc.utf8_slice_codeunits(lines, 0, 40)
+            day_lines = pc.if_else(pa.array(malformed[start:end]), cut, lines).combine_chunks()
+            one_list = pa.ListArray.from_arrays(
+                pa.array([0, len(day_lines)], pa.int32()), day_lines
+            )
+            text = pc.binary_join(one_list, "\n")[0]
+            day = np.datetime64(int(day_number[start]), "D").item().isoformat()
+            path = folder / f"events-{day}.jsonl"
+            path.write_bytes(text.as_buffer().to_pybytes() + b"\n")
+            paths.append(path)
+    finally:
+        con.close()
     return paths

@@ -329,6 +329,9 @@ def replace_table(
                 f"alter table {quote_ident(schema, loaded)} "
                 f"alter column {column} type jsonb using {column}::jsonb"
             )
+        # statistics now, not whenever autovacuum gets to it: without them the planner
+        # guesses row counts and picks nested loops for joins over millions of rows
+        cursor.execute(f"analyze {quote_ident(schema, loaded)}")
         _swap(cursor, schema, table, loaded)
         connection.commit()
     except Exception as exc:

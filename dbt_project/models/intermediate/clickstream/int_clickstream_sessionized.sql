@@ -28,11 +28,10 @@ visitors as (
 with_previous as (
     select
         *,
-        lag(occurred_at) over (
-            partition by visitor_id
-            order by occurred_at, event_id
-        ) as previous_occurred_at
+        lag(occurred_at) over visitor_order as previous_occurred_at,
+        row_number() over visitor_order as visitor_event_number
     from visitors
+    window visitor_order as (partition by visitor_id order by occurred_at, event_id)
 ),
 
 flagged as (
@@ -46,28 +45,24 @@ flagged as (
     from with_previous
 ),
 
-numbered as (
-    select
-        *,
-        sum(case when is_session_start then 1 else 0 end) over (
-            partition by visitor_id
-            order by occurred_at, event_id
-            rows between unbounded preceding and current row
-        ) as session_number
-    from flagged
-),
-
 in_session as (
+    -- every value here comes from one running window (one sort): the session's number
+    -- and its first event, as of each event; a visitor's first event always starts a
+    -- session, so the running max is never null
     select
         *,
-        row_number() over (
-            partition by visitor_id, session_number
-            order by occurred_at, event_id
-        ) as event_number_in_session,
-        min(occurred_at) over (
-            partition by visitor_id, session_number
-        ) as session_started_at
-    from numbered
+        sum(case when is_session_start then 1 else 0 end) over visitor_so_far
+            as session_number,
+        max(case when is_session_start then visitor_event_number end) over visitor_so_far
+            as session_first_event_number,
+        max(case when is_session_start then occurred_at end) over visitor_so_far
+            as session_started_at
+    from flagged
+    window visitor_so_far as (
+        partition by visitor_id
+        order by occurred_at, event_id
+        rows between unbounded preceding and current row
+    )
 ),
 
 final as (
@@ -80,7 +75,8 @@ final as (
         ])) }} as session_id,
         visitor_id,
         cast(session_number as bigint) as session_number,
-        cast(event_number_in_session as bigint) as event_number_in_session,
+        cast(visitor_event_number - session_first_event_number + 1 as bigint)
+            as event_number_in_session,
         is_session_start,
         session_started_at,
         cast(session_started_at as date) as session_date,

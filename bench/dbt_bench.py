@@ -7,7 +7,10 @@ project's crm sources must exist) is synced into a fresh local lake. Then:
 
 1. `dbt build --full-refresh` is timed (DuckDB: own warehouse file, LAKE_ROOT, target path);
 2. 1% of the orders change at the source (`apply_changes(fraction=0.01, deletes=False)`),
-   the lake is synced incrementally, and a plain `dbt build` (the incremental path) is timed.
+   the lake is synced incrementally, and a plain `dbt build` (the incremental path) is timed;
+3. another 1% changes, the lake is synced, and `dbt build --select source_status:fresher+
+   --state <the last build>` is timed with the `dbt source freshness` it needs: only what is
+   downstream of the sources that changed, as a scheduler runs it every few minutes.
 
 On PostgreSQL (`--postgres-scale`, 0 to skip) a throwaway server (fsync=off: not durable,
 benchmark only) is started, bronze is loaded into raw_<source>.<stream> before each build
@@ -33,11 +36,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
-import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from _measure import busy_jiffies, children_cpu, postgres_server, server_jiffies
 
 from datagen.changes import apply_changes
 from datagen.generate import GenerationRequest, already_generated, generate
@@ -65,6 +67,9 @@ DBT = str(Path(sys.executable).parent / "dbt")
 CHANGE_FRACTION = 0.01
 TARGET_FULL_S = {1.0: 60.0, 10.0: 300.0}
 TARGET_INCREMENTAL_SHARE = 0.15
+# full; then after a 1% change, every model (incremental ones merge the change); then after
+# another 1% change, only what is downstream of the changed sources
+BUILD_KINDS = ("full", "incremental", "changed")
 SLOWEST = 5
 SERVER_SETTINGS = {
     "fsync": "off",
@@ -84,39 +89,6 @@ def say(message: str) -> None:
 
 
 # -- machine load ------------------------------------------------------------------------------
-def _busy_jiffies() -> tuple[int, int, int]:
-    """(busy, total, steal) CPU jiffies of the whole machine, from /proc/stat; steal is
-    time the hypervisor gave our virtual cores to someone else (not counted as busy)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle, steal = fields[3] + fields[4], fields[7] if len(fields) > 7 else 0
-    return sum(fields) - idle - steal, sum(fields), steal
-
-
-def _server_jiffies(datadir: Path | None) -> int:
-    """CPU jiffies of our PostgreSQL server: the postmaster, the backends it reaped and the
-    ones still running (0 without a server)."""
-    if datadir is None:
-        return 0
-    postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        if pid == postmaster:
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-        elif ppid == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    return total
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def wait_until_idle(limit_s: float) -> None:
     """Wait (polling every 20 s, at most limit_s) until no pytest process is running."""
     deadline = time.monotonic() + limit_s
@@ -134,42 +106,14 @@ def wait_until_idle(limit_s: float) -> None:
 
 
 # -- a throwaway PostgreSQL server --------------------------------------------------------------
-def _pg_bindir() -> Path:
-    candidates = [os.environ.get("PG_BINDIR", ""), "/usr/lib/postgresql/15/bin"]
-    candidates += sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin"))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists():
-            return Path(candidate)
-    sys.exit("PostgreSQL server binaries not found: apt-get install postgresql (or set PG_BINDIR)")
-
-
 @contextmanager
-def postgres_server() -> Iterator[tuple[str, Path]]:
-    """Start a PostgreSQL server in a temporary folder (as the postgres user when we are
-    root); yield its DSN and data folder; stop it and remove the folder."""
-    bindir = _pg_bindir()
+def bench_postgres_server() -> Iterator[tuple[str, Path]]:
+    """A server in a temporary folder, removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="dbt-bench-pg-"))
-    datadir, sockdir = workdir / "pgdata", workdir / "pgsock"
-    sockdir.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        for path in (workdir, sockdir):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    initdb = [str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres"]
-    subprocess.run([*as_user, *initdb, "--no-sync"], check=True, capture_output=True)
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockdir} "
-    options += " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
-    pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(workdir / "pg.log")]
-    subprocess.run([*pg_ctl, "-o", options, "-w", "start"], check=True, capture_output=True)
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", datadir
+        with postgres_server(workdir, SERVER_SETTINGS) as server:
+            yield server
     finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -240,7 +184,7 @@ def sync_all(sources: Sources, label: str) -> None:
 class Build:
     engine: str
     scale: float
-    kind: str  # full | incremental
+    kind: str  # full | incremental | changed
     wall: float
     results: list[dict]
     elapsed: float  # dbt's own elapsed_time
@@ -360,21 +304,27 @@ def dbt_build(
     ]
     if kind == "full":
         command.append("--full-refresh")
+    if kind == "changed":
+        # what a scheduler runs every few minutes: only the models downstream of sources
+        # with newer data than at the last build (dbt's source_status selector)
+        command += ["--select", "source_status:fresher+", "--state", str(work / f"state-{engine}")]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     clean["DBT_LOG_FILE_MAX_BYTES"] = "0"  # one log file: every statement's time is in it
     tick = os.sysconf("SC_CLK_TCK")
     load0 = os.getloadavg()[0]
-    busy0, total0, steal0 = _busy_jiffies()
-    server0, cpu0 = _server_jiffies(datadir), _children_cpu()
+    busy0, total0, steal0 = busy_jiffies()
+    server0, cpu0 = server_jiffies(datadir), children_cpu()
     t0, started = time.time(), time.perf_counter()
+    if kind == "changed":  # counted: the selection needs the sources' freshness now
+        source_freshness(engine, work, {**clean, **env})
     done = subprocess.run(
         command, cwd=project_dir, env={**clean, **env}, capture_output=True, text=True
     )
     wall = time.perf_counter() - started
     t1 = time.time()
-    busy1, total1, steal1 = _busy_jiffies()
-    dbt_cpu = _children_cpu() - cpu0
-    server = (_server_jiffies(datadir) - server0) / tick
+    busy1, total1, steal1 = busy_jiffies()
+    dbt_cpu = children_cpu() - cpu0
+    server = (server_jiffies(datadir) - server0) / tick
     cores = os.cpu_count() or 1
     busy = cores * (busy1 - busy0) / max(total1 - total0, 1)
     run_results = work / f"target-{engine}" / "run_results.json"
@@ -405,6 +355,44 @@ def dbt_build(
     analyse(build, sql_statements(work / f"logs-{engine}-{kind}" / "dbt.log"))
     show(build)
     return build
+
+
+def source_freshness(engine: str, work: Path, env: dict[str, str]) -> None:
+    """`dbt source freshness` into the engine's target folder (sources.json); a stale source
+    only makes dbt exit non-zero, the file is written all the same."""
+    subprocess.run(
+        [
+            DBT,
+            "source",
+            "freshness",
+            "--target",
+            "postgres" if engine == "postgres" else "duckdb",
+            "--profiles-dir",
+            str(project_dir),
+            "--project-dir",
+            str(project_dir),
+            "--target-path",
+            str(work / f"target-{engine}"),
+            "--log-path",
+            str(work / f"logs-{engine}-freshness"),
+        ],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if not (work / f"target-{engine}" / "sources.json").exists():
+        sys.exit(f"dbt source freshness ({engine}) wrote no sources.json")
+
+
+def save_state(engine: str, work: Path, env: dict[str, str]) -> None:
+    """The artifacts of the build just done, with the sources' freshness as of now: what the
+    next `source_status:fresher+` selection compares against (not timed)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    source_freshness(engine, work, {**clean, **env})
+    state = work / f"state-{engine}"
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.copytree(work / f"target-{engine}", state)
 
 
 def _name(unique_id: str) -> str:
@@ -482,8 +470,8 @@ def run_scale(
     duck_env = {"LAKE_ROOT": str(sources.lake_dir), "DUCKDB_PATH": str(work / "warehouse.duckdb")}
     with crm_api_running(scale, SEED):
         sync_all(sources, "full")
-        for kind in ("full", "incremental"):
-            if kind == "incremental":
+        for kind in BUILD_KINDS:
+            if kind != "full":
                 change = apply_changes(
                     sources.oltp_dsn, fraction=CHANGE_FRACTION, seed=SEED, deletes=False
                 )
@@ -493,13 +481,14 @@ def run_scale(
                 env, datadir = dict(duck_env), None
                 if engine == "postgres":
                     if "dsn" not in pg:
-                        pg["dsn"] = stack.enter_context(postgres_server())
+                        pg["dsn"] = stack.enter_context(bench_postgres_server())
                         settings = ", ".join(f"{k}={v}" for k, v in SERVER_SETTINGS.items())
                         say(f"PostgreSQL 15 throwaway server ({settings}; not durable)")
                     dsn, datadir = pg["dsn"]
                     load_postgres(sources, dsn)
                     env = {**pg_env(dsn), "DUCKDB_PATH": str(work / "unused.duckdb")}
                 builds.append(dbt_build(engine, scale, kind, work, env, datadir, results_dir))
+                save_state(engine, work, env)
 
 
 def verdict(ok: bool) -> str:

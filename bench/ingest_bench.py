@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from _measure import busy_jiffies, children_cpu, postgres_server, server_jiffies
 
 TABLE = "bench_orders"
 CONNECTION = "bench"
@@ -75,44 +73,6 @@ INDEXES = [
 ]
 # 1% of the rows change; updated_at moves past every committed cursor
 CHANGE = f"UPDATE {TABLE} SET status = 'refunded', updated_at = now() WHERE id % 100 = 7"
-
-
-# -- a throwaway PostgreSQL server ------------------------------------------------------------
-def _pg_bindir() -> Path:
-    candidates = [os.environ.get("PG_BINDIR", ""), "/usr/lib/postgresql/15/bin"]
-    candidates += sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin"))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists():
-            return Path(candidate)
-    sys.exit("PostgreSQL server binaries not found: apt-get install postgresql (or set PG_BINDIR)")
-
-
-@contextmanager
-def postgres_server(workdir: Path) -> Iterator[str]:
-    """Start a PostgreSQL server under workdir (as the postgres user when we are root);
-    yield its DSN; stop it."""
-    bindir = _pg_bindir()
-    datadir, sockdir = workdir / "pgdata", workdir / "pgsock"
-    sockdir.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        for path in (workdir, sockdir):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    initdb = [str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres"]
-    subprocess.run([*as_user, *initdb, "--no-sync"], check=True, capture_output=True)
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockdir} "
-    options += " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
-    pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(workdir / "pg.log")]
-    subprocess.run([*pg_ctl, "-o", options, "-w", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
 
 
 def fill_table(dsn: str, rows: int) -> dict[str, float]:
@@ -193,41 +153,11 @@ def child(mode: str, lake_dir: str, connections: str) -> None:
     print(json.dumps(report), flush=True)
 
 
-def _busy_jiffies() -> tuple[int, int]:
-    """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-def _server_jiffies(datadir: Path) -> int:
-    """CPU jiffies of our PostgreSQL server: the postmaster, the backends it reaped and the
-    ones still running."""
-    postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        if pid == postmaster:
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-        elif ppid == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    return total
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_child(mode: str, lake_dir: Path, connections: Path, datadir: Path) -> dict:
     """Run the child; also measure what else kept the machine busy while it ran."""
     tick = os.sysconf("SC_CLK_TCK")
-    busy0, total0 = _busy_jiffies()
-    server0, child0, started = _server_jiffies(datadir), _children_cpu(), time.perf_counter()
+    busy0, total0, _ = busy_jiffies()
+    server0, child0, started = server_jiffies(datadir), children_cpu(), time.perf_counter()
     load0 = os.getloadavg()[0]
     command = [sys.executable, __file__, "--child", mode, str(lake_dir), str(connections)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -235,9 +165,9 @@ def run_child(mode: str, lake_dir: Path, connections: Path, datadir: Path) -> di
         sys.exit(f"the {mode} child failed:\n{done.stderr}")
     time.sleep(0.05)  # let the backend exit, so the postmaster has counted its CPU
     wall = time.perf_counter() - started
-    busy1, total1 = _busy_jiffies()
-    server = (_server_jiffies(datadir) - server0) / tick
-    child_cpu = _children_cpu() - child0
+    busy1, total1, _ = busy_jiffies()
+    server = (server_jiffies(datadir) - server0) / tick
+    child_cpu = children_cpu() - child0
     report = json.loads(done.stdout.strip().splitlines()[-1])
     cores = os.cpu_count() or 1
     busy = cores * (busy1 - busy0) / max(total1 - total0, 1)
@@ -288,7 +218,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     try:
         datadir = workdir / "pgdata"
-        with postgres_server(workdir) as dsn:
+        with postgres_server(workdir, SERVER_SETTINGS) as (dsn, _):
             settings = ", ".join(f"{k}={v}" for k, v in SERVER_SETTINGS.items())
             print(f"PostgreSQL (throwaway, {settings}; not durable: benchmark only)")
             print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -1,7 +1,16 @@
+{{ config(
+    materialized='incremental',
+    unique_key='product_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_keys_deleted_at_source(source('shop', 'products'), ['product_id']) }}"
+) }}
+
 with
 
 source as (
     select * from {{ source('shop', 'products') }}
+    {{ new_bronze_rows_only() }}
 ),
 
 latest as (

@@ -37,6 +37,14 @@ MALFORMED_LINE_RATE = 0.001
 SESSION_MEAN_EVENTS = 5
 
 
+def _decoded(values: np.ndarray, codes: np.ndarray) -> pa.Array:
+    """values[codes] as an Arrow string array, built from a dictionary: numpy's fixed-width
+    unicode would take 4 bytes per character of the longest value for every row (8 GB for
+    the user agents alone at scale 10)."""
+    indices = pa.array(np.asarray(codes, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array(values)).cast(pa.string())
+
+
 def _prefixed(prefix: str, numbers: np.ndarray) -> pa.Array:
     """`prefix` + each number, built in Arrow (numpy's string ops are per-element Python)."""
     return pc.binary_join_element_wise(prefix, pa.array(numbers).cast(pa.string()), "")
@@ -62,17 +70,15 @@ def generate_events(
     # funnel depth: how far each session gets, and each event's step capped by it
     depth = np.minimum(rng.geometric(1 - FUNNEL_STEP_P, n_sessions) - 1, len(EVENT_TYPES) - 1)
     step = np.minimum(position, depth[session_idx])
-    event_type = EVENT_TYPES[step]
 
     is_bot = rng.random(n_sessions) < BOT_SESSION_RATE
     is_test = rng.random(n_sessions) < TEST_SESSION_RATE
     anonymous = rng.random(n_sessions) < ANONYMOUS_SESSION_RATE
     customer = rng.integers(1, n_customers + 1, n_sessions)
-    user_agent = np.where(
-        is_bot,
-        BOT_AGENTS[rng.integers(0, len(BOT_AGENTS), n_sessions)],
-        BROWSER_AGENTS[rng.integers(0, len(BROWSER_AGENTS), n_sessions)],
-    )
+    # codes into BROWSER_AGENTS followed by BOT_AGENTS (drawn in the order they always were)
+    bot_agent = rng.integers(0, len(BOT_AGENTS), n_sessions) + len(BROWSER_AGENTS)
+    browser_agent = rng.integers(0, len(BROWSER_AGENTS), n_sessions)
+    user_agent = np.where(is_bot, bot_agent, browser_agent)
     product = rng.integers(1, n_products + 1, n)
     has_product = step >= 1
     micros = (seconds + int(PERIOD_START.timestamp())) * 1_000_000
@@ -81,22 +87,22 @@ def generate_events(
         {
             "event_id": _prefixed("evt_", np.arange(1, n + 1)),
             "occurred_at": pa.array(micros, pa.timestamp("us", tz="UTC")),
-            "event_type": pa.array(event_type, pa.string()),
+            "event_type": _decoded(EVENT_TYPES, step),
             "user_id": user_id,
             "anonymous_id": _prefixed("anon_", session_idx),
             "page_path": pc.if_else(
                 pa.array(has_product),
                 _prefixed("/products/", product),
-                pa.array(PAGES[rng.integers(0, len(PAGES), n)], pa.string()),
+                _decoded(PAGES, rng.integers(0, len(PAGES), n)),
             ),
             "product_id": pa.array(product, pa.int64(), mask=~has_product),
-            "country_code": pa.array(
-                countries[rng.integers(0, len(countries), n_sessions)][session_idx], pa.string()
+            "country_code": _decoded(
+                countries, rng.integers(0, len(countries), n_sessions)[session_idx]
             ),
-            "user_agent": pa.array(user_agent[session_idx], pa.string()),
-            "environment": pa.array(
-                np.where(is_test, "test", "production")[session_idx], pa.string()
+            "user_agent": _decoded(
+                np.concatenate([BROWSER_AGENTS, BOT_AGENTS]), user_agent[session_idx]
             ),
+            "environment": _decoded(np.array(["production", "test"]), is_test[session_idx]),
         }
     )
     return table.sort_by("occurred_at")
@@ -110,7 +116,13 @@ def write_daily_drops(events: pa.Table, folder: Path, seed: int) -> list[Path]:
     string offsets).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    events = events.sort_by([("occurred_at", "ascending"), ("event_id", "ascending")])
+    if (
+        events.num_rows
+        and not pc.all(
+            pc.greater_equal(events["occurred_at"][1:], events["occurred_at"][:-1])
+        ).as_py()
+    ):
+        events = events.sort_by("occurred_at")  # generate_events sorts already: no copy then
     micros = events["occurred_at"].cast(pa.int64()).to_numpy()
     day_number = micros // (86_400 * 1_000_000)
     starts = np.flatnonzero(np.r_[True, day_number[1:] != day_number[:-1]])
@@ -130,6 +142,7 @@ def write_daily_drops(events: pa.Table, folder: Path, seed: int) -> list[Path]:
                            event_type, user_id, anonymous_id, page_path, product_id,
                            country_code, user_agent, environment))::varchar as line
                 from day_events
+                order by occurred_at, event_id
                 """
             ).to_arrow_table()["line"]
             cut = pc.utf8_slice_codeunits(lines, 0, 40)

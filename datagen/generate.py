@@ -60,6 +60,8 @@ def generate(request: GenerationRequest) -> GenerationResult:
     shop = generate_shop(volumes, request.seed)
     log.info("writing %d OLTP tables to %s", len(shop), redact(request.oltp_dsn))
     write_tables(request.oltp_dsn, shop)
+    rows = {name: table.num_rows for name, table in shop.items()}
+    del shop  # gigabytes at scale 10: free them before the clickstream is generated
 
     events = clickstream.generate_events(
         volumes.events, volumes.customers, volumes.products, COUNTRIES, request.seed
@@ -71,7 +73,6 @@ def generate(request: GenerationRequest) -> GenerationResult:
     shutil.rmtree(landing / "fx_rates", ignore_errors=True)
     rate_files = fx.write_monthly_drops(rates, landing / "fx_rates")
 
-    rows = {name: table.num_rows for name, table in shop.items()}
     rows["clickstream_events"] = events.num_rows
     rows["fx_rates"] = rates.num_rows
     result = GenerationResult(

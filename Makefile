@@ -8,7 +8,7 @@ RUN := $(UV) run --frozen
 DBT := cd dbt_project && ../.venv/bin/dbt
 PG_BINDIR ?= $(shell ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-.PHONY: help setup check-python demo test test-fast ui docs lint format clean bench
+.PHONY: help setup check-python demo test test-fast ui docs lint format clean bench superset-setup bi superset-lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -31,14 +31,32 @@ setup: .venv/.synced dbt_project/target/manifest.json ## Install uv and the lock
 demo: setup ## Generate the sources and run the whole pipeline on the embedded default, then summarize
 	$(RUN) lakehouse demo
 
-test: setup ## Run every test (unit and integration: PostgreSQL, S3 endpoint, dbt, Dagster)
+test: setup superset-setup ## Run every test (unit and integration: PostgreSQL, S3 endpoint, dbt, Dagster)
 	@test -n "$(PG_BINDIR)" || { echo "error: PostgreSQL server binaries not found: apt-get install postgresql (see README)"; exit 1; }
 	PG_BINDIR=$(PG_BINDIR) $(RUN) pytest
 
 test-fast: setup ## Unit tests only
 	$(RUN) pytest -m "not integration"
 
-ui: setup ## Start the Dagster UI (webserver + daemon) on 127.0.0.1:3000
+# Superset pins old libraries: it gets its own virtualenv, installed from the committed lock.
+SUPERSET_VENV := .superset-venv
+SUPERSET_PYTHON ?= $(PYTHON)
+
+$(SUPERSET_VENV)/.synced: superset/requirements.lock | check-python
+	@command -v $(UV) >/dev/null 2>&1 || $(PYTHON) -m pip install --user --quiet uv
+	test -x $(SUPERSET_VENV)/bin/python || $(UV) venv --quiet --python $(SUPERSET_PYTHON) $(SUPERSET_VENV)
+	VIRTUAL_ENV=$(SUPERSET_VENV) $(UV) pip sync --quiet superset/requirements.lock
+	@touch $@
+
+superset-setup: $(SUPERSET_VENV)/.synced ## Create Superset's own virtualenv from superset/requirements.lock (idempotent)
+
+superset-lock: ## Re-resolve superset/requirements.in into superset/requirements.lock
+	$(UV) pip compile --quiet superset/requirements.in --python-version 3.11 -o superset/requirements.lock
+
+bi: setup superset-setup ## Start Superset on 127.0.0.1:8088 (bootstrap if needed), print URL and credentials
+	$(RUN) python -m orchestration.bi
+
+ui: setup superset-setup ## Start the Dagster UI (webserver + daemon) on 127.0.0.1:3000 and Superset on :8088
 	$(RUN) python -m orchestration.ui
 
 docs: setup ## Generate and serve the dbt docs on 127.0.0.1:8080
@@ -60,4 +78,21 @@ bench: setup ## Benchmarks (print figures; not tests)
 	$(RUN) python bench/dbt_bench.py
 
 clean: ## Remove generated data, build output and the virtualenv
-	rm -rf data dbt_project/target dbt_project/logs test-artifacts .venv .pytest_cache .ruff_cache
+	rm -rf data dbt_project/target dbt_project/logs test-artifacts .venv $(SUPERSET_VENV) .pytest_cache .ruff_cache
+
+# Server mode (docker compose; docs/server-mode.md). `docker compose` (v2) when present, else
+# the standalone docker-compose (1.29+). Compose refuses to start while a secret is unset.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+.PHONY: up down logs
+
+up: ## Server mode: build and start MinIO, PostgreSQL, Dagster and Superset (needs a filled .env)
+	@test -f .env || { echo "error: no .env: cp .env.example .env and fill every secret (docs/server-mode.md)"; exit 1; }
+	$(COMPOSE) config --quiet
+	$(COMPOSE) up -d --build
+	@echo "Dagster: http://127.0.0.1:3000  Superset: http://127.0.0.1:8088  MinIO console: http://127.0.0.1:9001"
+
+down: ## Server mode: stop the stack (volumes are kept; `down -v` would delete the data)
+	$(COMPOSE) down
+
+logs: ## Server mode: follow the logs of every service
+	$(COMPOSE) logs --follow --tail=200

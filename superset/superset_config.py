@@ -1,8 +1,11 @@
 """Superset configuration for the lakehouse (point SUPERSET_CONFIG_PATH at this file).
 
-Everything secret comes from the environment. Superset refuses to start (this module raises)
-rather than sign sessions with a missing, short or published key: a known SECRET_KEY lets
-anyone forge an admin session cookie (CVE-2023-27524).
+Everything secret comes from the environment: SUPERSET_SECRET_KEY, SUPERSET_ADMIN_USERNAME,
+SUPERSET_ADMIN_PASSWORD and SUPERSET_METADATA_DB_URI (default: SQLite under
+DATA_DIR/superset). Superset refuses to start (this module raises) rather than sign sessions
+with a missing, short or published key (a known SECRET_KEY lets anyone forge an admin session
+cookie, CVE-2023-27524) or run with a missing or well-known admin password.
+`make bi` (orchestration/bi.py) generates both on first use into an untracked file.
 """
 
 from __future__ import annotations
@@ -46,6 +49,26 @@ def _secret_key() -> str:
     return key
 
 
+# Passwords every scanner tries first.
+_KNOWN_PASSWORDS = frozenset(
+    {"admin", "administrator", "password", "superset", "changeme", "change-me", "secret"}
+)
+_MIN_PASSWORD_LENGTH = 12
+
+
+def _check_admin_password() -> None:
+    password = os.environ.get("SUPERSET_ADMIN_PASSWORD", "")
+    if not password.strip():
+        raise RuntimeError(
+            "SUPERSET_ADMIN_PASSWORD is not set: `make bi` generates one, or set your own"
+        )
+    if password.lower().strip() in _KNOWN_PASSWORDS or len(password) < _MIN_PASSWORD_LENGTH:
+        raise RuntimeError(
+            "SUPERSET_ADMIN_PASSWORD is a well-known or short password (need at least "
+            f"{_MIN_PASSWORD_LENGTH} characters): generate one with `openssl rand -base64 18`"
+        )
+
+
 def _metadata_db_uri() -> str:
     uri = os.environ.get("SUPERSET_METADATA_DB_URI", "").strip()
     if uri:
@@ -57,6 +80,7 @@ def _metadata_db_uri() -> str:
 
 
 SECRET_KEY = _secret_key()
+_check_admin_password()
 SQLALCHEMY_DATABASE_URI = _metadata_db_uri()
 
 # Superset is served directly (or behind a proxy that is configured explicitly later): do not
@@ -65,4 +89,35 @@ ENABLE_PROXY_FIX = False
 
 FEATURE_FLAGS = {
     "DASHBOARD_NATIVE_FILTERS": True,
+}
+
+
+def _cache_dir() -> str:
+    home = os.environ.get("SUPERSET_HOME", "").strip()
+    data_dir = Path(os.environ.get("DATA_DIR", "").strip() or "./data").resolve()
+    path = (Path(home) if home else data_dir / "superset") / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+# Results of the chart data API are cached per query for a short while: dashboards stay fast
+# under load, and a publish (a new serving snapshot) shows within the timeout. On disk, not
+# in memory, so every gunicorn worker answers from the same cache (a per-process cache
+# would make a user's second request miss whenever another worker takes it).
+DATA_CACHE_CONFIG = {
+    "CACHE_TYPE": "FileSystemCache",
+    "CACHE_DIR": _cache_dir(),
+    "CACHE_THRESHOLD": 5000,
+    "CACHE_DEFAULT_TIMEOUT": int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS") or 60),
+    "CACHE_KEY_PREFIX": "lakehouse_data_",
+}
+
+# Nothing leaves the machine: no telemetry, no map tiles from the internet.
+SCARF_ANALYTICS = False
+
+# A 5-minute time grain (the clickstream marts' window), which Superset lacks for DuckDB.
+TIME_GRAIN_ADDONS = {"PT5M": "5 minute"}
+TIME_GRAIN_ADDON_EXPRESSIONS = {
+    "duckdb": {"PT5M": "time_bucket(INTERVAL 5 MINUTE, CAST({col} AS TIMESTAMP))"},
+    "postgresql": {"PT5M": "date_bin(INTERVAL '5 minutes', {col}, TIMESTAMP '2000-01-01')"},
 }

@@ -1,0 +1,174 @@
+"""Chart data API latency for every dashboard chart: cold and warm, alone and under load.
+
+    DATA_DIR=... uv run python bench/superset_bench.py [--users 10] [--rounds 5]
+
+Uses the data under DATA_DIR (run `lakehouse demo --scale S` into it first, at the scale to
+measure) and starts Superset on a free port (the bootstrap runs if needed), with the
+production settings of `make bi` (gunicorn, SUPERSET_WORKERS workers). For every chart:
+
+- cold: Superset's result cache bypassed (`force`), so the query runs on the serving
+  catalog (DuckDB reads the Parquet snapshot);
+- warm: the same request as a dashboard sends it, answered from the result cache;
+- alone: one user, one request at a time; concurrent: `--users` users, each requesting
+  every chart `--rounds` times at once.
+
+Prints p50/p95/max per mode, the slowest charts and the errors (any status but 200, or a
+failed connection); target: p95 under 500 ms warm at scale 1, no errors under concurrency.
+Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from orchestration.bi import (
+    load_credentials,
+    start_superset,
+    stop_superset,
+    wait_until_healthy,
+)
+from orchestration.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _client(url: str, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=120)
+    body = {"username": username, "password": password, "provider": "db", "refresh": False}
+    token = client.post("/api/v1/security/login", json=body).json()["access_token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+Sample = tuple[str, float, str | None]  # chart, milliseconds, error
+
+
+def _timed(client: httpx.Client, name: str, context: dict, force: bool) -> Sample:
+    started = time.perf_counter()
+    try:
+        response = client.post("/api/v1/chart/data", json={**context, "force": force})
+        error = None if response.status_code == 200 else f"{response.status_code}"
+    except httpx.HTTPError as exc:
+        error = type(exc).__name__
+    return name, (time.perf_counter() - started) * 1000, error
+
+
+def _report(label: str, samples: list[Sample]) -> dict[str, float]:
+    times = [t for _, t, _ in samples]
+    errors = [f"{name}: {e}" for name, _, e in samples if e]
+    figures = {
+        "p50": statistics.median(times),
+        "p95": _percentile(times, 0.95),
+        "max": max(times),
+        "errors": len(errors),
+    }
+    print(
+        f"{label:<22} n={len(times):>5}  p50={figures['p50']:7.1f} ms  "
+        f"p95={figures['p95']:7.1f} ms  max={figures['max']:7.1f} ms  errors={len(errors)}"
+    )
+    for error in sorted(set(errors))[:5]:
+        print(f"{'':<22} error {error}")
+    return figures
+
+
+def _slowest(samples: list[Sample], count: int = 5) -> str:
+    per_chart: dict[str, list[float]] = {}
+    for name, elapsed, _ in samples:
+        per_chart.setdefault(name, []).append(elapsed)
+    ranked = sorted(per_chart.items(), key=lambda item: -statistics.median(item[1]))
+    return ", ".join(f"{n} {statistics.median(t):.0f} ms" for n, t in ranked[:count])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5, help="warm requests per chart and user")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_superset(settings, port)
+    try:
+        wait_until_healthy(url, process)
+        credentials = load_credentials(settings)
+        user = (credentials["SUPERSET_ADMIN_USERNAME"], credentials["SUPERSET_ADMIN_PASSWORD"])
+        client = _client(url, *user)
+        listed = client.get("/api/v1/chart/", params={"q": "(page_size:100)"}).json()["result"]
+        contexts = {
+            c["slice_name"]: json.loads(
+                client.get(f"/api/v1/chart/{c['id']}").json()["result"]["query_context"]
+            )
+            for c in listed
+        }
+        workers = os.environ.get("SUPERSET_WORKERS") or "2"
+        print(
+            f"{len(contexts)} charts, data {settings.data_dir}, scale {settings.scale:g}, "
+            f"{workers} Superset workers, {os.cpu_count()} cores"
+        )
+
+        cold = [_timed(client, n, ctx, force=True) for n, ctx in contexts.items()]
+        for name, ctx in contexts.items():  # fill the result cache
+            _timed(client, name, ctx, force=False)
+        warm_alone = [
+            _timed(client, n, ctx, force=False)
+            for _ in range(args.rounds)
+            for n, ctx in contexts.items()
+        ]
+        clients = [_client(url, *user) for _ in range(args.users)]
+
+        def one_user(index: int, force: bool) -> list[Sample]:
+            own = clients[index]
+            return [
+                _timed(own, n, ctx, force)
+                for _ in range(args.rounds)
+                for n, ctx in contexts.items()
+            ]
+
+        with ThreadPoolExecutor(args.users) as pool:
+            cold_load = [
+                s for r in pool.map(lambda i: one_user(i, True), range(args.users)) for s in r
+            ]
+            warm_load = [
+                s for r in pool.map(lambda i: one_user(i, False), range(args.users)) for s in r
+            ]
+        print()
+        results = {
+            "cold, alone": _report("cold, alone", cold),
+            "warm, alone": _report("warm, alone", warm_alone),
+            "cold, concurrent": _report(f"cold, {args.users} users", cold_load),
+            "warm, concurrent": _report(f"warm, {args.users} users", warm_load),
+        }
+        print(f"\nslowest charts, cold alone: {_slowest(cold)}")
+        print(f"slowest charts, cold with {args.users} users: {_slowest(cold_load)}")
+        warm_p95 = max(results["warm, alone"]["p95"], results["warm, concurrent"]["p95"])
+        errors = sum(int(r["errors"]) for r in results.values())
+        verdict = "met" if warm_p95 < 500 and errors == 0 else "NOT met"
+        print(
+            f"target (p95 warm < 500 ms, no errors): {verdict} at scale {settings.scale:g} "
+            f"(warm p95 {warm_p95:.0f} ms, {errors} errors)"
+        )
+    finally:
+        stop_superset(process)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Where each dbt invocation writes its artifacts, and the parse state they share.
+
+dbt can skip parsing the project when it finds a `partial_parse.msgpack` written with the
+same profile and environment. The one `make setup` writes is made without the run's
+DUCKDB_PATH/LAKE_ROOT, so each dbt step would parse the whole project again (about 10 s
+on two cores). Steps therefore keep the parse state of their data directory beside their
+targets: the first step of an environment parses, the others reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+KEEP_TARGETS = 30  # recent invocation folders kept for debugging (dbt.log, run_results)
+
+
+def targets_root(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "dbt" / "targets"
+
+
+def new_target(data_dir: str | Path, name: str) -> Path:
+    """A fresh target folder for one invocation, seeded with the shared parse state."""
+    root = targets_root(data_dir)
+    target = root / f"{name}-{uuid.uuid4().hex[:8]}"
+    target.mkdir(parents=True)
+    shared = root / PARTIAL_PARSE
+    if shared.exists():
+        shutil.copyfile(shared, target / PARTIAL_PARSE)
+    _prune(root)
+    return target
+
+
+def keep_parse_state(target: Path) -> None:
+    """Share the parse state this invocation left (atomically: steps may run side by side)."""
+    written = target / PARTIAL_PARSE
+    if not written.exists():
+        return
+    shared = target.parent / PARTIAL_PARSE
+    tmp = target.parent / f".{PARTIAL_PARSE}.{uuid.uuid4().hex}"
+    shutil.copyfile(written, tmp)
+    os.replace(tmp, shared)
+
+
+def _prune(root: Path) -> None:
+    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in folders[:-KEEP_TARGETS]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,144 @@
+"""Bootstrap Superset: check the bundle, migrate, init, create the admin, import the bundle.
+
+    .superset-venv/bin/python superset/bootstrap.py [--bundle superset/bundles] [--catalog PATH]
+
+Idempotent: run it after every pull (or let `make bi` do it). The bundle is checked against
+the serving catalog first, so a chart over a missing column or dataset fails here, naming
+the dashboard, the chart and the column, before anything is written. Needs the environment
+superset_config.py reads (SUPERSET_SECRET_KEY, SUPERSET_ADMIN_PASSWORD, ...).
+
+The bundle's database points at `${SERVING_DATABASE_URI}`: the environment's value (server
+mode: PostgreSQL's analytics schema through a read-only role) or, by default, the serving
+catalog `DATA_DIR/serving/gold.duckdb` opened read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import string
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bundle_check import Bundle, BundleError, check_bundle  # noqa: E402
+
+DATABASE_FILE = "databases/lakehouse_serving.yaml"
+log = logging.getLogger("superset.bootstrap")
+
+
+def default_catalog() -> Path:
+    explicit = os.environ.get("SERVING_CATALOG", "").strip()
+    if explicit:
+        return Path(explicit).resolve()
+    data_dir = Path(os.environ.get("DATA_DIR", "").strip() or HERE.parent / "data").resolve()
+    return data_dir / "serving" / "gold.duckdb"
+
+
+def serving_uri(catalog: Path) -> str:
+    return os.environ.get("SERVING_DATABASE_URI", "").strip() or f"duckdb:///{catalog}"
+
+
+def render_bundle(bundle: Bundle, uri: str) -> Bundle:
+    """Point the bundle's database at the serving layer of this environment."""
+    text = string.Template(bundle.files[DATABASE_FILE]).substitute(SERVING_DATABASE_URI=uri)
+    config = yaml.safe_load(text)
+    if uri.startswith("duckdb:"):
+        # one reader among many, never a writer: no lock is taken on the catalog
+        config.setdefault("extra", {})["engine_params"] = {"connect_args": {"read_only": True}}
+    files = {**bundle.files, DATABASE_FILE: yaml.safe_dump(config, sort_keys=False)}
+    configs = {**bundle.configs, DATABASE_FILE: config}
+    return Bundle(files, configs)
+
+
+def _step(what: str, started: float) -> None:
+    print(f"  {what} ({time.perf_counter() - started:.1f}s)", flush=True)
+
+
+def bootstrap(bundle_dir: Path, catalog: Path) -> None:
+    started = time.perf_counter()
+    bundle = render_bundle(Bundle.load(bundle_dir), serving_uri(catalog))
+    if serving_uri(catalog).startswith("duckdb:"):
+        if not catalog.exists():
+            raise SystemExit(
+                f"error: no serving catalog at {catalog}: run the pipeline (`make demo`) first"
+            )
+        check_bundle(bundle, catalog)
+        _step(f"bundle checked against {catalog}", started)
+
+    os.environ.setdefault("SUPERSET_CONFIG_PATH", str(HERE / "superset_config.py"))
+    # imported late: superset_config refuses to load without its secrets
+    from flask import g
+    from flask_migrate import upgrade
+    from superset.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        _step("metadata database migrated", started)
+
+        from superset.extensions import db
+
+        from superset import appbuilder, security_manager
+
+        appbuilder.add_permissions(update_perms=True)
+        security_manager.sync_role_definitions()
+        db.session.commit()
+        _step("roles and permissions synced", started)
+
+        admin = _ensure_admin(security_manager, db)
+        _step(f"admin {admin.username!r} ready", started)
+
+        from superset.commands.importers.v1.assets import ImportAssetsCommand
+
+        with app.test_request_context():
+            g.user = admin
+            ImportAssetsCommand(bundle.files).run()
+        dashboards = sum(1 for _ in bundle.of_kind("dashboards"))
+        charts = sum(1 for _ in bundle.of_kind("charts"))
+        _step(f"imported {dashboards} dashboards, {charts} charts", started)
+
+
+def _ensure_admin(security_manager, db):
+    username = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
+    password = os.environ["SUPERSET_ADMIN_PASSWORD"]  # superset_config checked it
+    email = os.environ.get("SUPERSET_ADMIN_EMAIL", "").strip() or f"{username}@localhost"
+    role = security_manager.find_role("Admin")
+    user = security_manager.find_user(username=username)
+    if user is None:
+        user = security_manager.add_user(username, "Lakehouse", "Admin", email, role, password)
+        if not user:
+            raise SystemExit(f"error: could not create the Superset admin {username!r}")
+    else:
+        # the environment is the source of truth: a rotated password takes effect here
+        security_manager.reset_password(user.id, password)
+        if role not in user.roles:
+            user.roles.append(role)
+    db.session.commit()
+    return security_manager.find_user(username=username)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bundle", type=Path, default=HERE / "bundles")
+    parser.add_argument("--catalog", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    print("Superset bootstrap:", flush=True)
+    try:
+        bootstrap(args.bundle, (args.catalog or default_catalog()).resolve())
+    except BundleError as exc:
+        print(f"error: the bundle {args.bundle} does not match the serving catalog:")
+        for problem in exc.problems:
+            print(f"  - {problem}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The `lakehouse` command: demo, generate, sync, connections."""
+"""The `lakehouse` command: demo, generate, sync, connections, doctor."""
 
 from __future__ import annotations
 
@@ -110,6 +110,12 @@ def _connections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestration.doctor import doctor
+
+    return doctor(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description="The lakehouse pipeline.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -151,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--config", help="a JSON file with that source's config")
     discover.add_argument("--write", metavar="FILE", help="write the starter file here")
     conns.set_defaults(handler=_connections, action="list")
+    doctor = sub.add_parser(
+        "doctor", help="print the settings in effect and whether each service answers"
+    )
+    doctor.set_defaults(handler=_doctor)
     return parser
 
 

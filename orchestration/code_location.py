@@ -7,6 +7,7 @@ from dagster import Definitions
 
 from ingestion.connections import load_connections
 from orchestration import checks, schedules, sensors
+from orchestration.assets.airbyte_managed import build_airbyte_managed_assets, without_managed
 from orchestration.assets.dbt import build_dbt_assets, load_manifest
 from orchestration.assets.ingestion import build_ingestion_assets
 from orchestration.assets.serving import build_serving_assets
@@ -22,7 +23,8 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     freshness = checks.build_freshness_checks(connections)
     return Definitions(
         assets=[
-            *build_ingestion_assets(connections),
+            *build_ingestion_assets(without_managed(connections)),
+            *build_airbyte_managed_assets(connections),
             *build_dbt_assets(),
             *build_serving_assets(manifest),
         ],

@@ -35,9 +35,17 @@ log = logging.getLogger("superset.bootstrap")
 def default_catalog() -> Path:
     explicit = os.environ.get("SERVING_CATALOG", "").strip()
     if explicit:
-        return Path(explicit).resolve()
+        return served_path(Path(explicit))
     data_dir = Path(os.environ.get("DATA_DIR", "").strip() or HERE.parent / "data").resolve()
     return data_dir / "serving" / "gold.duckdb"
+
+
+def served_path(catalog: Path) -> Path:
+    """An absolute path to the catalog that keeps its last link: the served `gold.duckdb` is a
+    symbolic link that every publish moves to a new snapshot. Resolving it here would pin
+    Superset's database to the snapshot of the day of the bootstrap (dashboards would never
+    see a publish, and would break once that snapshot is pruned)."""
+    return Path(os.path.abspath(catalog))
 
 
 def serving_uri(catalog: Path) -> str:
@@ -131,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     print("Superset bootstrap:", flush=True)
     try:
-        bootstrap(args.bundle, (args.catalog or default_catalog()).resolve())
+        bootstrap(args.bundle, served_path(args.catalog or default_catalog()))
     except BundleError as exc:
         print(f"error: the bundle {args.bundle} does not match the serving catalog:")
         for problem in exc.problems:

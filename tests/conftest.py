@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,20 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def private_postgres_server() -> Iterator[PostgresServer]:
+    """A server of the module's own, for tests that create roles: roles belong to the whole
+    cluster, so on the shared server they would collide with other tests' grants."""
+    with running_postgres() as server:
+        yield server
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
     bindir = _pg_bindir()
     workdir = Path(tempfile.mkdtemp(prefix="lakehouse-pg-"))
     datadir, sockdir = workdir / "data", workdir / "sock"

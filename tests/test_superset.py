@@ -154,6 +154,10 @@ def test_bootstrap_from_scratch_imports_every_dashboard(superset):
     for spec in DASHBOARDS:
         charts = client.get(f"/api/v1/dashboard/{spec.slug}/charts").json()["result"]
         assert sorted(c["slice_name"] for c in charts) == sorted(c.name for c in spec.charts)
+    # Superset opens the served link, never the snapshot it pointed at during the bootstrap
+    (database,) = client.get("/api/v1/database/").json()["result"]
+    uri = client.get(f"/api/v1/database/{database['id']}/connection").json()["result"]
+    assert uri["sqlalchemy_uri"] == f"duckdb:///{superset.settings.serving_dir / 'gold.duckdb'}"
     print(f"bootstrap from scratch: {superset.bootstrap_seconds:.1f}s")
 
 
@@ -466,10 +470,16 @@ def test_dashboards_keep_answering_while_the_pipeline_runs(superset):
     assert errors == [], errors[:5]
     assert pipeline.returncode == 0, stderr[-4000:]
     assert answered > len(contexts)
+    print(f"{answered} chart queries answered during the pipeline run, 0 errors")
     # the run rebuilt gold and published it while the users were querying
     assert current_snapshot(settings.serving_dir) != served_before
 
     # the charts now answer from the new snapshot
+    context = json.loads(json.dumps(contexts["Rows per gold mart (last publish)"]))
+    context["queries"][0]["columns"] = ["snapshot_id"]
+    response = client.post("/api/v1/chart/data", json={**context, "force": True}).json()
+    served = {row["snapshot_id"] for row in response["result"][0]["data"]}
+    assert served == {current_snapshot(settings.serving_dir)}
     (orders,) = superset.gold("select sum(order_count) from daily_revenue")[0]
     context = contexts["Revenue by region"]
     context["queries"][0]["metrics"] = ["orders"]

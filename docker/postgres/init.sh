@@ -10,7 +10,7 @@ set -euo pipefail
 : "${DAGSTER_PG_PASSWORD:?DAGSTER_PG_PASSWORD must be set}"
 : "${SUPERSET_PG_PASSWORD:?SUPERSET_PG_PASSWORD must be set}"
 : "${ANALYTICS_PG_PASSWORD:?ANALYTICS_PG_PASSWORD must be set}"
-: "${ANALYTICS_READER_PASSWORD:?ANALYTICS_READER_PASSWORD must be set}"
+: "${SERVING_PG_READER_PASSWORD:?SERVING_PG_READER_PASSWORD must be set}"
 
 psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}")
 
@@ -20,17 +20,24 @@ psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}
   -v dagster_pw="$DAGSTER_PG_PASSWORD" \
   -v superset_pw="$SUPERSET_PG_PASSWORD" \
   -v analytics_pw="$ANALYTICS_PG_PASSWORD" \
-  -v reader_pw="$ANALYTICS_READER_PASSWORD" <<'SQL'
+  -v reader_pw="$SERVING_PG_READER_PASSWORD" <<'SQL'
 -- shop: the OLTP source. REPLICATION lets the CDC reader open a logical replication slot.
 CREATE ROLE shop LOGIN REPLICATION PASSWORD :'oltp_pw';
 -- dagster: Dagster instance storage (runs, events, schedules).
 CREATE ROLE dagster LOGIN PASSWORD :'dagster_pw';
 -- superset: Superset metadata.
 CREATE ROLE superset LOGIN PASSWORD :'superset_pw';
--- analytics: dbt --target postgres (raw, staging, marts and the serving schema).
+-- analytics: dbt --target postgres (raw, staging, marts) and the publisher of the serving
+-- schema (lake/serving_postgres.py; SERVING_PG_DSN).
 CREATE ROLE analytics LOGIN PASSWORD :'analytics_pw';
--- analytics_reader: what Superset queries with; SELECT on the serving schema only.
-CREATE ROLE analytics_reader LOGIN PASSWORD :'reader_pw';
+-- analytics_reader: the group that may read the serving schema (no login of its own).
+CREATE ROLE analytics_reader NOLOGIN;
+-- superset_reader: the login Superset queries with (SERVING_DATABASE_URI): a member of
+-- analytics_reader and nothing else; read-only transactions, the serving schema first.
+CREATE ROLE superset_reader LOGIN PASSWORD :'reader_pw'
+  NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS IN ROLE analytics_reader;
+ALTER ROLE superset_reader SET default_transaction_read_only = on;
+ALTER ROLE superset_reader SET search_path = analytics;
 
 CREATE DATABASE shop OWNER shop;
 CREATE DATABASE dagster OWNER dagster;
@@ -53,9 +60,11 @@ for db in shop dagster superset; do
 done
 
 # analytics: the serving schema, readable (never writable) by analytics_reader, including
-# every table or view dbt creates there later.
+# every table or view the publisher (role analytics) creates there later. Nothing in public:
+# PostgreSQL 15 already denies CREATE there; USAGE goes too, so the reader sees one schema.
 "${psql[@]}" --dbname analytics <<'SQL'
 ALTER SCHEMA public OWNER TO analytics;
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
 CREATE SCHEMA analytics AUTHORIZATION analytics;
 GRANT USAGE ON SCHEMA analytics TO analytics_reader;
 ALTER DEFAULT PRIVILEGES FOR ROLE analytics IN SCHEMA analytics

@@ -16,6 +16,7 @@ SOURCES: dict[str, str] = {
     "files": "ingestion.sources.files:FilesSource",
     "http_api": "ingestion.sources.http_api:HttpApiSource",
     "external": "ingestion.sources.external:ExternalSource",
+    "airbyte_managed": "ingestion.sources.airbyte_managed:AirbyteManagedSource",
 }
 
 

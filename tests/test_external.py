@@ -158,6 +158,7 @@ for line in answer.get("stdout", []):
     print(line if isinstance(line, str) else json.dumps(line), flush=True)
 sys.stderr.write(answer.get("stderr", ""))
 sys.stderr.flush()
+time.sleep(answer.get("hang_after_output", 0))
 if answer.get("forever"):
     i = 0
     while True:
@@ -703,6 +704,17 @@ def test_closing_the_read_kills_the_connector(fake: Fake):
     assert not config_dir.exists()
 
 
+def test_a_connector_that_goes_silent_is_stopped_with_a_clear_error(fake: Fake):
+    record = {"type": "RECORD", "record": {"stream": "items", "data": {"id": 1}, "emitted_at": 1}}
+    fake.scenario(read={"stdout": [record], "hang_after_output": 120})
+    config = fake.config(read_idle_timeout_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"wrote nothing for 1 s .*read_idle_timeout_seconds"):
+        list(ExternalSource().read(config, configured(["items"]), {}))
+    assert time.monotonic() - started < 30
+    assert not _alive(fake.seen("read")["pid"])
+
+
 def test_cli_runs_the_external_source(fake: Fake, tmp_path: Path):
     """`python -m ingestion.sources.external` is itself a connector wrapping another one."""
     config = tmp_path / "external.json"
@@ -747,7 +759,15 @@ def faker_config(executable: Path, relative: bool = False, **config: Any) -> Ext
     return ExternalSource().parse_config(
         {
             "command": [str(command)],
-            "config": {"count": 200, "seed": 1, "records_per_slice": 50, **config},
+            # one worker: the connector's multiprocessing pool has hung on a busy 2-core
+            # machine (a worker died, the pool waited for it forever)
+            "config": {
+                "count": 200,
+                "seed": 1,
+                "records_per_slice": 50,
+                "parallelism": 1,
+                **config,
+            },
             "batch_records": 64,
             "streams": [{"name": n} for n in FAKER_STREAMS],
         }

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,12 @@ class ExternalConfig(BaseModel):
     )
     batch_records: int = Field(default=10_000, gt=0)
     timeout_seconds: float = Field(default=120, gt=0, description="for spec, check, discover")
+    read_idle_timeout_seconds: float = Field(
+        default=900,
+        gt=0,
+        description="a read whose connector writes nothing on stdout for this long is stopped "
+        "(a connector that hangs, e.g. a deadlocked worker pool, fails instead of blocking)",
+    )
     env: dict[str, str] = Field(default_factory=dict)
     streams: list[ExternalStreamOptions] = Field(default_factory=list)
 
@@ -148,6 +155,30 @@ def _kill(process: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+class _IdleWatchdog:
+    """Kills the connector's process group when its stdout stays silent for `timeout` s."""
+
+    def __init__(self, process: subprocess.Popen, timeout: float) -> None:
+        self.process, self.timeout = process, timeout
+        self.fired = False
+        self._last = time.monotonic()
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(5.0, self.timeout / 4)):
+            if time.monotonic() - self._last > self.timeout and self.process.poll() is None:
+                self.fired = True
+                _kill(self.process)
+                return
 
 
 def _reap_group(process: subprocess.Popen) -> None:
@@ -321,12 +352,14 @@ class ExternalSource(Source[ExternalConfig]):
                 target=_drain_stderr, args=(process.stderr, stderr_tail, label), daemon=True
             )
             drain.start()
+            watchdog = _IdleWatchdog(process, config.read_idle_timeout_seconds)
             try:
                 errors: list[str] = []
                 fatal_logs: list[str] = []
                 unknown: set[str] = set()
                 assert process.stdout is not None
                 for number, line in enumerate(process.stdout, 1):
+                    watchdog.touch()
                     message = _parse_line(line, number, label)
                     if message is None:
                         continue
@@ -382,6 +415,12 @@ class ExternalSource(Source[ExternalConfig]):
                 process.wait()
                 _reap_group(process)  # workers it left behind would hold stderr open
                 drain.join(timeout=10)
+                if watchdog.fired:
+                    raise SourceError(
+                        f"{label}: the connector wrote nothing for "
+                        f"{config.read_idle_timeout_seconds:g} s and was stopped "
+                        "(read_idle_timeout_seconds); nothing of this read was committed"
+                    )
                 if errors or process.returncode != 0:
                     raise SourceError(
                         _failure(label, process.returncode, errors, fatal_logs, stderr_tail)
@@ -391,6 +430,7 @@ class ExternalSource(Source[ExternalConfig]):
                     yield SourceTotals(name, rows=buffer.received)
                     yield Checkpoint(name, last_state[name])
             finally:
+                watchdog.stop()
                 if process.poll() is None:
                     _kill(process)
                 _reap_group(process)

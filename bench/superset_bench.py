@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from orchestration.bi import (
+    default_workers,
     load_credentials,
     start_superset,
     stop_superset,
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             for c in listed
         }
-        workers = os.environ.get("SUPERSET_WORKERS") or "2"
+        workers = os.environ.get("SUPERSET_WORKERS") or default_workers()
         print(
             f"{len(contexts)} charts, data {settings.data_dir}, scale {settings.scale:g}, "
             f"{workers} Superset workers, {os.cpu_count()} cores"

@@ -172,21 +172,34 @@ def grant_login(
         cursor = connection.cursor()
         try:
             _ensure_schema(cursor, schema, group)
-            if _rows(cursor, f"select 1 from pg_roles where rolname = {_literal(login)}"):
+            existing = _rows(
+                cursor,
+                "select rolsuper or rolcreatedb or rolcreaterole or rolreplication "
+                f"or rolbypassrls from pg_roles where rolname = {_literal(login)}",
+            )
+            if existing and existing[0][0]:
+                raise ServingError(
+                    f"the role {login!r} exists with privileges beyond reading (superuser, "
+                    "createdb, createrole, replication or bypassrls): choose another "
+                    "SERVING_PG_READER_USER"
+                )
+            if existing:
                 cursor.execute(f"alter role {quote_ident(login)} login password {verifier}")
             else:
-                cursor.execute(f"create role {quote_ident(login)} login password {verifier}")
-            # only what the group gives it: no superuser, no role or database creation
-            cursor.execute(
-                f"alter role {quote_ident(login)} nosuperuser nocreatedb nocreaterole "
-                "noreplication nobypassrls"
-            )
+                # only what the group gives it: no superuser, no role or database creation
+                cursor.execute(
+                    f"create role {quote_ident(login)} login password {verifier} "
+                    "nosuperuser nocreatedb nocreaterole noreplication nobypassrls"
+                )
             cursor.execute(f"grant {quote_ident(group)} to {quote_ident(login)}")
             cursor.execute(
                 f"alter role {quote_ident(login)} set default_transaction_read_only = on"
             )
             cursor.execute(f"alter role {quote_ident(login)} set search_path = {schema}")
             connection.commit()
+        except ServingError:
+            connection.rollback()
+            raise
         except Exception as exc:
             connection.rollback()
             raise ServingError(

@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,6 +55,12 @@ def counts(connection: psycopg.Connection, *tables: str) -> dict[str, int]:
     return {
         t: connection.execute(f"select count(*) from analytics.{t}").fetchone()[0] for t in tables
     }
+
+
+@pytest.fixture(scope="module")
+def postgres_server(private_postgres_server):
+    """This module creates roles (cluster-wide): its databases live on a server of its own."""
+    return private_postgres_server
 
 
 @pytest.fixture
@@ -174,6 +181,25 @@ def test_the_login_password_comes_from_the_environment_and_is_not_weak(postgres_
         assert role is None
 
 
+def test_a_publisher_that_is_not_superuser_publishes_and_grants(postgres_database, lake):
+    """Server mode's publisher owns the database and may create roles, nothing more."""
+    with psycopg.connect(postgres_database, autocommit=True) as admin:
+        if not admin.execute("select 1 from pg_roles where rolname = 'publisher'").fetchone():
+            admin.execute("create role publisher login createrole")
+        database = urlsplit(postgres_database).path.lstrip("/")
+        admin.execute(f'alter database "{database}" owner to publisher')
+        if not admin.execute("select 1 from pg_roles where rolname = 'admin_like'").fetchone():
+            admin.execute("create role admin_like login createdb")
+    publisher = postgres_database.replace("//postgres@", "//publisher@")
+    result = publish_gold_to_postgres(publisher, lake=lake)
+    grant_login(publisher, LOGIN, PASSWORD)
+    with as_reader(postgres_database) as reader:
+        assert counts(reader, "daily_revenue", "fct_orders") == result.models
+    # a role with more than reading rights is never turned into the dashboards' login
+    with pytest.raises(ServingError, match="privileges beyond reading"):
+        grant_login(publisher, "admin_like", PASSWORD)
+
+
 def test_a_republish_while_readers_query_never_errors(postgres_database, lake):
     root = Path(lake.location.root)
     publish_gold_to_postgres(postgres_database, lake=lake)
@@ -281,3 +307,23 @@ def test_the_login_role_authenticates_with_its_password_only(scram_server, lake)
         as_reader(scram_server)
     with as_reader(scram_server, password=PASSWORD + "-rotated") as reader:
         assert counts(reader, "fct_orders") == {"fct_orders": 50}
+
+
+def test_the_command_line_publishes_and_grants_from_the_environment(postgres_database, lake):
+    env = {**os.environ, "SERVING_PG_DSN": postgres_database}
+    env.pop("SERVING_PG_READER_PASSWORD", None)
+    command = [sys.executable, "-m", "lake.serving_postgres"]
+    published = subprocess.run(
+        [*command, "publish", "--from-lake", lake.url], env=env, capture_output=True, text=True
+    )
+    assert published.returncode == 0, published.stderr
+    assert "published 2 marts to analytics" in published.stdout
+    # no password in the environment: refused, nothing created
+    refused = subprocess.run([*command, "grant-login"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "SERVING_PG_READER_PASSWORD) is not set" in refused.stderr
+    env.update(SERVING_PG_READER_USER="cli_reader", SERVING_PG_READER_PASSWORD=PASSWORD)
+    granted = subprocess.run([*command, "grant-login"], env=env, capture_output=True, text=True)
+    assert granted.returncode == 0, granted.stderr
+    assert "postgresql+psycopg2://cli_reader:<password>@127.0.0.1:" in granted.stdout
+    assert PASSWORD not in granted.stdout

@@ -554,6 +554,12 @@ def test_superset_refuses_to_start_with_a_known_secret_or_password(superset):
 
 
 # -- server mode: the same bundle over PostgreSQL's analytics schema ---------------------------
+@pytest.fixture(scope="module")
+def postgres_server(private_postgres_server):
+    """The test below creates roles (cluster-wide): a server of this module's own."""
+    return private_postgres_server
+
+
 def test_every_chart_answers_from_the_postgresql_serving_schema(superset, postgres_database):
     """Gold published to PostgreSQL (`analytics`, read through the login role), a second
     Superset bootstrapped with SERVING_DATABASE_URI pointing there: every chart of the bundle

@@ -25,7 +25,8 @@ CHANGE_FRACTION = 0.01  # of the orders, on each demo run after the first
 
 EXPLORE = """
 Explore:
-  make ui      the Dagster UI: the asset graph from bronze streams to gold marts
+  make ui      the Dagster UI (the asset graph from bronze streams to dashboards) and Superset
+  make bi      Superset alone: the dashboards over the published gold
   make docs    dbt docs: models, tests and lineage
   cd dbt_project && uv run dbt build     rebuild silver/gold with the profile in the repo
   lake:        {lake}

@@ -283,20 +283,8 @@ def dbt_build(
     datadir: Path | None,
     results_dir: Path | None,
 ) -> Build:
-    target = "postgres" if engine == "postgres" else "duckdb"
     command = [
-        DBT,
-        "build",
-        "--target",
-        target,
-        "--profiles-dir",
-        str(project_dir),
-        "--project-dir",
-        str(project_dir),
-        "--target-path",
-        str(work / f"target-{engine}"),
-        "--log-path",
-        str(work / f"logs-{engine}-{kind}"),
+        *dbt_command(["build"], engine, work, log_name=kind),
         "--log-format-file",
         "json",
         "--log-level-file",
@@ -357,25 +345,29 @@ def dbt_build(
     return build
 
 
+def dbt_command(verb: list[str], engine: str, work: Path, log_name: str) -> list[str]:
+    """A dbt command on the benchmarked project, with the engine's own target folder."""
+    return [
+        DBT,
+        *verb,
+        "--target",
+        "postgres" if engine == "postgres" else "duckdb",
+        "--profiles-dir",
+        str(project_dir),
+        "--project-dir",
+        str(project_dir),
+        "--target-path",
+        str(work / f"target-{engine}"),
+        "--log-path",
+        str(work / f"logs-{engine}-{log_name}"),
+    ]
+
+
 def source_freshness(engine: str, work: Path, env: dict[str, str]) -> None:
     """`dbt source freshness` into the engine's target folder (sources.json); a stale source
     only makes dbt exit non-zero, the file is written all the same."""
     subprocess.run(
-        [
-            DBT,
-            "source",
-            "freshness",
-            "--target",
-            "postgres" if engine == "postgres" else "duckdb",
-            "--profiles-dir",
-            str(project_dir),
-            "--project-dir",
-            str(project_dir),
-            "--target-path",
-            str(work / f"target-{engine}"),
-            "--log-path",
-            str(work / f"logs-{engine}-freshness"),
-        ],
+        dbt_command(["source", "freshness"], engine, work, log_name="freshness"),
         cwd=project_dir,
         env=env,
         capture_output=True,

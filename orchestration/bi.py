@@ -31,6 +31,7 @@ SUPERSET_DIR = REPO_ROOT / "superset"
 SUPERSET_VENV = REPO_ROOT / ".superset-venv"
 CREDENTIAL_KEYS = ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_USERNAME", "SUPERSET_ADMIN_PASSWORD")
 DEFAULT_PORT = 8088
+DEFAULT_THREADS = 2  # per gunicorn worker (SUPERSET_THREADS); see default_workers
 
 
 class SupersetError(RuntimeError):
@@ -165,7 +166,7 @@ def start_superset(
         "--worker-class",
         "gthread",
         "--threads",
-        "8",
+        os.environ.get("SUPERSET_THREADS") or str(DEFAULT_THREADS),
         "--timeout",
         "120",
         "--log-level",
@@ -176,10 +177,11 @@ def start_superset(
 
 
 def default_workers() -> int:
-    """Two gunicorn processes per core (at most 8): the threads of one process share its GIL,
-    and a cached chart answer is mostly Python (bench/superset_bench.py: with 10 users on 2
-    cores, the warm p95 went from 1.6 s with 2 workers to 0.56 s with 4)."""
-    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+    """Four gunicorn processes per core (2 to 8), each with DEFAULT_THREADS threads: a cached
+    chart answer is mostly Python, so the threads of one process queue on its GIL. With 10
+    users on 2 cores (bench/superset_bench.py, scale 1) the warm p95 was 649 and 492 ms with 4
+    workers of 8 threads, 420 and 464 ms with 8 workers of 2 threads."""
+    return max(2, min(8, 4 * (os.cpu_count() or 1)))
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:

@@ -2,7 +2,19 @@
     after more than `clickstream_session_timeout_minutes` (default 30) without an event;
     a gap of exactly the timeout stays in the session. The visitor is the browser's
     anonymous id, or the logged-in customer when the tracker sent no anonymous id.
-    Ties on the same time are ordered by event id, so the result is deterministic. -#}
+    Ties on the same time are ordered by event id, so the result is deterministic.
+    Incremental: a run re-sessionizes every event of the visitors with an event staged
+    since the newest one already here (_extracted_at), replacing those events (delete+
+    insert on event_id); a visitor's sessions depend only on the visitor's own events,
+    so the result equals a full rebuild. On DuckDB a table in the warehouse file,
+    exported to silver as Parquet. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook="{{ export_to_lake() }}"
+) }}
 {%- set timeout_minutes = var('clickstream_session_timeout_minutes', 30) -%}
 
 with
@@ -14,7 +26,7 @@ events as (
         and not is_test
 ),
 
-visitors as (
+all_visitors as (
     select
         *,
         coalesce(
@@ -23,6 +35,22 @@ visitors as (
         ) as visitor_id
     from events
     where anonymous_id is not null or customer_id is not null
+),
+
+visitors as (
+    select * from all_visitors
+    {% if is_incremental() %}
+        where visitor_id in (
+            select visitor_id from all_visitors
+            where _extracted_at > (
+                select coalesce(
+                    max(_extracted_at),
+                    cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }})
+                )
+                from {{ this }}
+            )
+        )
+    {% endif %}
 ),
 
 with_previous as (
@@ -95,7 +123,8 @@ final as (
         anonymous_id,
         page_path,
         product_id,
-        country_code
+        country_code,
+        _extracted_at
     from in_session
 )
 

@@ -9,7 +9,7 @@
         incremental_strategy='delete+insert',
         unique_key=['window_start_at', 'event_type', 'country_code'],
         on_schema_change='fail',
-        post_hook="{{ export_to_gold() }}"
+        post_hook="{{ export_to_lake() }}"
     )
 }}
 
@@ -18,15 +18,9 @@ with
 events as (
     select * from {{ ref('int_clickstream_sessionized') }}
     {% if is_incremental() %}
-        where occurred_at >= (
-            select
-                {{ dbt.dateadd(
-                    'hour',
-                    -1 * var('incremental_lookback_hours', 2),
-                    'max(window_start_at)'
-                ) }}
-            from {{ this }}
-        )
+        where occurred_at >= {{ lookback_cutoff(
+            'window_start_at', 'hour', 'incremental_lookback_hours', 2
+        ) }}
     {% endif %}
 ),
 

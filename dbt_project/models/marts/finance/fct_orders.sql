@@ -14,7 +14,7 @@
     post_hook=[
         "delete from {{ this }} where order_id not in"
         ~ " (select order_id from {{ ref('int_orders_enriched') }})",
-        "{{ export_to_gold() }}"
+        "{{ export_to_lake() }}"
     ]
 ) }}
 
@@ -31,12 +31,9 @@ customers as (
 {% if is_incremental() %}
 cutoff as (
     select
-        {{ dbt.dateadd(
-            'day',
-            -1 * var('incremental_lookback_days', 3),
-            'max(last_changed_at)'
+        {{ lookback_cutoff(
+            'last_changed_at', 'day', 'incremental_lookback_days', 3
         ) }} as changed_since
-    from {{ this }}
 ),
 {% endif %}
 

@@ -1,10 +1,25 @@
 {#- Bots and test traffic are flagged, not removed: marts decide what to count. Events
     without an id, a time or a type cannot be placed and are left out (lines that were not
-    valid JSON never reach bronze: ingestion sends them to the dead-letter queue). -#}
+    valid JSON never reach bronze: ingestion sends them to the dead-letter queue).
+    Incremental like the shop's staging (macros/incremental_staging.sql): a run reads only
+    the events landed after the newest one staged and replaces those event ids, so an
+    event landed twice (a drop re-read after a crash) still appears once. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns'
+) }}
+
 with
 
-source as (
+landed as (
     select * from {{ source('clickstream', 'events') }}
+    {{ new_bronze_rows_only() }}
+),
+
+source as (
+    select * from landed
     where
         event_id is not null
         and occurred_at is not null

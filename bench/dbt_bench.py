@@ -197,6 +197,7 @@ class Build:
     load_before: float
     t0: float  # epoch seconds at the start of the process
     t1: float
+    freshness: float = 0.0  # `dbt source freshness` run before a `changed` build (counted)
     breakdown: dict[str, float] = field(default_factory=dict)
     node_sql: dict[str, float] = field(default_factory=dict)  # SQL seconds per node
 
@@ -305,8 +306,10 @@ def dbt_build(
     busy0, total0, steal0 = busy_jiffies()
     server0, cpu0 = server_jiffies(datadir), children_cpu()
     t0, started = time.time(), time.perf_counter()
+    freshness = 0.0
     if kind == "changed":  # counted: the selection needs the sources' freshness now
         source_freshness(engine, work, {**clean, **env})
+        freshness = time.perf_counter() - started
     done = subprocess.run(
         command, cwd=project_dir, env={**clean, **env}, capture_output=True, text=True
     )
@@ -341,6 +344,7 @@ def dbt_build(
         load_before=load0,
         t0=t0,
         t1=t1,
+        freshness=freshness,
     )
     analyse(build, sql_statements(work / f"logs-{engine}-{kind}" / "dbt.log"))
     show(build)
@@ -425,7 +429,9 @@ def show(b: Build) -> None:
         print(
             f"    SQL running {d['sql']:.1f} s ({d['statements']:,} statements, "
             f"{d['sum_sql']:.1f} s summed over 2 threads); dbt adds {added:.1f} s "
-            f"({added / b.wall:.0%} of wall): start-up+parse {d['startup']:.1f} s, "
+            f"({added / b.wall:.0%} of wall): start-up+parse {d['startup']:.1f} s"
+            + (f" (of which dbt source freshness {b.freshness:.1f} s)" if b.freshness else "")
+            + ", "
             f"in nodes outside SQL (compile, Jinja, scheduling) {d['nodes_outside_sql']:.1f} s, "
             f"teardown {d['teardown']:.1f} s",
             flush=True,

@@ -16,13 +16,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN pip install --no-cache-dir "uv==0.13.9"
 
-# Non-root runtime user. /data and DAGSTER_HOME are named volumes in compose: a fresh named
-# volume copies the ownership of the image's directory, so the user can write there.
+# Non-root runtime user. /data and $DAGSTER_HOME/storage are named volumes in compose: a fresh
+# named volume copies the ownership of the image's directory, so the user can write there.
 RUN groupadd --system --gid 10001 lakehouse \
  && useradd --system --uid 10001 --gid lakehouse --home-dir /home/lakehouse --create-home \
       --shell /usr/sbin/nologin lakehouse \
- && mkdir -p /data /opt/dagster/home \
- && chown lakehouse:lakehouse /data /opt/dagster/home
+ && mkdir -p /data /opt/dagster/home/storage \
+ && chown lakehouse:lakehouse /data /opt/dagster/home /opt/dagster/home/storage
 
 WORKDIR /app
 
@@ -37,6 +37,9 @@ COPY ingestion ./ingestion
 COPY lake ./lake
 COPY orchestration ./orchestration
 COPY connections.yml ./connections.yml
+# The Dagster instance: storage on PostgreSQL from the DAGSTER_PG_* variables (no secret in
+# the file). Root-owned and outside the volume, so each build ships the current one.
+COPY docker/dagster/dagster.yaml /opt/dagster/home/dagster.yaml
 COPY --chown=lakehouse:lakehouse dbt_project ./dbt_project
 RUN uv sync --frozen --no-dev
 

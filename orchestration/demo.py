@@ -12,11 +12,13 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from datagen.changes import apply_changes
 from datagen.generate import GenerationRequest, already_generated, generate
 from lake import open_lake
+from lake.postgres_tables import dsn_from_env
 from orchestration.assets.dbt import combine_summaries
 from orchestration.assets.ingestion import BRONZE_GROUP
 from orchestration.assets.serving import DASHBOARDS_GROUP, SERVING_GROUP
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
+from orchestration.doctor import redact
 from orchestration.settings import Settings
 from orchestration.summary import DemoReport, count_dlq_rows, count_layer_rows, print_report
 
@@ -68,12 +70,15 @@ def run_demo(
     lake = open_lake(settings.lake_url)
     with crm_api_running(settings.scale, settings.seed):
         _run_assets(report, settings, log_level)
-    report.layers = count_layer_rows(lake, str(settings.duckdb_path))
+    # on the postgres target dbt's layers are tables in the DBT_PG_* database, not the lake
+    warehouse_dsn = dsn_from_env() if settings.dbt_on_postgres else None
+    report.layers = count_layer_rows(lake, str(settings.duckdb_path), warehouse_dsn)
     report.dlq_rows = count_dlq_rows(lake)
     report.dbt = latest_dbt_summary(lake)
     if not quiet:
         print_report(report)
-        print(EXPLORE.format(lake=lake.uri(), duckdb=settings.duckdb_path))
+        warehouse = redact(warehouse_dsn) if warehouse_dsn else settings.duckdb_path
+        print(EXPLORE.format(lake=lake.uri(), duckdb=warehouse))
     return report
 
 

@@ -4,8 +4,9 @@ Every setting comes from the environment (orchestration.settings); the doctor pr
 values in effect (passwords redacted) and probes what they point at, each with a short
 timeout: the lake (list, write and delete a probe object), the OLTP database (`select 1`,
 and `wal_level` on PostgreSQL), the dbt target when it is PostgreSQL, the serving layer
-(the read-only DuckDB catalog, or the PostgreSQL serving database), the Dagster webserver
-and Superset when DAGSTER_URL / SUPERSET_URL point at them.
+(the read-only DuckDB catalog, or the PostgreSQL serving database), the Dagster instance
+storage (PostgreSQL when `$DAGSTER_HOME/dagster.yaml` says so), the Dagster webserver and
+Superset when DAGSTER_URL / SUPERSET_URL point at them.
 
 Exit code 1 when a required service does not answer. Something not created yet on the
 embedded default (a fresh DATA_DIR: no lake folder, no SQLite file, nothing published) is
@@ -23,8 +24,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -184,8 +186,6 @@ def sqlalchemy_to_libpq(uri: str) -> str:
 
 
 def dbt_postgres_dsn(env: Mapping[str, str]) -> str | None:
-    from urllib.parse import quote
-
     host = env.get("DBT_PG_HOST")
     if not host:
         return None
@@ -195,6 +195,37 @@ def dbt_postgres_dsn(env: Mapping[str, str]) -> str | None:
     port = env.get("DBT_PG_PORT") or "5432"
     database = quote(env.get("DBT_PG_DATABASE") or "postgres", safe="")
     return f"postgresql://{auth}@{host}:{port}/{database}"
+
+
+def _config_value(value: object, env: Mapping[str, str]) -> str:
+    """A dagster.yaml value: literal, or `{env: NAME}` read from the environment."""
+    if isinstance(value, dict) and set(value) == {"env"}:
+        name = str(value["env"])
+        if not env.get(name):
+            raise Unavailable(f"{name} is not set (the Dagster instance reads it)")
+        return env[name]
+    return "" if value is None else str(value)
+
+
+def dagster_storage_dsn(home: Path, env: Mapping[str, str]) -> str | None:
+    """The PostgreSQL DSN of the instance storage `$DAGSTER_HOME/dagster.yaml` configures,
+    or None for Dagster's default (SQLite files under DAGSTER_HOME)."""
+    config_file = home / "dagster.yaml"
+    if not config_file.is_file():
+        return None
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    postgres = (config.get("storage") or {}).get("postgres")
+    if not postgres:
+        return None
+    if "postgres_url" in postgres:
+        return _config_value(postgres["postgres_url"], env)
+    db = postgres.get("postgres_db") or {}
+    user = quote(_config_value(db.get("username"), env), safe="")
+    password = quote(_config_value(db.get("password"), env), safe="")
+    host = _config_value(db.get("hostname"), env)
+    port = _config_value(db.get("port"), env) or "5432"
+    name = quote(_config_value(db.get("db_name"), env), safe="")
+    return f"postgresql://{user}:{password}@{host}:{port}/{name}"
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -309,6 +340,7 @@ def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
         checks.append(Check("Dagster home", setting, FAIL, "does not exist"))
     else:
         checks.append(Check("Dagster home", setting, WARN, "created by `make ui`"))
+    checks.append(_dagster_storage_check(home, env))
     for component, variable, path in (
         ("Dagster webserver", "DAGSTER_URL", "/server_info"),
         ("Superset", "SUPERSET_URL", "/health"),
@@ -321,6 +353,25 @@ def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
                 Check(component, f"({variable} unset)", SKIP, "not checked", required=False)
             )
     return checks
+
+
+def _dagster_storage_check(home: Path, env: Mapping[str, str]) -> Check:
+    """Runs, event logs and schedules: PostgreSQL (server mode) or SQLite under the home."""
+    try:
+        dsn = dagster_storage_dsn(home, env)
+    except Unavailable as exc:
+        return Check("Dagster storage", f"PostgreSQL ({home / 'dagster.yaml'})", FAIL, str(exc))
+    except (OSError, ValueError) as exc:  # unreadable or invalid YAML
+        return Check("Dagster storage", str(home / "dagster.yaml"), FAIL, _first_line(exc))
+    if dsn is None:
+        return Check(
+            "Dagster storage",
+            f"SQLite under {home}",
+            OK,
+            "Dagster's default: one machine (server mode uses PostgreSQL)",
+            required=False,
+        )
+    return _run(Check("Dagster storage", f"PostgreSQL {redact(dsn)}"), lambda: probe_postgres(dsn))
 
 
 def report_table(checks: list[Check]) -> Table:

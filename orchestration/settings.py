@@ -13,6 +13,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+POSTGRES_TARGET = "postgres"  # the profile's PostgreSQL target (dbt_project/profiles.yml)
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
@@ -80,12 +81,22 @@ class Settings:
             or ("postgres_cdc" if self.oltp_dsn.startswith("postgres") else "sql"),
         }
 
+    @property
+    def resolved_dbt_target(self) -> str:
+        """The dbt target in effect: DBT_TARGET, else DuckDB over the lake's filesystem."""
+        return self.dbt_target or ("duckdb_s3" if self.lake_is_s3 else "duckdb")
+
+    @property
+    def dbt_on_postgres(self) -> bool:
+        """dbt builds in PostgreSQL (from raw_* tables loaded from bronze), not in the lake."""
+        return self.resolved_dbt_target == POSTGRES_TARGET
+
     def dbt_env(self, lake_uri: str) -> dict[str, str]:
         """Variables dbt's profile and project read: where the lake and the DuckDB file are."""
         return {
             "LAKE_ROOT": lake_uri,
             "DUCKDB_PATH": str(self.duckdb_path),
-            "DBT_TARGET": self.dbt_target or ("duckdb_s3" if self.lake_is_s3 else "duckdb"),
+            "DBT_TARGET": self.resolved_dbt_target,
         }
 
 

@@ -21,22 +21,23 @@ class DemoReport:
     changes: str = ""  # the change set applied to the shop before this run, if any
 
 
-def count_layer_rows(lake: Lake, duckdb_path: str) -> dict[str, dict[str, int]]:
-    """Rows per dataset in each layer, read back from where the data lives (not from logs)."""
+def count_layer_rows(
+    lake: Lake, duckdb_path: str, postgres_dsn: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Rows per dataset in each layer, read back from where the data lives (not from logs):
+    bronze in the lake; staging, silver and gold in the lake and the DuckDB file, or in the
+    PostgreSQL database dbt builds in (`postgres_dsn`, the postgres target)."""
+    if postgres_dsn:
+        return {"bronze": _bronze_rows(lake), **count_postgres_layers(postgres_dsn)}
     con = duckdb.connect()
     if lake.location.is_s3:
         con.register_filesystem(lake.location.fsspec_filesystem())
-    layers: dict[str, dict[str, int]] = {"bronze": {}, "staging": {}, "silver": {}, "gold": {}}
-    for info in lake.list_files(lake.path("bronze"), suffix=".parquet"):
-        relative = info.path[len(lake.path("bronze")) :].strip("/").split("/")
-        if relative[0] == "_dlq":
-            continue
-        layers["bronze"].setdefault(f"{relative[0]}.{relative[1]}", 0)
-    for dataset in layers["bronze"]:
-        source, stream = dataset.split(".")
-        layers["bronze"][dataset] = _count(
-            con, lake.uri("bronze", source, stream, "*", "*.parquet")
-        )
+    layers: dict[str, dict[str, int]] = {
+        "bronze": _bronze_rows(lake),
+        "staging": {},
+        "silver": {},
+        "gold": {},
+    }
     for layer in ("silver", "gold"):
         models = {
             i.path[len(lake.path(layer)) :].strip("/").split("/")[0]
@@ -56,6 +57,47 @@ def count_layer_rows(lake: Lake, duckdb_path: str) -> dict[str, dict[str, int]]:
             f'select count(*) from staging."{view}"'
         ).fetchone()[0]
     warehouse.close()
+    return layers
+
+
+def _bronze_rows(lake: Lake) -> dict[str, int]:
+    con = duckdb.connect()
+    if lake.location.is_s3:
+        con.register_filesystem(lake.location.fsspec_filesystem())
+    rows: dict[str, int] = {}
+    for info in lake.list_files(lake.path("bronze"), suffix=".parquet"):
+        relative = info.path[len(lake.path("bronze")) :].strip("/").split("/")
+        if relative[0] == "_dlq":
+            continue
+        rows.setdefault(f"{relative[0]}.{relative[1]}", 0)
+    for dataset in rows:
+        source, stream = dataset.split(".")
+        rows[dataset] = _count(con, lake.uri("bronze", source, stream, "*", "*.parquet"))
+    con.close()
+    return rows
+
+
+# where the dbt layers live on the postgres target (dbt_project.yml's +schema)
+POSTGRES_LAYER_SCHEMAS = {"staging": "staging", "silver": "intermediate", "gold": "marts"}
+
+
+def count_postgres_layers(dsn: str) -> dict[str, dict[str, int]]:
+    """Rows per table of dbt's staging, intermediate (silver) and marts (gold) schemas."""
+    import psycopg
+
+    layers: dict[str, dict[str, int]] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for layer, schema in POSTGRES_LAYER_SCHEMAS.items():
+            tables = conn.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = %s and table_type = 'BASE TABLE' order by 1",
+                (schema,),
+            ).fetchall()
+            layers[layer] = {
+                name: conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+                for (name,) in tables
+                if not name.endswith(("__dbt_tmp", "__dbt_backup"))  # an interrupted build's
+            }
     return layers
 
 

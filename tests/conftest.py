@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -61,9 +63,13 @@ class PostgresServer:
     host: str
     port: int
     pg_ctl: list[str]  # the pg_ctl command line (as the postgres user), up to the action
+    superuser_password: str | None = None  # set when TCP connections need a password
 
     def dsn(self, database: str = "postgres", user: str = "postgres") -> str:
-        return f"postgresql://{user}@{self.host}:{self.port}/{database}"
+        auth = user
+        if user == "postgres" and self.superuser_password:
+            auth += f":{self.superuser_password}"
+        return f"postgresql://{auth}@{self.host}:{self.port}/{database}"
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (to test what a client does when its database goes away)."""
@@ -104,16 +110,24 @@ def private_postgres_server() -> Iterator[PostgresServer]:
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(password_auth: bool = False) -> Iterator[PostgresServer]:
+    """A throwaway server with wal_level=logical. Every connection is trusted, unless
+    `password_auth`: then TCP connections (replication too) authenticate with SCRAM-SHA-256,
+    as the postgres image's do, and the superuser gets a random password."""
     bindir = _pg_bindir()
     workdir = Path(tempfile.mkdtemp(prefix="lakehouse-pg-"))
-    datadir, sockdir = workdir / "data", workdir / "sock"
+    datadir, sockdir, pwfile = workdir / "data", workdir / "sock", workdir / "pw"
     sockdir.mkdir()
+    superuser_password = f"pg-{secrets.token_hex(12)}" if password_auth else None
+    auth = ["-A", "trust"]
+    if superuser_password:
+        pwfile.write_text(superuser_password + "\n")
+        auth = ["--auth-host=scram-sha-256", "--auth-local=trust", f"--pwfile={pwfile}"]
     # the server refuses to run as root: run it as the postgres user when we are root
     as_user: list[str] = []
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
-        for path in (workdir, sockdir):
+        for path in (workdir, sockdir, *([pwfile] if superuser_password else [])):
             os.chown(path, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
@@ -123,8 +137,7 @@ def running_postgres() -> Iterator[PostgresServer]:
             str(bindir / "initdb"),
             "-D",
             str(datadir),
-            "-A",
-            "trust",
+            *auth,
             "-U",
             "postgres",
             "--no-sync",
@@ -145,7 +158,7 @@ def running_postgres() -> Iterator[PostgresServer]:
         "-l",
         str(workdir / "server.log"),
     ]
-    server = PostgresServer(host="127.0.0.1", port=port, pg_ctl=pg_ctl)
+    server = PostgresServer("127.0.0.1", port, pg_ctl, superuser_password)
     server.start()
     try:
         yield server
@@ -192,3 +205,78 @@ def _drop_replication_slots(server: PostgresServer, database: str) -> None:
                     conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
                 except psycopg.errors.ObjectInUse:
                     time.sleep(0.05)
+
+
+# -- server mode's PostgreSQL: docker/postgres/init.sh on a test server ----------------------
+INIT_SH = REPO_ROOT / "docker" / "postgres" / "init.sh"
+INIT_DATABASES = ("shop", "dagster", "superset", "analytics")
+INIT_ROLES = ("superset_reader", "analytics_reader", "analytics", "superset", "dagster", "shop")
+# the variable init.sh (and docker-compose.yml) takes each login role's password from
+ROLE_PASSWORD_VARIABLES = {
+    "shop": "OLTP_PASSWORD",
+    "dagster": "DAGSTER_PG_PASSWORD",
+    "superset": "SUPERSET_PG_PASSWORD",
+    "analytics": "ANALYTICS_PG_PASSWORD",
+    "superset_reader": "SERVING_PG_READER_PASSWORD",
+}
+
+
+def init_sh_passwords() -> list[str]:
+    """The password variables init.sh requires."""
+    return re.findall(r': "\$\{([A-Z_]+):\?', INIT_SH.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class ServerModeCluster:
+    """A server initialised by init.sh: its databases, roles and their passwords."""
+
+    server: PostgresServer
+    passwords: dict[str, str]  # init.sh's variable -> value
+
+    def password(self, role: str) -> str:
+        return self.passwords[ROLE_PASSWORD_VARIABLES[role]]
+
+    def dsn(self, database: str, role: str) -> str:
+        """The role's own login to a database, with its password."""
+        host, port = self.server.host, self.server.port
+        return f"postgresql://{role}:{self.password(role)}@{host}:{port}/{database}"
+
+
+@contextmanager
+def server_mode_cluster(server: PostgresServer) -> Iterator[ServerModeCluster]:
+    """Run init.sh as the postgres image's entrypoint does on a first start, with a random
+    password per role (letters and digits, as .env.example asks). Roles are cluster-wide, so
+    the databases and roles are dropped again afterwards."""
+    psql = shutil.which("psql")
+    if not psql:
+        pytest.fail("psql not found: apt-get install postgresql-client")
+    passwords = {name: secrets.token_hex(12) for name in init_sh_passwords()}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PGHOST": server.host,
+        "PGPORT": str(server.port),
+        "POSTGRES_USER": "postgres",
+        **({"PGPASSWORD": server.superuser_password} if server.superuser_password else {}),
+        **passwords,
+    }
+    _drop_init_objects(server)
+    result = subprocess.run(
+        ["bash", str(INIT_SH)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    try:
+        yield ServerModeCluster(server, passwords)
+    finally:
+        _drop_init_objects(server)
+
+
+def _drop_init_objects(server: PostgresServer) -> None:
+    import psycopg
+
+    for database in INIT_DATABASES:
+        _drop_replication_slots(server, database)  # a slot keeps its database from dropping
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        for database in INIT_DATABASES:
+            conn.execute(f"drop database if exists {database} with (force)")
+        for role in INIT_ROLES:
+            conn.execute(f"drop role if exists {role}")

@@ -10,6 +10,7 @@ Superset (tests/test_dagster_ui.py and tests/test_superset.py start the real one
 from __future__ import annotations
 
 import http.server
+import shutil
 import socket
 import sqlite3
 import threading
@@ -44,6 +45,11 @@ SETTINGS_VARIABLES = (
     "SERVING_DATABASE_URI",
     "CONNECTIONS_FILE",
     "DAGSTER_HOME",
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_USER",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
     "DAGSTER_URL",
     "SUPERSET_URL",
     "SHOP_SOURCE",
@@ -223,3 +229,30 @@ def test_a_missing_bucket_is_a_failure_not_created_by_the_doctor(server_mode_env
 
     lake = Lake.from_url("s3://no-such-bucket-here")
     assert lake.fs.get_file_info("no-such-bucket-here").type == pafs.FileType.NotFound
+
+
+def test_dagster_storage_in_postgresql_needs_its_variables_and_its_server(clean_env, monkeypatch):
+    """Server mode's instance file (docker/dagster/dagster.yaml) in DAGSTER_HOME: the doctor
+    names a missing DAGSTER_PG_* variable, then a server that does not answer."""
+    home = clean_env / "dagster_home"
+    home.mkdir(parents=True)
+    instance = Path(__file__).resolve().parent.parent / "docker" / "dagster" / "dagster.yaml"
+    shutil.copyfile(instance, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    storage = _by_component(run_checks(Settings.from_env()))["Dagster storage"]
+    assert storage.status == FAIL
+    assert storage.detail == "DAGSTER_PG_USER is not set (the Dagster instance reads it)"
+
+    down = _closed_port()
+    for name, value in {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(down),
+        "DAGSTER_PG_USER": "dagster",
+        "DAGSTER_PG_PASSWORD": "DagsterSecret",
+        "DAGSTER_PG_DB": "dagster",
+    }.items():
+        monkeypatch.setenv(name, value)
+    storage = _by_component(run_checks(Settings.from_env()))["Dagster storage"]
+    assert storage.status == FAIL and storage.required
+    assert storage.setting == f"PostgreSQL postgresql://dagster:***@127.0.0.1:{down}/dagster"
+    assert storage.detail.startswith("cannot connect to postgresql://dagster:***@")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import init_sh_passwords, server_mode_cluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -318,65 +319,78 @@ def test_compose_builds_from_files_in_the_repo(parsed):
             assert (Path(build["context"]) / build.get("dockerfile", "Dockerfile")).exists(), name
 
 
+# -- the Dagster instance and the dbt schema --------------------------------------------------
+DAGSTER_INSTANCE = REPO_ROOT / "docker" / "dagster" / "dagster.yaml"
+
+
+def _volume_targets(service: dict) -> dict[str, str]:
+    """Named volume -> where it is mounted, in either syntax docker-compose prints."""
+    found = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            found[volume.get("source", "")] = volume["target"]
+        else:
+            source, target = volume.split(":")[:2]
+            found[source] = target
+    return found
+
+
+def test_dagster_instance_stores_runs_in_postgresql_configured_by_the_environment(parsed):
+    config, _ = parsed
+    instance = yaml.safe_load(DAGSTER_INSTANCE.read_text(encoding="utf-8"))
+    database = dict(instance["storage"]["postgres"]["postgres_db"])
+    assert database.pop("scheme") == "postgresql+psycopg2"  # the driver dagster-postgres needs
+    # every connection setting is an env reference: no host, user or secret in the file
+    assert all(isinstance(v, dict) and set(v) == {"env"} for v in database.values()), database
+    for name in ("pipeline", "dagster-daemon"):
+        service = config["services"][name]
+        env = service["environment"]
+        for value in database.values():
+            assert env.get(value["env"]), f"{name}: compose does not set {value['env']}"
+        assert (env["DAGSTER_PG_USER"], env["DAGSTER_PG_DB"]) == ("dagster", "dagster")
+        # the instance file is the image's; only the storage folder beneath it is a volume
+        assert _volume_targets(service)["dagster_home"] == f"{env['DAGSTER_HOME']}/storage"
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    home = config["services"]["pipeline"]["environment"]["DAGSTER_HOME"]
+    assert f"COPY docker/dagster/dagster.yaml {home}/dagster.yaml" in dockerfile
+    # the pools and settings of the instance `make ui` writes (orchestration/ui.py)
+    from orchestration.ui import DAGSTER_YAML
+
+    dev = yaml.safe_load(DAGSTER_YAML)
+    assert {k: v for k, v in instance.items() if k != "storage"} == dev
+
+
+def test_dbt_never_builds_in_the_serving_schema(parsed):
+    from lake.serving import SCHEMA
+
+    config, _ = parsed
+    env = config["services"]["pipeline"]["environment"]
+    assert env["SERVING_PG_DSN"].endswith(f"/{env['DBT_PG_DATABASE']}")  # the same database
+    assert env["DBT_PG_SCHEMA"] and env["DBT_PG_SCHEMA"] != SCHEMA
+
+
 # -- docker/postgres/init.sh on a real server -------------------------------------------------
 @pytest.fixture(scope="module")
-def initialised_cluster(private_postgres_server, tmp_path_factory):
-    """Run init.sh as the postgres image's entrypoint would, against the test server.
-
-    The roles and databases it creates (shop, dagster, superset, analytics) are cluster-wide:
-    the test server is shared by the session, so they are dropped again afterwards."""
+def initialised_cluster(private_postgres_server):
+    """init.sh run as the postgres image's entrypoint would, against the test server (the
+    helper is shared with tests/test_server_mode.py), plus what the publisher creates later."""
     import psycopg
 
-    psql = shutil.which("psql")
-    if not psql:
-        pytest.fail("psql not found: apt-get install postgresql-client")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PGHOST": private_postgres_server.host,
-        "PGPORT": str(private_postgres_server.port),
-        "POSTGRES_USER": "postgres",
-        **{name: secrets.token_hex(12) for name in _init_passwords()},
-    }
-    _drop_init_objects(private_postgres_server)
-    result = subprocess.run(
-        ["bash", str(REPO_ROOT / "docker/postgres/init.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    # the objects the publisher (role analytics) creates later: a serving table, a mart
-    with psycopg.connect(
-        private_postgres_server.dsn("analytics", "analytics"), autocommit=True
-    ) as c:
-        c.execute("create table analytics.daily_revenue as select 1 as day, 10 as revenue")
-        c.execute("create schema marts")
-        c.execute("create table marts.fct_orders as select 1 as order_id")
-    yield private_postgres_server
-    _drop_init_objects(private_postgres_server)
-
-
-def _init_passwords() -> list[str]:
-    text = (REPO_ROOT / "docker/postgres/init.sh").read_text(encoding="utf-8")
-    return re.findall(r': "\$\{([A-Z_]+):\?', text)
-
-
-def _drop_init_objects(server) -> None:
-    import psycopg
-
-    with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        for db in ("shop", "dagster", "superset", "analytics"):
-            conn.execute(f"drop database if exists {db} with (force)")
-        for role in ("superset_reader", "analytics_reader", "analytics", "superset", "dagster"):
-            conn.execute(f"drop role if exists {role}")
-        conn.execute("drop role if exists shop")
+    with server_mode_cluster(private_postgres_server):
+        # the objects the publisher (role analytics) creates later: a serving table, a mart
+        with psycopg.connect(
+            private_postgres_server.dsn("analytics", "analytics"), autocommit=True
+        ) as c:
+            c.execute("create table analytics.daily_revenue as select 1 as day, 10 as revenue")
+            c.execute("create schema marts")
+            c.execute("create table marts.fct_orders as select 1 as order_id")
+        yield private_postgres_server
 
 
 def test_init_sh_takes_every_password_compose_passes_to_postgres(parsed):
     config, _ = parsed
     passed = set(config["services"]["postgres"]["environment"]) - {"POSTGRES_USER"}
-    assert set(_init_passwords()) == passed - {"POSTGRES_PASSWORD"}
+    assert set(init_sh_passwords()) == passed - {"POSTGRES_PASSWORD"}
 
 
 def test_init_sh_refuses_a_missing_password(private_postgres_server):

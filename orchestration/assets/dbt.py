@@ -8,10 +8,15 @@ model still builds. The steps share the DuckDB file, so they take turns (the
 once, in the step that builds the last of its parents. The few tests that compare
 models of unrelated steps (a clickstream customer must exist in the shop) run in one
 check step after both (`dbt_cross_source_tests`).
+
+On the postgres target (DBT_TARGET=postgres) dbt reads tables, not the lake: each step first
+copies the bronze streams (and `_ops` records) its models read into raw_<connection>
+(lake.postgres_raw), then runs dbt there.
 """
 
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +31,9 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from lake import Lake
+from lake.postgres_raw import load_bronze_to_postgres
+from lake.postgres_tables import dsn_from_env
 from orchestration.assets.ingestion import FULL_REFRESH_TAG, bronze_key
 from orchestration.dbt_targets import keep_parse_state, new_target
 from orchestration.resources import DBT_PROJECT, LakehouseResource
@@ -78,6 +86,18 @@ class DbtStep:
         # the sources a step alone reads carry their own tests (not null, accepted values)
         sources = [f"source:{c}" for c in sorted(self.connections) if len(self.connections) == 1]
         return " ".join([*sorted(names), *sources])
+
+    def sources_read(self, manifest: Mapping[str, Any]) -> list[str]:
+        """The dbt sources (connections, or `ops`) this step's nodes read themselves, and
+        those whose tests it runs; a step over other steps' models (fx + shop) reads none."""
+        direct = {
+            manifest["sources"][parent]["source_name"]
+            for uid in self.nodes
+            for parent in _parents(manifest, uid)
+            if parent in manifest["sources"]
+        }
+        tested = self.connections if len(self.connections) == 1 else frozenset()
+        return sorted(direct | tested)
 
 
 def load_manifest() -> dict[str, Any]:
@@ -154,6 +174,23 @@ def _dbt_env(lakehouse: LakehouseResource):
     return lake
 
 
+def load_raw_sources(context: AssetExecutionContext, lake: Lake, sources: list[str]) -> None:
+    """On the postgres target dbt's sources are the tables raw_<connection>.<stream> (and
+    raw_ops), not the lake: copy what this step reads from the lake first. The steps take
+    turns (pool `warehouse`), so no load replaces a table another step's dbt is reading."""
+    if not sources:
+        return
+    started = time.perf_counter()
+    loaded = load_bronze_to_postgres(lake, dsn_from_env(), sources)
+    context.log.info(
+        "loaded %s into PostgreSQL for dbt (%d tables, %d rows) in %.1f s",
+        ", ".join(sources),
+        len(loaded),
+        sum(loaded.values()),
+        time.perf_counter() - started,
+    )
+
+
 def build_dbt_step(step: DbtStep, manifest: Mapping[str, Any], exclude: list[str]):
     excluded = " ".join(manifest["nodes"][uid]["name"] for uid in exclude)
 
@@ -168,6 +205,8 @@ def build_dbt_step(step: DbtStep, manifest: Mapping[str, Any], exclude: list[str
     )
     def dbt_step(context: AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
         lake = _dbt_env(lakehouse)
+        if lakehouse.settings().dbt_on_postgres:
+            load_raw_sources(context, lake, step.sources_read(manifest))
         args = ["build"]
         if context.run.tags.get(FULL_REFRESH_TAG) == "true":
             args.append("--full-refresh")

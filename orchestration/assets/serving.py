@@ -1,15 +1,23 @@
-"""After the marts: gold published to the read-only serving catalog, and each Superset
-dashboard (a dbt exposure) as an asset downstream of it and of the marts it reads.
+"""After the marts: gold published to the serving layers, and each Superset dashboard (a dbt
+exposure) as an asset downstream of them and of the marts it reads.
 
-Materializing a dashboard does not need Superset: it checks that every mart the
-dashboard reads is in the published catalog and not empty, which is what the dashboard
-needs to show something.
+The serving layers (orchestration.serving_layers): the read-only DuckDB catalog over the gold
+Parquet, and PostgreSQL's serving schema when SERVING_PG_DSN is set (server mode). On the
+postgres dbt target there is no gold Parquet: the serving schema is copied from the marts
+schema and the DuckDB catalog is skipped.
+
+Materializing a dashboard does not need Superset: it checks that every mart the dashboard
+reads is in the serving layer Superset reads (PostgreSQL when SERVING_PG_DSN is set, else
+the DuckDB catalog) and not empty, which is what the dashboard needs to show something.
 """
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
+import psycopg
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -21,13 +29,17 @@ from dagster import (
     multi_asset,
 )
 
+from lake.serving import SCHEMA, catalog_path, publish_gold
+from lake.serving_postgres import publish_gold_to_postgres
 from orchestration.assets.dbt import TRANSLATOR
+from orchestration.doctor import redact
 from orchestration.resources import LakehouseResource
+from orchestration.serving_layers import serving_layers
+from orchestration.settings import Settings
 
 SERVING_GROUP = "serving"
 DASHBOARDS_GROUP = "dashboards"
 GOLD_CATALOG = AssetKey(["serving", "gold_catalog"])
-SCHEMA = "analytics"  # the schema of the serving catalog (lake/serving.py)
 
 
 def dashboard_key(exposure: str) -> AssetKey:
@@ -45,29 +57,76 @@ def mart_keys(manifest: Mapping[str, Any]) -> list[AssetKey]:
     )
 
 
+def marts_schema(manifest: Mapping[str, Any]) -> str:
+    """The schema dbt builds the marts in on PostgreSQL (the serving schema's source there)."""
+    schemas = {
+        node["schema"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and "marts" in node["fqn"]
+    }
+    if len(schemas) != 1:
+        raise RuntimeError(f"the marts are expected in one schema, found {sorted(schemas)}")
+    return schemas.pop()
+
+
 def build_gold_catalog(manifest: Mapping[str, Any]):
+    source_schema = marts_schema(manifest)
+
     @asset(
         key=GOLD_CATALOG,
         deps=mart_keys(manifest),
         group_name=SERVING_GROUP,
-        kinds={"duckdb"},
-        description="Gold frozen into a snapshot and served by a read-only DuckDB catalog "
-        "(what Superset reads), swapped atomically after each publish.",
+        kinds={"duckdb", "postgres"},
+        description="Gold published to what Superset reads: a snapshot behind a read-only "
+        "DuckDB catalog, swapped atomically after each publish; and PostgreSQL's serving "
+        "schema when SERVING_PG_DSN is set (server mode).",
         automation_condition=AutomationCondition.eager(),
     )
     def gold_catalog(context: AssetExecutionContext, lakehouse: LakehouseResource):
-        from lake.serving import publish_gold  # the serving layer's own module
-
-        result = publish_gold(lakehouse.lake(), lakehouse.settings().serving_dir)
-        context.log.info("published snapshot %s: %s", result.snapshot_id, result.models)
-        return MaterializeResult(
-            metadata={
-                "catalog_path": MetadataValue.path(str(result.catalog_path)),
-                "snapshot_id": result.snapshot_id,
-                "dagster/row_count": sum(result.models.values()),
-                "models": MetadataValue.json(result.models),
-            }
+        settings = lakehouse.settings()
+        layers = serving_layers(settings, os.environ, source_schema)
+        lake = lakehouse.lake()
+        metadata: dict[str, Any] = {}
+        published: list[str] = []
+        models: dict[str, int] = {}
+        if layers.duckdb_catalog:
+            result = publish_gold(lake, settings.serving_dir)
+            context.log.info("published snapshot %s: %s", result.snapshot_id, result.models)
+            published.append(f"DuckDB catalog {result.catalog_path}")
+            models = result.models
+            metadata.update(
+                catalog_path=MetadataValue.path(str(result.catalog_path)),
+                snapshot_id=result.snapshot_id,
+            )
+        else:
+            skipped = "skipped: dbt builds on PostgreSQL (DBT_TARGET=postgres), no gold Parquet"
+            context.log.info("embedded DuckDB catalog %s", skipped)
+            metadata["duckdb_catalog"] = skipped
+        if layers.postgres_dsn:
+            on_postgres = publish_gold_to_postgres(
+                layers.postgres_dsn,
+                lake=None if layers.postgres_source_schema else lake,
+                source_schema=layers.postgres_source_schema,
+            )
+            where = f"PostgreSQL {redact(layers.postgres_dsn)} schema {on_postgres.schema}"
+            context.log.info(
+                "published %d marts from the %s to %s",
+                len(on_postgres.models),
+                layers.postgres_source,
+                where,
+            )
+            published.append(where)
+            models = on_postgres.models
+            metadata.update(
+                postgres_publication_id=on_postgres.publication_id,
+                postgres_source=layers.postgres_source,
+            )
+        metadata.update(
+            published_to=MetadataValue.json(published),
+            models=MetadataValue.json(models),
         )
+        metadata["dagster/row_count"] = sum(models.values())
+        return MaterializeResult(metadata=metadata)
 
     return gold_catalog
 
@@ -99,29 +158,50 @@ def build_dashboards(manifest: Mapping[str, Any]):
 
     @multi_asset(name="dashboards", specs=specs, can_subset=True)
     def dashboards(context: AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator:
-        from lake.serving import catalog_path
-
-        catalog = catalog_path(lakehouse.settings().serving_dir)
-        if not catalog.exists():
-            raise RuntimeError(f"no serving catalog at {catalog}: materialize {GOLD_CATALOG}")
-        with duckdb.connect(str(catalog), read_only=True) as con:
+        settings = lakehouse.settings()
+        publisher = (os.environ.get("SERVING_PG_DSN") or "").strip()
+        with _serving_rows(settings, publisher) as (where, rows_of):
             for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
                 marts = _exposure_marts(manifest, exposures[key.path[-1]])
-                rows = {m: _rows(con, m) for m in marts}
+                rows = {m: rows_of(m) for m in marts}
                 empty = [m for m, n in rows.items() if not n]
                 if empty:
                     raise RuntimeError(
                         f"{key.to_user_string()} reads marts that are missing or empty in "
-                        f"the serving catalog: {', '.join(empty)}"
+                        f"the serving layer ({where}): {', '.join(empty)}"
                     )
                 yield MaterializeResult(
-                    asset_key=key, metadata={"rows_per_mart": MetadataValue.json(rows)}
+                    asset_key=key,
+                    metadata={"rows_per_mart": MetadataValue.json(rows), "serving": where},
                 )
 
     return dashboards
 
 
-def _rows(con: duckdb.DuckDBPyConnection, mart: str) -> int:
+@contextmanager
+def _serving_rows(settings: Settings, publisher: str) -> Iterator[tuple[str, Callable[[str], int]]]:
+    """Where Superset reads (PostgreSQL when SERVING_PG_DSN is set, else the DuckDB
+    catalog), and a function giving a mart's rows there (0 when it is missing)."""
+    if publisher:
+        with psycopg.connect(publisher, autocommit=True) as conn:
+
+            def postgres_rows(mart: str) -> int:
+                relation = f'{SCHEMA}."{mart}"'
+                (exists,) = conn.execute("select to_regclass(%s)", (relation,)).fetchone()
+                if exists is None:
+                    return 0
+                return conn.execute(f"select count(*) from {relation}").fetchone()[0]
+
+            yield f"PostgreSQL {redact(publisher)} schema {SCHEMA}", postgres_rows
+        return
+    catalog = catalog_path(settings.serving_dir)
+    if not catalog.exists():
+        raise RuntimeError(f"no serving catalog at {catalog}: materialize {GOLD_CATALOG}")
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        yield f"DuckDB catalog {catalog}", lambda mart: _duckdb_rows(con, mart)
+
+
+def _duckdb_rows(con: duckdb.DuckDBPyConnection, mart: str) -> int:
     try:
         return con.execute(f'select count(*) from {SCHEMA}."{mart}"').fetchone()[0]
     except duckdb.CatalogException:

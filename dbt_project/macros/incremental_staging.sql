@@ -21,7 +21,7 @@
 {%- macro delete_keys_deleted_at_source(source_relation, key_columns) -%}
     {%- if is_incremental() -%}
         {%- set keys = key_columns | join(', ') -%}
-        {%- set new_rows = '(select * from ' ~ source_relation ~ ' ' ~ new_bronze_rows_only() ~ ') as new_rows' -%}
+        {%- set new_rows = '(select * from ' ~ source_relation ~ ' ' ~ new_bronze_rows_only() ~ ')' -%}
         delete from {{ this }} where ({{ keys }}) in (
             select {{ keys }}
             from ({{ latest_per_key(new_rows, key_columns, keep_deletes=true) }}) as latest

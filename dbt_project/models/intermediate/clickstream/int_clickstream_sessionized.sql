@@ -13,20 +13,32 @@
     unique_key='event_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    post_hook="{{ export_to_lake() }}"
+    post_hook="{{ export_to_lake(unless_nothing_loaded=true) }}"
 ) }}
 {%- set timeout_minutes = var('clickstream_session_timeout_minutes', 30) -%}
 
 with
 
 events as (
-    select * from {{ ref('stg_clickstream__events') }}
+    -- only the columns kept: a window carries every column of its input through its sort
+    select
+        event_id,
+        occurred_at,
+        event_date,
+        event_type,
+        customer_id,
+        anonymous_id,
+        page_path,
+        product_id,
+        country_code,
+        _extracted_at
+    from {{ ref('stg_clickstream__events') }}
     where
         not is_bot
         and not is_test
 ),
 
-all_visitors as (
+all_visitors as not materialized (
     select
         *,
         coalesce(
@@ -128,4 +140,7 @@ final as (
     from in_session
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -5,7 +5,16 @@
 with
 
 orders as (
-    select * from {{ ref('int_orders_enriched') }}
+    -- only the columns kept: a window carries every column of its input through its sort
+    select
+        order_id,
+        customer_id,
+        merchant_id,
+        order_status,
+        ordered_at,
+        order_date,
+        order_total_reporting
+    from {{ ref('int_orders_enriched') }}
     where
         order_status != 'cancelled'
         and customer_id is not null

@@ -8,7 +8,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['window_start_at', 'event_type', 'country_code'],
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         post_hook="{{ export_to_lake() }}"
     )
 }}
@@ -51,4 +51,7 @@ final as (
     group by window_start_at, event_type, country_code
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

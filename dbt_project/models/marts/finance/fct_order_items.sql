@@ -12,9 +12,10 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "delete from {{ this }} where order_item_id not in"
+        "{% if is_incremental() %}delete from {{ this }} where order_item_id not in"
         ~ " (select order_item_id from {{ ref('stg_shop__order_items') }})"
-        ~ " or order_id not in (select order_id from {{ ref('int_orders_enriched') }})",
+        ~ " or order_id not in (select order_id from {{ ref('int_orders_enriched') }})"
+        ~ "{% endif %}",
         "{{ export_to_lake() }}"
     ]
 ) }}
@@ -69,14 +70,25 @@ lines as (
                 else orders.order_total_reporting / orders.item_count
             end
             as decimal(18, 2)
-        ) as line_share_reporting,
-        row_number() over (
-            partition by order_items.order_id
-            order by order_items.line_total_cents desc, order_items.order_item_id asc
-        ) as line_rank
+        ) as line_share_reporting
     from order_items
     inner join orders
         on order_items.order_id = orders.order_id
+),
+
+ranked as (
+    -- one window (one sort) for both: the rank of the line in its order, and the sum of
+    -- the order's shares
+    select
+        *,
+        row_number() over order_lines as line_rank,
+        sum(line_share_reporting) over order_lines as order_shares_total
+    from lines
+    window order_lines as (
+        partition by order_id
+        order by line_total_cents desc, order_item_id asc
+        rows between unbounded preceding and unbounded following
+    )
 ),
 
 final as (
@@ -101,17 +113,17 @@ final as (
                 when line_rank = 1
                     then
                         order_total_reporting
-                        - (
-                            sum(line_share_reporting) over (partition by order_id)
-                            - line_share_reporting
-                        )
+                        - (order_shares_total - line_share_reporting)
                 else line_share_reporting
             end
             as decimal(18, 2)
         ) as line_total_reporting,
         updated_at,
         last_changed_at
-    from lines
+    from ranked
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

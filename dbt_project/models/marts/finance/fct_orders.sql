@@ -12,8 +12,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "delete from {{ this }} where order_id not in"
-        ~ " (select order_id from {{ ref('int_orders_enriched') }})",
+        "{% if is_incremental() %}delete from {{ this }} where order_id not in"
+        ~ " (select order_id from {{ ref('int_orders_enriched') }}){% endif %}",
         "{{ export_to_lake() }}"
     ]
 ) }}
@@ -73,4 +73,7 @@ final as (
     {% endif %}
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -13,12 +13,12 @@
 
 with
 
-landed as (
+landed as not materialized (
     select * from {{ source('clickstream', 'events') }}
     {{ new_bronze_rows_only() }}
 ),
 
-source as (
+source as not materialized (
     select * from landed
     where
         event_id is not null
@@ -79,4 +79,7 @@ final as (
     from renamed
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -1,6 +1,6 @@
 with
 
-source as (
+source as not materialized (
     select * from {{ source('crm', 'contacts') }}
 ),
 

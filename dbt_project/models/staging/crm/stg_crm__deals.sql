@@ -2,7 +2,7 @@
     other amount in the lakehouse (rounded to the cent), with the decimal amount beside. -#}
 with
 
-source as (
+source as not materialized (
     select * from {{ source('crm', 'deals') }}
 ),
 

@@ -8,7 +8,7 @@
 
 with
 
-source as (
+source as not materialized (
     select * from {{ source('shop', 'customers') }}
     {{ new_bronze_rows_only() }}
 ),
@@ -31,4 +31,7 @@ final as (
     from latest
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -8,7 +8,7 @@
 
 with
 
-source as (
+source as not materialized (
     select * from {{ source('shop', 'disputes') }}
     {{ new_bronze_rows_only() }}
 ),
@@ -34,4 +34,7 @@ final as (
     from latest
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -1,0 +1,65 @@
+{#- The rows an incremental model wrote in this dbt invocation, and the tests that read
+    only those rows.
+    Every incremental model carries `{{ loaded_by_this_invocation() }}`: the invocation
+    that wrote each row. In a `dbt build` that merges (not --full-refresh), the data tests
+    of an incremental model then read only the rows the build just wrote, instead of the
+    whole table: a 1% change is tested in proportion to its size. This holds because the
+    merge is delete+insert on the unique key: a key among the new rows is in no older
+    row, so a duplicate, a null, an unknown value or a dangling reference can only come
+    with the new rows. Uniqueness tests on other columns than the unique key still read
+    everything, as do singular tests and every test of `dbt test`. What a scoped test
+    cannot see: an older row whose parent was deleted since (relationships); the nightly
+    full refresh tests every row again. -#}
+
+{%- macro loaded_by_this_invocation() -%}
+    cast('{{ invocation_id }}' as varchar) as _dbt_invocation_id
+{%- endmacro -%}
+
+{#- dbt wraps the model of every generic test in get_where_subquery (the `where` config);
+    the project's default__ version takes precedence over dbt's. -#}
+{%- macro default__get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- if config.get('where', '') -%}
+        {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
+    {%- endif -%}
+    {%- if test_reads_only_loaded_rows() -%}
+        {%- do conditions.append("_dbt_invocation_id = '" ~ invocation_id ~ "'") -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ conditions | join(' and ') }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro -%}
+
+{%- macro test_reads_only_loaded_rows() -%}
+    {%- if not execute or flags.WHICH != 'build' or flags.FULL_REFRESH -%}
+        {%- do return(false) -%}
+    {%- endif -%}
+    {%- set tested = graph.nodes.get(model.get('attached_node') or '') -%}
+    {%- if not tested or tested.config.materialized != 'incremental'
+        or '_dbt_invocation_id' not in tested.columns -%}
+        {%- do return(false) -%}
+    {%- endif -%}
+    {%- set metadata = model.get('test_metadata') or {} -%}
+    {%- set kwargs = metadata.get('kwargs', {}) -%}
+    {%- if metadata.get('name') in ('unique', 'unique_combination') -%}
+        {%- set unique_key = tested.config.unique_key -%}
+        {%- set key = [unique_key] if unique_key is string else unique_key -%}
+        {%- set columns = kwargs.get('combination') or [kwargs.get('column_name')] -%}
+        {%- do return(columns | sort == key | sort) -%}
+    {%- endif -%}
+    {%- do return(true) -%}
+{%- endmacro -%}
+
+{%- macro rows_loaded_by_this_invocation() -%}
+    {%- if not execute -%}
+        {%- do return(true) -%}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select 1 from " ~ this ~ " where _dbt_invocation_id = '" ~ invocation_id ~ "' limit 1"
+    ) -%}
+    {%- do return(found.rows | length > 0) -%}
+{%- endmacro -%}

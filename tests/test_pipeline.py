@@ -51,6 +51,82 @@ def gold_revenue_by_day(con: duckdb.DuckDBPyConnection, lake_uri: str) -> dict:
     return dict(rows)
 
 
+def dbt_env(tmp_path: Path) -> dict[str, str]:
+    """The analytics engineer's environment: the repo's profile, this run's lake and file."""
+    env = {
+        **os.environ,
+        "LAKE_ROOT": str(tmp_path / "lake"),
+        "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+    }
+    env.pop("DBT_TARGET", None)
+    return env
+
+
+def models_built_from_the_sources(manifest: dict) -> list[dict]:
+    """The models whose content depends only on the source data: not those over the
+    pipeline's own records (`ops`: every build adds to them) or over the snapshot (its
+    validity timestamps are the times it ran)."""
+    volatile: dict[str, bool] = {}
+
+    def is_volatile(uid: str) -> bool:
+        if uid not in volatile:
+            if uid in manifest["sources"]:
+                volatile[uid] = manifest["sources"][uid]["source_name"] == "ops"
+            else:
+                node = manifest["nodes"][uid]
+                volatile[uid] = node["resource_type"] == "snapshot" or any(
+                    is_volatile(parent) for parent in node["depends_on"]["nodes"]
+                )
+        return volatile[uid]
+
+    return [
+        node
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and not is_volatile(uid)
+    ]
+
+
+def fingerprint_models(tmp_path: Path) -> dict[str, tuple]:
+    """Each model's row count and an order-independent hash of its rows (doubles rounded:
+    a sum may differ in its last bits with the order it adds in), from the warehouse file
+    (incremental models are tables in it, the others views over their lake Parquet);
+    `_dbt_invocation_id` says which build wrote a row, so it is left out."""
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    found = {}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        for node in models_built_from_the_sources(manifest):
+            relation = f'"{node["schema"]}"."{node["alias"]}"'
+            columns = [
+                f'round("{name}", 6)' if kind in ("DOUBLE", "FLOAT") else f'"{name}"'
+                for name, kind, *_ in con.execute(f"describe {relation}").fetchall()
+                if name != "_dbt_invocation_id"
+            ]
+            found[node["name"]] = con.execute(
+                f"select count(*), sum(hash({', '.join(columns)})::hugeint) from {relation}"
+            ).fetchone()
+    return found
+
+
+def assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path: Path) -> None:
+    """`dbt build --full-refresh` after incremental runs changes no model built from the
+    sources: the incremental models merged every change (updates, and CDC deletes on a
+    PostgreSQL OLTP) exactly as a rebuild from scratch computes it."""
+    incremental = fingerprint_models(tmp_path)
+    assert incremental["fct_orders"][0] > 0 and len(incremental) >= 25, incremental
+    dbt = subprocess.run(
+        [str(DBT_PROJECT_DIR.parent / ".venv" / "bin" / "dbt"), "build", "--full-refresh"],
+        cwd=DBT_PROJECT_DIR,
+        env=dbt_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert dbt.returncode == 0, dbt.stdout[-3000:]
+    rebuilt = fingerprint_models(tmp_path)
+    differ = {name: (incremental[name], rebuilt[name]) for name in rebuilt
+              if incremental[name] != rebuilt[name]}  # fmt: skip
+    assert differ == {}, differ
+
+
 def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     settings = settings_for(tmp_path)
     report = run_demo(settings, quiet=True)
@@ -85,12 +161,7 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     assert all(abs(float(actual[d]) - float(expected[d])) < 0.02 for d in expected)
 
     # the analytics engineer's path: `dbt build` in the project folder, profile from the repo
-    env = {
-        **os.environ,
-        "LAKE_ROOT": str(tmp_path / "lake"),
-        "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
-    }
-    env.pop("DBT_TARGET", None)
+    env = dbt_env(tmp_path)
     dbt = subprocess.run(
         [str(DBT_PROJECT_DIR.parent / ".venv" / "bin" / "dbt"), "build"],
         cwd=DBT_PROJECT_DIR,
@@ -118,6 +189,7 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
         [f"{tmp_path}/lake/gold/fct_orders/*.parquet"],
     ).fetchone()[0]
     assert gold_delivered == delivered
+    assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
 
 
 def assert_docs_describe_every_model_and_column(env: dict, target: Path) -> None:
@@ -198,4 +270,5 @@ def test_demo_with_the_oltp_in_postgresql(tmp_path, postgres_database):
         [f"{tmp_path}/lake/bronze/shop/orders/*/*.parquet"],
     ).fetchone()[0]
     assert tombstones > 0  # the deletes arrived as tombstones, and staging dropped the keys
+    assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
     assert second.dbt["failures"] == []

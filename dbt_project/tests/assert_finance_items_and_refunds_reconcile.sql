@@ -2,7 +2,8 @@
     an order's total is the sum of its lines (quantity x unit price) in staging; the
     reporting-currency lines of fct_order_items add up to their order's total exactly;
     a refund never exceeds its order's total; the refunds of fct_refunds add up to
-    fct_orders.refunded_cents; and daily_revenue's units are the lines of orders not
+    fct_orders.refunded_cents, and the successful payments of fct_payments to
+    fct_orders.paid_cents; and daily_revenue's units are the lines of orders not
     cancelled. Fails with one row per broken rule and the number of offending rows. -#}
 with
 
@@ -50,6 +51,15 @@ refund_totals as (
         (select sum(refunded_cents) from {{ ref('fct_orders') }}) as orders_refunded_cents
 ),
 
+payment_totals as (
+    select
+        (
+            select sum(amount_cents) from {{ ref('fct_payments') }}
+            where is_successful
+        ) as payments_cents,
+        (select sum(paid_cents) from {{ ref('fct_orders') }}) as orders_paid_cents
+),
+
 unit_totals as (
     select
         (
@@ -83,6 +93,12 @@ final as (
         1 as n_rows
     from refund_totals
     where coalesce(refunds_cents, 0) != coalesce(orders_refunded_cents, 0)
+    union all
+    select
+        'fct_payments (successful) != fct_orders.paid_cents' as broken_rule,
+        1 as n_rows
+    from payment_totals
+    where coalesce(payments_cents, 0) != coalesce(orders_paid_cents, 0)
     union all
     select
         'daily_revenue units != fct_order_items units' as broken_rule,

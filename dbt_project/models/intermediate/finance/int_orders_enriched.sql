@@ -1,23 +1,24 @@
 {#- One row per order: its lines, payments and refunds rolled up, and its amounts converted
     to the reporting currency at the FX rate of the order date or, on a day without a
-    rate, the latest rate before it (an as-of join on rate validity ranges). -#}
+    rate, the latest rate before it (an as-of join on rate validity ranges).
+    Incremental: a run rebuilds only the orders that changed (the order, or one of its
+    lines, payments or refunds, updated since the latest change already built minus var
+    incremental_lookback_days) and those whose FX rate was restated, and replaces them by
+    order_id; a post-hook removes the orders deleted at the source. A child row deleted
+    alone at the source (a line of an order that stays) is caught by the nightly full
+    refresh: the shop deletes whole orders. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=[
+        "{{ delete_rows_gone_upstream([(ref('stg_shop__orders'), 'order_id')]) }}",
+        "{{ export_to_lake() }}"
+    ]
+) }}
+
 with
-
-orders as (
-    select * from {{ ref('stg_shop__orders') }}
-),
-
-order_items as (
-    select * from {{ ref('stg_shop__order_items') }}
-),
-
-payments as (
-    select * from {{ ref('stg_shop__payments') }}
-),
-
-refunds as (
-    select * from {{ ref('stg_shop__refunds') }}
-),
 
 rates as (
     select * from {{ ref('stg_fx__rates') }}
@@ -34,6 +35,91 @@ rates_valid as (
             order by rate_date
         ) as valid_to
     from rates
+),
+
+{% if is_incremental() %}
+cutoff as (
+    select
+        {{ lookback_cutoff(
+            'last_changed_at', 'day', 'incremental_lookback_days', 3
+        ) }} as changed_since
+),
+
+-- the rates the built orders were converted at, one row per currency and day: a few
+-- thousand rows to compare with the rates now, where a range join of every built order
+-- would sort the whole table
+built_rates as (
+    select distinct
+        currency_code,
+        order_date,
+        fx_units_per_reporting
+    from {{ this }}
+    where currency_code != '{{ var("reporting_currency") }}'
+),
+
+-- the days and currencies whose rate has been restated since their orders were built
+restated_rates as (
+    select
+        built_rates.currency_code,
+        built_rates.order_date
+    from built_rates
+    left join rates_valid
+        on
+            built_rates.currency_code = rates_valid.quote_currency_code
+            and built_rates.order_date >= rates_valid.valid_from
+            and (
+                built_rates.order_date < rates_valid.valid_to
+                or rates_valid.valid_to is null
+            )
+    where built_rates.fx_units_per_reporting is distinct from rates_valid.units_per_base
+),
+
+changed_orders as (
+    select order_id from {{ ref('stg_shop__orders') }}
+    where updated_at >= (select cutoff.changed_since from cutoff)
+    union
+    select order_id from {{ ref('stg_shop__order_items') }}
+    where updated_at >= (select cutoff.changed_since from cutoff)
+    union
+    select order_id from {{ ref('stg_shop__payments') }}
+    where updated_at >= (select cutoff.changed_since from cutoff)
+    union
+    select order_id from {{ ref('stg_shop__refunds') }}
+    where updated_at >= (select cutoff.changed_since from cutoff)
+    union
+    select built.order_id
+    from {{ this }} as built
+    inner join restated_rates
+        on
+            built.currency_code = restated_rates.currency_code
+            and built.order_date = restated_rates.order_date
+),
+{% endif %}
+
+{%- set only_changed_orders -%}
+    {%- if is_incremental() %}
+    where order_id in (select changed_orders.order_id from changed_orders)
+    {%- endif -%}
+{%- endset %}
+
+orders as (
+    select * from {{ ref('stg_shop__orders') }}
+    {{ only_changed_orders }}
+),
+
+order_items as (
+    select * from {{ ref('stg_shop__order_items') }}
+    {{ only_changed_orders }}
+),
+
+payments as (
+    select * from {{ ref('stg_shop__payments') }}
+    {{ only_changed_orders }}
+),
+
+refunds as (
+    select * from {{ ref('stg_shop__refunds') }}
+    {{ only_changed_orders }}
 ),
 
 items_per_order as (
@@ -132,4 +218,7 @@ final as (
         on orders_converted.order_id = refunds_per_order.order_id
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -2,20 +2,21 @@
     allocated to its lines in proportion to their totals, rounded to cents; the largest
     line takes the rounding remainder, so the lines of an order add up to the order's
     order_total_reporting exactly.
-    Incremental as fct_orders is: a run reallocates all the lines of every order changed
-    (int_orders_enriched.last_changed_at: the order or any of its lines, payments and
-    refunds) since the latest change already loaded minus var incremental_lookback_days,
-    replacing them by order_item_id; a post-hook removes the lines gone from staging. -#}
+    Incremental as fct_orders is: a run reallocates all the lines of every order
+    int_orders_enriched rewrote in the same invocation or changed (its last_changed_at: the
+    order or any of its lines, payments and refunds) since the latest change already loaded
+    minus var incremental_lookback_days, replacing them by order_item_id; a post-hook
+    removes the lines gone from staging. -#}
 {{ config(
     materialized='incremental',
     unique_key='order_item_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where order_item_id not in"
-        ~ " (select order_item_id from {{ ref('stg_shop__order_items') }})"
-        ~ " or order_id not in (select order_id from {{ ref('int_orders_enriched') }})"
-        ~ "{% endif %}",
+        "{{ delete_rows_gone_upstream(["
+        ~ "(ref('stg_shop__order_items'), 'order_item_id'),"
+        ~ " (ref('int_orders_enriched'), 'order_id')"
+        ~ "]) }}",
         "{{ export_to_lake() }}"
     ]
 ) }}
@@ -26,19 +27,10 @@ order_items as (
     select * from {{ ref('stg_shop__order_items') }}
 ),
 
-{% if is_incremental() %}
-cutoff as (
-    select
-        {{ lookback_cutoff(
-            'last_changed_at', 'day', 'incremental_lookback_days', 3
-        ) }} as changed_since
-),
-{% endif %}
-
 orders as (
     select * from {{ ref('int_orders_enriched') }}
     {% if is_incremental() %}
-        where last_changed_at >= (select cutoff.changed_since from cutoff)
+        where {{ written_upstream_or_changed_since('last_changed_at', 'last_changed_at') }}
     {% endif %}
 ),
 

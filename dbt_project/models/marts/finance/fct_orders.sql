@@ -1,7 +1,8 @@
-{#- One row per order (gold). Incremental: a run re-reads the orders changed (the order or
-    any of its lines, payments and refunds, see int_orders_enriched.last_changed_at) or
-    whose buyer changed since the latest change already loaded minus a lookback window
-    (var incremental_lookback_days, for late-arriving rows), and replaces them by
+{#- One row per order (gold). Incremental: a run re-reads the orders int_orders_enriched
+    rewrote in the same invocation, and those changed (the order or any of its lines,
+    payments and refunds, see int_orders_enriched.last_changed_at) or whose buyer changed
+    since the latest change already loaded minus a lookback window (var
+    incremental_lookback_days, for late-arriving rows), and replaces them by
     order_id (delete+insert, on DuckDB and PostgreSQL). A post-hook removes orders that
     are gone from staging (deleted at the source), so an incremental run and a full
     refresh give the same table. On DuckDB this is a table in the warehouse file: the
@@ -12,8 +13,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where order_id not in"
-        ~ " (select order_id from {{ ref('int_orders_enriched') }}){% endif %}",
+        "{{ delete_rows_gone_upstream([(ref('int_orders_enriched'), 'order_id')]) }}",
         "{{ export_to_lake() }}"
     ]
 ) }}
@@ -68,7 +68,7 @@ final as (
         on orders.customer_id = customers.customer_id
     {% if is_incremental() %}
         where
-            orders.last_changed_at >= (select cutoff.changed_since from cutoff)
+            {{ written_upstream_or_changed_since('last_changed_at', 'last_changed_at', 'orders') }}
             or customers.updated_at >= (select cutoff.changed_since from cutoff)
     {% endif %}
 )

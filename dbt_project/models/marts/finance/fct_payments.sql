@@ -1,5 +1,23 @@
 {#- One row per payment attempt (gold), converted to the reporting currency at the rate
-    of its order (the order date's), so payments and orders reconcile. -#}
+    of its order (the order date's), so payments and orders reconcile.
+    Incremental: a run re-reads the payments of the orders int_orders_enriched rewrote in
+    the same invocation (or changed within var incremental_lookback_days of the newest
+    change loaded, for a run of this model alone) and replaces them by payment_id; a
+    post-hook removes the payments gone from staging. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='payment_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=[
+        "{{ delete_rows_gone_upstream(["
+        ~ "(ref('stg_shop__payments'), 'payment_id'),"
+        ~ " (ref('int_orders_enriched'), 'order_id')"
+        ~ "]) }}",
+        "{{ export_to_lake() }}"
+    ]
+) }}
+
 with
 
 payments as (
@@ -8,6 +26,9 @@ payments as (
 
 orders as (
     select * from {{ ref('int_orders_enriched') }}
+    {% if is_incremental() %}
+        where {{ written_upstream_or_changed_since('last_changed_at', 'order_last_changed_at') }}
+    {% endif %}
 ),
 
 final as (
@@ -27,10 +48,14 @@ final as (
         ) as amount_reporting,
         payments.paid_at,
         cast(payments.paid_at as date) as paid_date,
-        payments.updated_at
+        payments.updated_at,
+        orders.last_changed_at as order_last_changed_at
     from payments
     inner join orders
         on payments.order_id = orders.order_id
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -1,5 +1,23 @@
 {#- One row per refund (gold), converted to the reporting currency at the rate of its
-    order (the order date's), so a full refund cancels its order's revenue exactly. -#}
+    order (the order date's), so a full refund cancels its order's revenue exactly.
+    Incremental: a run re-reads the refunds of the orders int_orders_enriched rewrote in
+    the same invocation (or changed within var incremental_lookback_days of the newest
+    change loaded, for a run of this model alone) and replaces them by refund_id; a
+    post-hook removes the refunds gone from staging. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='refund_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=[
+        "{{ delete_rows_gone_upstream(["
+        ~ "(ref('stg_shop__refunds'), 'refund_id'),"
+        ~ " (ref('int_orders_enriched'), 'order_id')"
+        ~ "]) }}",
+        "{{ export_to_lake() }}"
+    ]
+) }}
+
 with
 
 refunds as (
@@ -8,6 +26,9 @@ refunds as (
 
 orders as (
     select * from {{ ref('int_orders_enriched') }}
+    {% if is_incremental() %}
+        where {{ written_upstream_or_changed_since('last_changed_at', 'order_last_changed_at') }}
+    {% endif %}
 ),
 
 final as (
@@ -26,10 +47,14 @@ final as (
         ) as amount_reporting,
         refunds.refunded_at,
         refunds.refund_date,
-        refunds.updated_at
+        refunds.updated_at,
+        orders.last_changed_at as order_last_changed_at
     from refunds
     inner join orders
         on refunds.order_id = orders.order_id
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -6,8 +6,8 @@
     whole table: a 1% change is tested in proportion to its size. This holds because the
     merge is delete+insert on the unique key: a key among the new rows is in no older
     row, so a duplicate, a null, an unknown value or a dangling reference can only come
-    with the new rows. Uniqueness tests on columns that do not include the unique key
-    still read everything, as do singular tests and every test of `dbt test`. What a scoped test
+    with the new rows. Uniqueness tests on other columns than the unique key still read
+    everything, as do singular tests and every test of `dbt test`. What a scoped test
     cannot see: an older row whose parent was deleted since (relationships); the nightly
     full refresh tests every row again. -#}
 
@@ -49,10 +49,7 @@
         {%- set unique_key = tested.config.unique_key -%}
         {%- set key = [unique_key] if unique_key is string else unique_key -%}
         {%- set columns = kwargs.get('combination') or [kwargs.get('column_name')] -%}
-        {#- all the rows of one key come from one invocation (delete+insert replaces them
-            together), so a duplicate on columns that include the key is a duplicate among
-            the rows of one invocation -#}
-        {%- do return(key | reject('in', columns) | list | length == 0) -%}
+        {%- do return(columns | sort == key | sort) -%}
     {%- endif -%}
     {%- do return(true) -%}
 {%- endmacro -%}

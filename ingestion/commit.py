@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,26 @@ from ingestion.bronze import STAGING
 from lake import Lake
 
 log = logging.getLogger(__name__)
+
+# Crash tests set it to `<point>[:<n>]` to SIGKILL the sync at the n-th time (default the
+# first) it reaches a point of a commit: staged (files staged, the commit not begun),
+# committed (the state file with its pending operations is written), moved-one (one file
+# moved), moved-all (before the state is rewritten without them). A kill is what the test
+# needs: no handler or finally runs.
+KILL_AT_VARIABLE = "LAKEHOUSE_TEST_KILL_AT"
+_reached: dict[str, int] = {}
+
+
+def _kill_point(point: str) -> None:
+    wanted = os.environ.get(KILL_AT_VARIABLE)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition(":")
+    if name != point:
+        return
+    _reached[point] = _reached.get(point, 0) + 1
+    if _reached[point] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def encode_schema(schema: pa.Schema) -> str:
@@ -87,9 +109,10 @@ class CommitLog:
         if leftovers:
             log.warning("%s: removing %d uncommitted staged files", self.connection, len(leftovers))
         self.lake.delete_files(i.path for i in leftovers)
-        # temporaries of interrupted atomic writes are invisible to list_files; drop them too
+        # temporaries of interrupted atomic writes are invisible to list_files; drop them
+        # too, with the folder itself
         if self.lake.exists(staging):
-            self.lake.fs.delete_dir_contents(staging, missing_dir_ok=True)
+            self.lake.fs.delete_dir(staging)
 
     def commit(
         self,
@@ -99,12 +122,15 @@ class CommitLog:
         deletes: list[str],
     ) -> None:
         """Commit new state for the given streams together with their files."""
+        _kill_point("staged")
         self.streams.update(streams)
         self.last_sync_id = sync_id
         pending = {"moves": [list(m) for m in moves], "deletes": deletes}
         self._write(pending if (moves or deletes) else None)
         if moves or deletes:
+            _kill_point("committed")
             self._apply(pending)
+            _kill_point("moved-all")
             self._write(None)
 
     def _write(self, pending: dict[str, Any] | None) -> None:
@@ -122,6 +148,7 @@ class CommitLog:
             source, target = self.lake.path(staged), self.lake.path(final)
             if self.lake.exists(source):
                 self.lake.move(source, target)
+                _kill_point("moved-one")
             elif not self.lake.exists(target):
                 raise RuntimeError(
                     f"{self.connection}: commit of sync {self.last_sync_id} is broken: "

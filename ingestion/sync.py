@@ -36,6 +36,7 @@ from ingestion.drift import SchemaConformer
 from ingestion.prefetch import prefetched
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.records import StreamResult, SyncResult
+from ingestion.running import clear_running, connection_lock, mark_running, record_interrupted
 from ingestion.sources import get_source
 from lake import Lake
 
@@ -195,11 +196,21 @@ class Sync:
         return StreamRun(stream, writer, conformer, result, overwrite)
 
     def run(self) -> SyncResult:
+        # a second sync of the connection fails here, before it touches anything
+        with connection_lock(self.lake, self.name):
+            return self._run_locked()
+
+    def _run_locked(self) -> SyncResult:
         source = get_source(self.connection.source)
+        marked = False
         try:
             config = source.parse_config(self.connection.source_config())
             self.commits.load()
+            # what a killed sync left is recorded, then removed, before anything is staged
+            record_interrupted(self.lake, self.name, self.commits.last_sync_id)
             self.commits.discard_uncommitted()
+            mark_running(self.lake, self.result, [s.name for s in self.selected])
+            marked = True
             self.runs = {s.name: self._stream_run(s) for s in self.selected}
             # a full refresh starts every stream from scratch
             states = {
@@ -228,8 +239,11 @@ class Sync:
             self.result.streams = [r.result for r in self.runs.values()]
             self.result.finished_at = datetime.now(UTC)
             self._record()
-            if self.result.status != "succeeded":
-                self._discard_quietly()
+            # the staging folder goes too (empty after a commit); its marker last, once
+            # the run is recorded
+            self._discard_quietly()
+            if marked:
+                clear_running(self.lake, self.name)
         return self.result
 
     def _handle(self, event) -> None:
@@ -311,9 +325,7 @@ class Sync:
             self.commits.load()
             self.commits.discard_uncommitted()
         except Exception:  # the next sync cleans up; the original error matters more
-            log.warning(
-                "%s: could not remove staged files of failed sync %s", self.name, self.sync_id
-            )
+            log.warning("%s: could not remove staged files of sync %s", self.name, self.sync_id)
 
 
 def sync_connection(

@@ -13,10 +13,12 @@ from ingestion.connections import ConnectionsError, load_connections
 from ingestion.drift import SchemaDriftError
 from ingestion.protocol import SourceError
 from ingestion.records import ReconciliationError
+from ingestion.running import ConnectionBusyError
 from lake import LakeError
 from orchestration.settings import Settings
 
 USER_ERRORS = (
+    ConnectionBusyError,
     ConnectionsError,
     LakeError,
     OltpError,

@@ -121,7 +121,7 @@ def test_bronze_materializations_carry_sync_metadata(full_run):
     assert metadata["dagster/row_count"].value == 10_000
     for key in ("rows_dlq", "bytes", "duration_s", "state_position", "sync_id", "source_rows"):
         assert key in metadata, key
-    assert metadata["state_position"].value.startswith("updated_at >= ")
+    assert metadata["state_position"].value.startswith("after (updated_at, ")
     clicks = instance.get_latest_materialization_event(
         AssetKey(["bronze", "clickstream", "events"])
     ).asset_materialization.metadata

@@ -3,11 +3,11 @@
 ADBC hands over columnar batches straight from the driver (binary COPY on PostgreSQL),
 so a table is never loaded whole and no record goes through Python one by one.
 
-Full refresh reads the whole table; incremental reads the rows whose cursor is at or
-after the last committed cursor (`>=`: rows that share the last cursor value but were
-written after the previous sync are not missed; staging deduplicates the overlap). The
-data, the source-side count and the checksum sums are read in one snapshot, so they
-reconcile even while the application writes.
+Full refresh reads the whole table. Incremental reads past the last committed position,
+the cursor value and then the primary key of the last row read (`ingestion.sources.position`):
+a row is read once even when thousands share one cursor value, and a rerun after a crash
+reads only what was not committed. The data, the source-side count and the checksum sums
+are read in one snapshot, so they reconcile even while the application writes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from airbyte_protocol.models import (
     AirbyteCatalog,
     AirbyteStream,
@@ -40,6 +39,7 @@ from ingestion.protocol import (
     is_incremental,
     json_schema_of,
 )
+from ingestion.sources.position import KEY, LastPosition, resume_clause
 
 SQLITE_PREFIX = "sqlite:///"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
@@ -198,10 +198,6 @@ def quoted(schema_name: str, table: str, dsn: str) -> str:
     return f'"{table}"' if is_sqlite(dsn) else f'"{schema_name}"."{table}"'
 
 
-def _placeholder(dsn: str) -> str:
-    return "?" if is_sqlite(dsn) else "$1"
-
-
 def normalized_schema(schema: pa.Schema) -> pa.Schema:
     """The schema bronze gets: NUMERIC(p, s), which ADBC hands over as an opaque text
     type, becomes decimal128(p, s), so it keeps its type and sums (and reconciles).
@@ -231,26 +227,6 @@ def normalize(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
             column = storage.cast(field.type)
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _cursor_value(value: Any) -> Any:
-    """The cursor as stored in state (JSON): ISO text for times, else as is."""
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _bind_value(stored: Any, arrow_type: pa.DataType) -> Any:
-    if pa.types.is_timestamp(arrow_type) and isinstance(stored, str):
-        from datetime import datetime
-
-        return datetime.fromisoformat(stored)
-    return stored
-
-
-def _max(current: Any, batch: pa.RecordBatch, column: str) -> Any:
-    value = pc.max(batch.column(column)).as_py()
-    if value is None:
-        return current
-    return value if current is None or value > current else current
 
 
 class SqlSource(Source[SqlConfig]):
@@ -316,16 +292,17 @@ class SqlSource(Source[SqlConfig]):
         cursor_field = cursor_of(stream) if is_incremental(stream) else None
         with connect(config.dsn) as conn:
             _begin_snapshot(conn, config.dsn)
-            where, params = "", ()
+            where, params, key = "", (), []
             schema = table_schema(conn, config.dsn, config.schema_name, table)
             if cursor_field is not None:
+                key = self._position_key(conn, config, stream, table, schema)
                 if cursor_field not in schema.names:
                     raise SqlSourceError(
                         f"{name}: cursor_field {cursor_field!r} is not a column of {table!r}"
                     )
-                if state.get("cursor") is not None:
-                    where = f' WHERE "{cursor_field}" >= {_placeholder(config.dsn)}'
-                    params = (_bind_value(state["cursor"], schema.field(cursor_field).type),)
+                where, params = resume_clause(
+                    state, cursor_field, key, schema, is_sqlite(config.dsn)
+                )
             cursor = conn.cursor()
             cursor.adbc_statement.set_options(**_batch_options(config.dsn, config.batch_rows))
             try:
@@ -339,12 +316,12 @@ class SqlSource(Source[SqlConfig]):
                 ) from exc
             reader: pa.RecordBatchReader = cursor.fetch_record_batch()
             schema = normalized_schema(reader.schema)
-            high = None
+            position = LastPosition(cursor_field, key) if cursor_field else None
             try:
                 for batch in reader:
                     batch = normalize(batch, schema)
-                    if cursor_field is not None:
-                        high = _max(high, batch, cursor_field)
+                    if position is not None:
+                        position.update(batch)
                     yield Records(name, batch)
             finally:
                 cursor.close()
@@ -354,11 +331,36 @@ class SqlSource(Source[SqlConfig]):
             # commit ends the snapshot (on SQLite it also releases the read lock)
             conn.commit()
         new_state = dict(state)
-        if cursor_field is not None:
+        if position is not None:
             new_state["cursor_field"] = cursor_field
-            if high is not None:
-                new_state["cursor"] = _cursor_value(high)
+            if not key:
+                new_state.pop(KEY, None)
+            new_state.update(position.state())
         yield Checkpoint(name, new_state)
+
+    def _position_key(
+        self,
+        conn: Any,
+        config: SqlConfig,
+        stream: ConfiguredAirbyteStream,
+        table: str,
+        schema: pa.Schema,
+    ) -> list[str]:
+        """The key that orders rows sharing a cursor value: the stream's configured
+        primary key, else the table's; none means `>=` (rows at the cursor read again)."""
+        configured = stream.primary_key or []
+        if any(len(path) != 1 for path in configured):
+            return []  # nested paths are not columns
+        key = [path[0] for path in configured] or primary_key(
+            conn, config.dsn, config.schema_name, table
+        )
+        missing = [k for k in key if k not in schema.names]
+        if missing:
+            raise SqlSourceError(
+                f"{stream.stream.name}: primary_key {', '.join(missing)} is not a column of "
+                f"{table!r} (columns: {', '.join(schema.names)})"
+            )
+        return key
 
 
 if __name__ == "__main__":

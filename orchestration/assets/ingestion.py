@@ -45,7 +45,11 @@ def stream_schedule(connection: Connection, stream: str) -> str | None:
 def state_position(state: dict[str, Any]) -> str:
     """Where the next sync resumes, in one line: a cursor, an LSN or the files seen."""
     if "cursor" in state:
-        return f"{state.get('cursor_field', 'cursor')} >= {state['cursor']}"
+        field, key = state.get("cursor_field", "cursor"), state.get("cursor_key")
+        if isinstance(key, dict) and key:  # the last row read: the cursor, then the key
+            values = ", ".join(str(v) for v in [state["cursor"], *key.values()])
+            return f"after ({', '.join([field, *key])}) = ({values})"
+        return f"{field} >= {state['cursor']}"
     if "lsn" in state:
         return f"lsn {state['lsn']}"
     if "files" in state:

@@ -33,6 +33,8 @@ class StreamResult:
     destination_sync_mode: str = "overwrite"
     rows_read: int = 0
     rows_written: int = 0
+    # rows at or before the position an earlier sync committed (cursor streams; else None)
+    rows_reread: int | None = None
     rows_dlq: int = 0
     bytes_written: int = 0
     source_rows: int | None = None  # what the source counted over the ranges read

@@ -36,6 +36,7 @@ from ingestion.drift import SchemaConformer
 from ingestion.prefetch import prefetched
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.records import StreamResult, SyncResult
+from ingestion.reread import RereadCounter
 from ingestion.running import clear_running, connection_lock, mark_running, record_interrupted
 from ingestion.sources import get_source
 from lake import Lake
@@ -96,6 +97,7 @@ class StreamRun:
     conformer: SchemaConformer
     result: StreamResult
     overwrite: bool
+    reread: RereadCounter | None = None
     state: dict[str, Any] | None = None
     window_rows: int = 0
     window_sums: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +107,8 @@ class StreamRun:
         table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
         self.result.rows_read += table.num_rows
         self.window_rows += table.num_rows
+        if self.reread is not None:
+            self.reread.add(table)
         for column, value in _numeric_sums(table).items():
             if value is not None:
                 self.window_sums[column] = (self.window_sums.get(column) or 0) + value
@@ -129,6 +133,7 @@ class StreamRun:
 
     def finish_counts(self) -> None:
         self.result.rows_written = self.writer.rows_written
+        self.result.rows_reread = self.reread.count if self.reread is not None else None
         self.result.rows_dlq = self.writer.rows_dlq
         self.result.bytes_written = self.writer.bytes_written
         self.result.schema_events = self.conformer.event_documents()
@@ -193,7 +198,9 @@ class Sync:
             sync_mode=stream.sync_mode,
             destination_sync_mode="overwrite" if overwrite else str(stream.destination_sync_mode),
         )
-        return StreamRun(stream, writer, conformer, result, overwrite)
+        cursor = stream.cursor_field if stream.sync_mode == "incremental" else None
+        reread = None if overwrite else RereadCounter.for_stream(cursor, previous.state)
+        return StreamRun(stream, writer, conformer, result, overwrite, reread)
 
     def run(self) -> SyncResult:
         # a second sync of the connection fails here, before it touches anything

@@ -339,12 +339,13 @@ def tied_syncs(tmp_path: Path, dsn: str, timestamp_type: str, stamp: str, later:
     connection = tied_connection(tmp_path, dsn)
     lake = open_lake(str(tmp_path / "lake"))
 
-    def rows_of_one_sync() -> int:
+    def rows_of_one_sync(reread: int | None = 0) -> int:
         stream = sync_connection(lake, "ties", connection).streams[0]
         assert stream.rows_read == stream.rows_written
+        assert stream.rows_reread == reread
         return stream.rows_written
 
-    assert rows_of_one_sync() == 5000
+    assert rows_of_one_sync(reread=None) == 5000  # no position yet: nothing to count
     assert rows_of_one_sync() == 0  # nothing changed: nothing read, nothing written
     # new rows at the last cursor value, keys after the last one read ('éz' > 'éu' > 'a'),
     # and changed rows at a later value
@@ -362,7 +363,7 @@ def tied_syncs(tmp_path: Path, dsn: str, timestamp_type: str, stamp: str, later:
     document = lake.read_json(state_path)
     del document["streams"]["events"]["state"]["cursor_key"]
     lake.write_json(state_path, document)
-    assert rows_of_one_sync() == 100
+    assert rows_of_one_sync(reread=100) == 100  # all of them read before
     assert "cursor_key" in lake.read_json(state_path)["streams"]["events"]["state"]
     assert rows_of_one_sync() == 0
     bronze = duckdb.sql(

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from datagen.changes import apply_changes
@@ -256,6 +257,32 @@ def test_a_sync_killed_before_its_commit_point_is_recorded_with_its_staged_rows(
     assert record["interrupted"]["staged_rows"] == products.fetchone()[0]
     assert f"sync {killed_id} was interrupted" in caplog.text
     assert not (lake_dir / "bronze" / "_staging" / "shop").exists()
+
+
+@pytest.mark.integration
+def test_a_sync_killed_on_an_s3_lake_is_recorded_and_its_staging_removed(
+    world, s3_endpoint, monkeypatch
+):
+    for key, value in s3_endpoint.env.items():
+        monkeypatch.setenv(key, value)
+    url = "s3://lake-kills/demo"
+    child = sync_process(world, url, "shop", "staged:3")  # products staged, not committed
+    child.communicate(timeout=120)
+    assert child.returncode == -signal.SIGKILL
+    lake = open_lake(url)
+    killed_id = lake.read_json(lake.path("_ops", "running", "shop.json"))["sync_id"]
+    assert lake.list_files(lake.path("bronze", "_staging", "shop"))
+    rerun(world, url, "shop")
+    record = lake.read_json(lake.path("_ops", "runs", "shop", f"{killed_id}.json"))
+    assert record["status"] == "interrupted"
+    products = sqlite3.connect(world / "shop.db").execute("select count(*) from products")
+    expected = products.fetchone()[0]
+    assert record["interrupted"]["staged_rows"] == expected
+    assert not lake.list_files(lake.path("bronze", "_staging"))
+    assert not lake.exists(lake.path("_ops", "running", "shop.json"))
+    # the rerun wrote the products the killed sync had staged, once
+    files = lake.list_files(lake.bronze("shop", "products"), ".parquet")
+    assert sum(pq.read_metadata(i.path, filesystem=lake.fs).num_rows for i in files) == expected
 
 
 @pytest.mark.integration

@@ -133,7 +133,9 @@ def _rows_in(lake: Lake, paths: list[str]) -> int | None:
     return rows
 
 
-def record_interrupted(lake: Lake, connection: str, last_committed: str | None) -> list[str]:
+def record_interrupted(
+    lake: Lake, connection: str, source: str, last_committed: str | None
+) -> list[str]:
     """Record the syncs that died without recording their end; returns their sync ids.
 
     Call it holding the connection's lock, after an unfinished commit has been rolled
@@ -153,7 +155,7 @@ def record_interrupted(lake: Lake, connection: str, last_committed: str | None) 
         started = about.get("started_at")
         result = SyncResult(
             connection=connection,
-            source=about.get("source", ""),
+            source=about.get("source") or source,
             sync_id=sync_id,
             started_at=datetime.fromisoformat(started) if started else _time_of(sync_id),
             # when it ended is unknown: the last file it wrote is the last sign of life

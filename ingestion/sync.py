@@ -214,7 +214,9 @@ class Sync:
             config = source.parse_config(self.connection.source_config())
             self.commits.load()
             # what a killed sync left is recorded, then removed, before anything is staged
-            record_interrupted(self.lake, self.name, self.commits.last_sync_id)
+            record_interrupted(
+                self.lake, self.name, self.connection.source, self.commits.last_sync_id
+            )
             self.commits.discard_uncommitted()
             mark_running(self.lake, self.result, [s.name for s in self.selected])
             marked = True

@@ -42,7 +42,11 @@ class SourceError(RuntimeError):
 
 class Rejects:
     """Records a source could not parse or validate: the raw payload, the reason and where
-    it was (a file, an API page, a table), with the line number when there is one."""
+    it was (a file, an API page, a table), with the line number when there is one.
+
+    `schema_violation`: the records parsed but do not fit a declared schema (a type or a
+    required field). Those follow the stream's `schema_policy` (under `fail` the engine
+    stops the sync); records that do not parse at all always go to the DLQ."""
 
     def __init__(
         self,
@@ -50,7 +54,10 @@ class Rejects:
         reasons: Sequence[str],
         locations: Sequence[str] | str,
         line_numbers: Sequence[int | None] | None = None,
+        *,
+        schema_violation: bool = False,
     ):
+        self.schema_violation = schema_violation
         n = len(raw)
         if isinstance(locations, str):
             locations = [locations] * n

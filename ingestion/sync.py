@@ -32,9 +32,9 @@ from airbyte_protocol.models import (
 from ingestion.bronze import METADATA_NAMES, BronzeWriter, committed_files
 from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
-from ingestion.drift import SchemaConformer
+from ingestion.drift import SchemaConformer, SchemaDriftError
 from ingestion.prefetch import prefetched
-from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
+from ingestion.protocol import Checkpoint, Records, Rejected, Rejects, SourceError, SourceTotals
 from ingestion.records import StreamResult, SyncResult
 from ingestion.sources import get_source
 from lake import Lake
@@ -86,6 +86,14 @@ def _numeric_sums(table: pa.Table) -> dict[str, Any]:
     return sums
 
 
+def first_violation(stream: str, rejects: Rejects) -> str:
+    """What a source found that does not fit the declared schema, and where."""
+    row = rejects.table.slice(0, 1).to_pylist()[0]
+    where = row["location"] + (f" line {row['line_number']}" if row["line_number"] else "")
+    more = f" (and {rejects.num_rows - 1} more)" if rejects.num_rows > 1 else ""
+    return f"{stream}: {where}: {row['reason']}{more} (schema_policy: fail)"
+
+
 @dataclass
 class StreamRun:
     """One stream during a sync: its writer, schema conformer, counts and pending state."""
@@ -113,7 +121,10 @@ class StreamRun:
         if rejects is not None:
             self.writer.write_rejects(rejects)
 
-    def reject(self, event: Rejected) -> None:
+    def reject(self, connection: str, event: Rejected) -> None:
+        rejects = event.rejects
+        if rejects.schema_violation and self.config.schema_policy == "fail":
+            raise SchemaDriftError(first_violation(f"{connection}.{event.stream}", rejects))
         self.result.rows_read += event.rejects.num_rows
         self.window_rows += event.rejects.num_rows
         self.writer.write_rejects(event.rejects)
@@ -243,7 +254,7 @@ class Sync:
             if self.progress is not None:
                 self.progress(event.stream, run.result.rows_read, run.writer.rows_written)
         elif isinstance(event, Rejected):
-            run.reject(event)
+            run.reject(self.name, event)
         elif isinstance(event, SourceTotals):
             run.totals(self.name, event)
         elif isinstance(event, Checkpoint):

@@ -236,3 +236,81 @@ def test_a_sync_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path):
     assert bronze.num_rows == files * lines  # nothing lost, nothing read twice
     assert len(set(bronze["id"].to_pylist())) == files * lines
     assert not lake.list_files(lake.path("bronze", "_staging"))
+
+
+def test_schema_policy_fail_holds_for_a_declared_files_schema(tmp_path):
+    landing, connection = files_connection(
+        tmp_path, "csv", ", schema: {id: int64, rate: float64}", policy="fail"
+    )
+    (landing / "a.csv").write_text("id,rate\n1,0.5\n2,0.6\n")
+    lake = open_lake(str(tmp_path / "lake"))
+    sync_connection(lake, "drops", connection)
+    state_before = lake.read_json(lake.path("_ops", "state", "drops.json"))
+    (landing / "b.csv").write_text("id,rate\n3,0.7\n4,abc\n")
+    with pytest.raises(
+        SchemaDriftError,
+        match=r"^drops\.items: b\.csv: column 'rate': 'abc' is not a double "
+        r"\(schema_policy: fail\)",
+    ):
+        sync_connection(lake, "drops", connection)
+    state_after = lake.read_json(lake.path("_ops", "state", "drops.json"))
+    assert state_after["streams"] == state_before["streams"]
+    assert sorted(table(lake, "bronze", "drops", "items")["id"].to_pylist()) == [1, 2]
+    assert not lake.list_files(lake.path("bronze", "_dlq"))
+
+
+def test_a_type_change_under_fail_names_the_file(tmp_path):
+    landing, connection = files_connection(tmp_path, "jsonl", policy="fail")
+    (landing / "a.jsonl").write_text('{"id": 1, "n": 10}\n{"id": 2, "n": "x"}\n')
+    # the two lines parse apart (types differ); the engine's check names the file
+    with pytest.raises(SchemaDriftError, match=r"column 'n': 'x' is not a int64 in a\.jsonl"):
+        sync_connection(open_lake(str(tmp_path / "lake")), "drops", connection)
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "expected"),
+    [
+        (
+            "schema: {'../x\"; drop': string}",
+            "connections.drops.streams[0].schema",
+            "'../x\"; drop' is not a valid column name: use letters, digits and _",
+        ),
+        ("required: ['a b']", "connections.drops.streams[0].required", "'a b' is not a valid name"),
+        ("cursor_field: 'x;y'", "connections.drops.streams[0].cursor_field", "'x;y'"),
+    ],
+)
+def test_identifiers_in_the_connections_file_are_validated(tmp_path, entry, key, expected):
+    from ingestion.connections import ConnectionsError
+
+    with pytest.raises(ConnectionsError) as error:
+        files_connection(tmp_path, "jsonl", f", {entry}")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'c.yml'}: invalid connections file")
+    assert f"  {key}: " in message and expected in message
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            "connections:\n  Shop-1: {source: files, config: {url: x}, streams: [{name: a}]}\n",
+            "connections: Value error, 'Shop-1' is not a valid name",
+        ),
+        (
+            "connections:\n  shop: {source: files, config: {url: x}, streams: [{name: '../a'}]}\n",
+            "connections.shop.streams[0].name: Value error, '../a' is not a valid name",
+        ),
+        (
+            "connections:\n  shop: {source: sql, config: {dsn: 'sqlite:///x'},"
+            " streams: [{name: a, table: 'a; drop table b'}]}\n",
+            "connections.shop.streams[0].table: String should match pattern",
+        ),
+    ],
+)
+def test_connection_stream_and_table_names_are_validated(tmp_path, document, expected):
+    from ingestion.connections import ConnectionsError
+
+    (tmp_path / "c.yml").write_text(document)
+    with pytest.raises(ConnectionsError) as error:
+        load_connections(tmp_path / "c.yml", {})
+    assert expected in str(error.value)

@@ -33,6 +33,7 @@ from airbyte_protocol.models import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ingestion.connections import column_name
 from ingestion.drift import SchemaConformer
 from ingestion.protocol import (
     Checkpoint,
@@ -97,9 +98,8 @@ class FilesStreamOptions(BaseModel):
     @classmethod
     def _types(cls, value: dict[str, str]) -> dict[str, str]:
         for column, type_name in value.items():
+            column_name(column)
             arrow_type(type_name)
-            if not column:
-                raise ValueError("a column name is empty")
         return value
 
     def declared_schema(self) -> pa.Schema | None:
@@ -311,16 +311,18 @@ class FilesSource(Source[FilesConfig]):
                 rows += rejected.num_rows
                 yield Rejected(name, rejected)
             for table in tables:
+                table = table.append_column(
+                    SOURCE_FILE_FIELD, pa.repeat(pa.scalar(key, pa.string()), table.num_rows)
+                )
                 if declared is not None:
-                    # the declared columns take their declared types; the rest is inferred
+                    # the declared columns take their declared types; the rest is inferred.
+                    # Values that do not fit are schema violations: the engine applies the
+                    # stream's schema_policy to them (DLQ, or fail the sync)
                     conformer = SchemaConformer(name, declared, "dlq")
                     table, bad = conformer.conform(table)
                     if bad is not None:
                         rows += bad.num_rows
                         yield Rejected(name, bad)
-                table = table.append_column(
-                    SOURCE_FILE_FIELD, pa.repeat(pa.scalar(key, pa.string()), table.num_rows)
-                )
                 rows += table.num_rows
                 for batch in table.to_batches(max_chunksize=BATCH_ROWS):
                     yield Records(name, batch)

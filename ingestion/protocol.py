@@ -40,6 +40,12 @@ class SourceError(RuntimeError):
     The message says which stream and what to do."""
 
 
+class SourceUnavailableError(SourceError):
+    """The source went away or kept failing during a read (a database that stopped, an API
+    that stayed down, a connector that was killed): nothing was wrong with the configuration
+    or the data, and a rerun later should succeed. The command exits 1, not 2."""
+
+
 class Rejects:
     """Records a source could not parse or validate: the raw payload, the reason and where
     it was (a file, an API page, a table), with the line number when there is one.
@@ -216,6 +222,7 @@ __all__ = [
     "Source",
     "SourceError",
     "SourceTotals",
+    "SourceUnavailableError",
     "cursor_of",
     "is_incremental",
     "json_schema_of",

@@ -314,3 +314,96 @@ def test_connection_stream_and_table_names_are_validated(tmp_path, document, exp
     with pytest.raises(ConnectionsError) as error:
         load_connections(tmp_path / "c.yml", {})
     assert expected in str(error.value)
+
+
+# -- an API that answers 200 with a body cut off mid-page -----------------------------------
+CRM_TOKEN = "crm-bad-input-token"
+
+
+@pytest.fixture(scope="module")
+def crm_tables():
+    from datagen.crm import generate_crm
+
+    return generate_crm(n_customers=300, seed=7)
+
+
+@pytest.fixture
+def crm(crm_tables):
+    from datagen.crm_api import CrmApiServer
+
+    with CrmApiServer(crm_tables, CRM_TOKEN, requests_per_second=1_000.0, burst=1_000) as api:
+        yield api
+
+
+def crm_connections_file(tmp_path, url: str):
+    path = tmp_path / "c.yml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            connections:
+              crm:
+                source: http_api
+                config:
+                  base_url: {url}
+                  auth: {{type: bearer, token: "${{CRM_API_TOKEN}}"}}
+                  max_retries: 3
+                  backoff_initial_seconds: 0.01
+                  backoff_max_seconds: 0.05
+                streams:
+                  - name: contacts
+                    sync_mode: incremental
+                    destination_sync_mode: append_dedup
+                    cursor_field: updated_at
+                    primary_key: [contact_id]
+                    path: /v1/contacts
+                    records_path: data
+                    total_path: total
+                    pagination: {{type: page, size_param: per_page, size: 50, next_path: next_page}}
+                    incremental: {{cursor_param: updated_since, sorted_by_cursor: true}}
+            """
+        )
+    )
+    return path
+
+
+def test_cut_off_crm_pages_among_500s_are_retried_and_nothing_is_lost(tmp_path, crm, crm_tables):
+    path = crm_connections_file(tmp_path, crm.url)
+    connection = load_connections(path, {"CRM_API_TOKEN": CRM_TOKEN}).connections["crm"]
+    # page 1: cut off, 500, cut off, then whole; page 2: cut off, then whole
+    crm.inject(["truncate", "error", "truncate", None, "truncate"])
+    lake = open_lake(str(tmp_path / "lake"))
+    stream = sync_connection(lake, "crm", connection).streams[0]
+    expected = crm_tables["contacts"].num_rows
+    assert expected > 100  # three pages at least
+    assert (stream.rows_read, stream.source_rows, stream.rows_dlq) == (expected, expected, 0)
+    bronze = table(lake, "bronze", "crm", "contacts")
+    assert sorted(bronze["contact_id"].to_pylist()) == sorted(
+        crm_tables["contacts"]["contact_id"].to_pylist()
+    )
+
+
+def test_a_crm_page_cut_off_on_every_retry_fails_the_sync_with_exit_1(
+    tmp_path, crm, capsys, monkeypatch
+):
+    from orchestration.cli import main
+
+    path = crm_connections_file(tmp_path, crm.url)
+    lake_dir = tmp_path / "lake"
+    for key, value in {
+        "CONNECTIONS_FILE": str(path),
+        "LAKE_URL": str(lake_dir),
+        "CRM_API_TOKEN": CRM_TOKEN,
+    }.items():
+        monkeypatch.setenv(key, value)
+    crm.inject([None, *["truncate"] * 4])  # page 1 whole, page 2 cut off on all 4 attempts
+    assert main(["sync", "crm"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        f"lakehouse sync: contacts: GET {crm.url}/v1/contacts?page=2&per_page=50 (page 2) "
+        "answered 4 times with a body that is not JSON; last: 200 with "
+    )
+    assert "char" in line and CRM_TOKEN not in line  # the parser's own words, no secret
+    lake = open_lake(str(lake_dir))
+    assert not lake.list_files(lake.path("bronze", "crm"))
+    (run,) = lake.list_files(lake.path("_ops", "runs", "crm"))
+    assert lake.read_json(run.path)["status"] == "failed"

@@ -43,7 +43,12 @@ class SourceError(RuntimeError):
 class SourceUnavailableError(SourceError):
     """The source went away or kept failing during a read (a database that stopped, an API
     that stayed down, a connector that was killed): nothing was wrong with the configuration
-    or the data, and a rerun later should succeed. The command exits 1, not 2."""
+    or the data, and a rerun later should succeed. The command exits 1, not 2.
+    `stream`: the stream being read when it happened, when the source knows."""
+
+    def __init__(self, message: str, stream: str | None = None):
+        super().__init__(message)
+        self.stream = stream
 
 
 class Rejects:

@@ -34,7 +34,15 @@ from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
 from ingestion.drift import SchemaConformer, SchemaDriftError
 from ingestion.prefetch import prefetched
-from ingestion.protocol import Checkpoint, Records, Rejected, Rejects, SourceError, SourceTotals
+from ingestion.protocol import (
+    Checkpoint,
+    Records,
+    Rejected,
+    Rejects,
+    SourceError,
+    SourceTotals,
+    SourceUnavailableError,
+)
 from ingestion.records import StreamResult, SyncResult
 from ingestion.sources import get_source
 from lake import Lake
@@ -221,8 +229,11 @@ class Sync:
             }
             catalog = configured_catalog(self.selected, self.full_refresh)
             events = source.read(config, catalog, states)
-            for event in prefetched(events, lambda e: isinstance(e, Checkpoint)):
-                self._handle(event)
+            try:
+                for event in prefetched(events, lambda e: isinstance(e, Checkpoint)):
+                    self._handle(event)
+            except SourceUnavailableError as exc:
+                raise SourceUnavailableError(self._unavailable(exc), exc.stream) from exc
             self._commit_overwrites()
             self._commit_remaining()
             for run in self.runs.values():
@@ -242,6 +253,17 @@ class Sync:
             if self.result.status != "succeeded":
                 self._discard_quietly()
         return self.result
+
+    def _unavailable(self, exc: SourceUnavailableError) -> str:
+        """The source's words, what this sync kept, and what to do."""
+        run = self.runs.get(exc.stream or "")
+        if run is None:
+            kept = "what was read after the last checkpoint was not committed"
+        elif run.result.files:
+            kept = "its rows up to the last checkpoint are committed, the rest is not"
+        else:
+            kept = "nothing was committed for it"
+        return f"{exc}; {kept}; rerun `lakehouse sync {self.name}` when it is back"
 
     def _handle(self, event) -> None:
         run = self.runs.get(event.stream)
@@ -320,7 +342,7 @@ class Sync:
         try:
             # a commit whose point was written is finished, not discarded
             self.commits.load()
-            self.commits.discard_uncommitted()
+            self.commits.discard_uncommitted(after_failure=True)
         except Exception:  # the next sync cleans up; the original error matters more
             log.warning(
                 "%s: could not remove staged files of failed sync %s", self.name, self.sync_id

@@ -5,6 +5,7 @@ or in the DLQ with its reason, and nothing is duplicated after staging's dedup."
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -407,3 +408,147 @@ def test_a_crm_page_cut_off_on_every_retry_fails_the_sync_with_exit_1(
     assert not lake.list_files(lake.path("bronze", "crm"))
     (run,) = lake.list_files(lake.path("_ops", "runs", "crm"))
     assert lake.read_json(run.path)["status"] == "failed"
+
+
+# -- a PostgreSQL server that stops in the middle of a sync ---------------------------------
+PG_ROWS = 200_000
+
+
+@pytest.fixture(scope="module")
+def shop_server(private_postgres_server):
+    """A server of this module's own (the tests stop it), with a table big enough that
+    its read is still streaming when the server goes away."""
+    import psycopg
+
+    with psycopg.connect(private_postgres_server.dsn(), autocommit=True) as conn:
+        conn.execute(
+            "create table orders (id bigint primary key, note text,"
+            " updated_at timestamptz not null default now())"
+        )
+        conn.execute(
+            f"insert into orders (id, note) select g, repeat('x', 40)"
+            f" from generate_series(1, {PG_ROWS}) g"
+        )
+    return private_postgres_server
+
+
+def shop_connections_file(tmp_path, server, source: str):
+    slot = ", slot_name: bad_input" if source == "postgres_cdc" else ""
+    cursor = ", cursor_field: updated_at" if source == "sql" else ""
+    path = tmp_path / "c.yml"
+    path.write_text(
+        "connections:\n  shop:\n"
+        f"    source: {source}\n"
+        f"    config: {{dsn: '{server.dsn()}', batch_rows: 2000{slot}}}\n"
+        "    streams:\n"
+        "      - {name: orders, sync_mode: incremental, destination_sync_mode: append_dedup,"
+        f" primary_key: [id]{cursor}}}\n"
+    )
+    return path
+
+
+def stop_at_first_batch(monkeypatch, server) -> list[bool]:
+    """Stop the server when the CLI's progress display sees the first batch."""
+    from orchestration.sync_command import _RateTracker
+
+    stopped: list[bool] = []
+    original = _RateTracker.__call__
+
+    def tracking(self, stream, rows_read, rows_written):
+        if not stopped:
+            stopped.append(True)
+            server.stop("fast")
+        original(self, stream, rows_read, rows_written)
+
+    monkeypatch.setattr(_RateTracker, "__call__", tracking)
+    return stopped
+
+
+@pytest.mark.parametrize("source", ["sql", "postgres_cdc"])
+def test_postgres_stopping_mid_sync_is_one_line_exit_1_and_the_rerun_is_complete(
+    tmp_path, shop_server, monkeypatch, capsys, source
+):
+    from orchestration.cli import main
+
+    lake_dir = tmp_path / "lake"
+    monkeypatch.setenv(
+        "CONNECTIONS_FILE", str(shop_connections_file(tmp_path, shop_server, source))
+    )
+    monkeypatch.setenv("LAKE_URL", str(lake_dir))
+    stopped = stop_at_first_batch(monkeypatch, shop_server)
+    try:
+        assert main(["sync", "shop"]) == 1
+    finally:
+        shop_server.start()
+    assert stopped
+    err = capsys.readouterr().err
+    (line,) = err.strip().splitlines()
+    address = f"{shop_server.host}:{shop_server.port}"
+    assert line.startswith(
+        f"lakehouse sync: PostgreSQL at {address} closed the connection during the read of "
+        "stream orders ("
+    )
+    assert line.endswith(
+        "); nothing was committed for it; rerun `lakehouse sync shop` when it is back"
+    )
+    lake = open_lake(str(lake_dir))
+    assert not lake.list_files(lake.path("bronze", "shop"))
+    assert not lake.list_files(lake.path("bronze", "_staging"))
+
+    monkeypatch.undo()  # the rerun, with the server back, reads everything
+    monkeypatch.setenv("CONNECTIONS_FILE", str(tmp_path / "c.yml"))
+    monkeypatch.setenv("LAKE_URL", str(lake_dir))
+    assert main(["sync", "shop"]) == 0
+    bronze = table(lake, "bronze", "shop", "orders")
+    assert bronze.num_rows == PG_ROWS
+    assert len(set(bronze["id"].to_pylist())) == PG_ROWS
+
+
+# -- an external connector killed in the middle of a read ----------------------------------
+ENDLESS_CONNECTOR = """#!{python}
+import json, sys, time
+schema = {{"type": "object", "properties": {{"id": {{"type": "integer"}}}}}}
+if sys.argv[1] == "discover":
+    stream = {{"name": "items", "json_schema": schema, "supported_sync_modes": ["full_refresh"]}}
+    print(json.dumps({{"type": "CATALOG", "catalog": {{"streams": [stream]}}}}), flush=True)
+elif sys.argv[1] == "read":
+    for i in range(10**9):
+        record = {{"stream": "items", "data": {{"id": i}}, "emitted_at": 1}}
+        print(json.dumps({{"type": "RECORD", "record": record}}), flush=True)
+        time.sleep(0.001)
+"""
+
+
+def test_an_external_connector_killed_mid_read_exits_1(tmp_path, monkeypatch, capsys):
+    from orchestration.cli import main
+    from orchestration.sync_command import _RateTracker
+
+    connector = tmp_path / "connector"
+    connector.write_text(ENDLESS_CONNECTOR.format(python=sys.executable))
+    connector.chmod(0o755)
+    (tmp_path / "c.yml").write_text(
+        "connections:\n  ext:\n    source: external\n"
+        f"    config: {{command: ['{connector}'], config: {{}}, batch_records: 100}}\n"
+        "    streams: [{name: items}]\n"
+    )
+    monkeypatch.setenv("CONNECTIONS_FILE", str(tmp_path / "c.yml"))
+    monkeypatch.setenv("LAKE_URL", str(tmp_path / "lake"))
+    killed: list[int] = []
+    original = _RateTracker.__call__
+
+    def kill_at_first_batch(self, stream, rows_read, rows_written):
+        if not killed:  # the connector is the only child running `read`
+            out = subprocess.run(
+                ["pgrep", "-f", f"{connector} read"], capture_output=True, text=True
+            ).stdout.split()
+            killed.extend(int(pid) for pid in out)
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+        original(self, stream, rows_read, rows_written)
+
+    monkeypatch.setattr(_RateTracker, "__call__", kill_at_first_batch)
+    assert main(["sync", "ext"]) == 1
+    assert killed
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("lakehouse sync: ") and "exited with code -9" in line
+    assert line.endswith("rerun `lakehouse sync ext` when it is back"), line

@@ -214,24 +214,28 @@ class HttpClient:
             raise HttpApiUnavailableError(
                 f"{stream}: {shown} ({what}) answered {attempts} times with a body that is "
                 f"not JSON; last: {exc.answer}. The API cuts off or garbles its pages: try "
-                "later, or raise max_retries"
+                "later, or raise max_retries",
+                stream,
             ) from None
         except _Retryable as exc:
             raise HttpApiUnavailableError(
                 f"{stream}: {shown} failed {attempts} times; last answer: {exc.answer}. "
                 "The API is down or throttling: try later, or raise max_retries or "
-                "backoff_max_seconds"
+                "backoff_max_seconds",
+                stream,
             ) from None
         except httpx.TimeoutException as exc:
             raise HttpApiUnavailableError(
                 f"{stream}: {shown} failed {attempts} times; last error: no answer within "
                 f"timeout_seconds={self.timeout_seconds:g} ({type(exc).__name__}). The API "
-                "is down or slow: try later, or raise timeout_seconds"
+                "is down or slow: try later, or raise timeout_seconds",
+                stream,
             ) from None
         except httpx.TransportError as exc:
             raise HttpApiUnavailableError(
                 f"{stream}: {shown} failed {attempts} times; last error: {type(exc).__name__}: "
-                f"{exc or 'connection failed'}. Check base_url and that the API is reachable"
+                f"{exc or 'connection failed'}. Check base_url and that the API is reachable",
+                stream,
             ) from None
 
     def _send(

@@ -40,6 +40,7 @@ from ingestion.protocol import (
     is_incremental,
     json_schema_of,
 )
+from ingestion.sources.connection_loss import guard_reads
 
 SQLITE_PREFIX = "sqlite:///"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
@@ -291,7 +292,8 @@ class SqlSource(Source[SqlConfig]):
         state: Mapping[str, dict[str, Any]],
     ) -> Iterator[ReadEvent]:
         for stream in catalog.streams:
-            yield from self._read_stream(config, stream, state.get(stream.stream.name) or {})
+            events = self._read_stream(config, stream, state.get(stream.stream.name) or {})
+            yield from guard_reads(events, config.dsn, [stream.stream.name])
 
     def _count(
         self, conn: Any, config: SqlConfig, table: str, where: str, params: tuple, sums=()

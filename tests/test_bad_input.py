@@ -552,3 +552,61 @@ def test_an_external_connector_killed_mid_read_exits_1(tmp_path, monkeypatch, ca
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("lakehouse sync: ") and "exited with code -9" in line
     assert line.endswith("rerun `lakehouse sync ext` when it is back"), line
+
+
+# -- JSON lines longer than Arrow's read block, and over the stream's limit ----------------
+MIB = 1024 * 1024
+
+
+def json_line(record_id: int, size: int) -> bytes:
+    """A JSON object line of exactly `size` bytes (without its newline)."""
+    head = f'{{"id": {record_id}, "v": "'.encode()
+    return head + b"x" * (size - len(head) - 2) + b'"}'
+
+
+def test_an_oversize_json_line_goes_to_the_dlq_and_the_stream_goes_on(tmp_path):
+    landing, connection = files_connection(tmp_path, "jsonl", f", max_record_bytes: {2 * MIB}")
+    lines = [
+        json_line(1, 40),
+        json_line(2, 40),
+        json_line(3, 3 * MIB),  # over the 2 MiB limit
+        json_line(4, 40),
+        json_line(5, MIB + MIB // 2),  # over Arrow's 1 MiB block, under the limit
+        b'{"id": 6, "v": ',  # still an ordinary bad line, with its own number
+        json_line(7, 40),
+    ]
+    (landing / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (landing / "b.jsonl").write_bytes(json_line(8, 40) + b"\n")
+    lake = open_lake(str(tmp_path / "lake"))
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_read, stream.rows_written, stream.rows_dlq) == (8, 6, 2)
+    bronze = table(lake, "bronze", "drops", "items").sort_by("id")
+    assert bronze["id"].to_pylist() == [1, 2, 4, 5, 7, 8]
+    assert len(bronze["v"][3].as_py()) == MIB + MIB // 2 - len('{"id": 5, "v": ""}')
+    oversize, broken = dead_letters(lake)
+    offset = len(lines[0]) + len(lines[1]) + 2
+    assert (oversize["location"], oversize["line_number"]) == ("a.jsonl", 3)
+    assert oversize["reason"] == (
+        f"record of {3 * MIB:,} bytes is over max_record_bytes ({2 * MIB:,}); it starts at "
+        f"byte {offset:,} of the file (the DLQ keeps its first 1024 characters)"
+    )
+    assert oversize["raw"] == lines[2][:1024].decode()
+    assert broken["line_number"] == 6 and broken["reason"].startswith("invalid JSON")
+    # the next sync is not stuck on the file: it reads only what is new
+    (landing / "c.jsonl").write_bytes(json_line(9, 40) + b"\n")
+    assert sync_connection(lake, "drops", connection).streams[0].rows_written == 1
+
+
+def test_a_json_line_over_arrows_block_under_the_default_limit_loads(tmp_path):
+    landing, connection = files_connection(tmp_path, "jsonl")
+    (landing / "a.jsonl").write_bytes(json_line(1, 40) + b"\n" + json_line(2, 5 * MIB) + b"\n")
+    lake = open_lake(str(tmp_path / "lake"))
+    stream = sync_connection(lake, "drops", connection).streams[0]
+    assert (stream.rows_written, stream.rows_dlq) == (2, 0)
+
+
+def test_max_record_bytes_is_validated(tmp_path):
+    from ingestion.connections import ConnectionsError
+
+    with pytest.raises(ConnectionsError, match=r"streams\[0\]\.max_record_bytes: Input should be"):
+        files_connection(tmp_path, "jsonl", ", max_record_bytes: 1000")

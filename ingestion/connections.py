@@ -34,7 +34,10 @@ class ConnectionsError(ValueError):
 
 def _identifier(value: str) -> str:
     if not IDENTIFIER.match(value):
-        raise ValueError(f"{value!r} is not a valid name: use lowercase letters, digits and _")
+        raise ValueError(
+            f"{value!r} is not a valid name: use lowercase letters, digits and _, starting "
+            "with a letter, at most 63 characters"
+        )
     return value
 
 

@@ -610,3 +610,53 @@ def test_max_record_bytes_is_validated(tmp_path):
 
     with pytest.raises(ConnectionsError, match=r"streams\[0\]\.max_record_bytes: Input should be"):
         files_connection(tmp_path, "jsonl", ", max_record_bytes: 1000")
+
+
+def test_postgres_stopping_while_cdc_streams_changes_keeps_what_was_committed(
+    tmp_path, shop_server
+):
+    import psycopg
+
+    from ingestion.protocol import SourceUnavailableError
+
+    with psycopg.connect(shop_server.dsn(), autocommit=True) as conn:
+        conn.execute("create table visits (id bigint primary key, n int not null)")
+        conn.execute("insert into visits select g, 0 from generate_series(1, 2000) g")
+    (tmp_path / "c.yml").write_text(
+        "connections:\n  shop:\n    source: postgres_cdc\n"
+        f"    config: {{dsn: '{shop_server.dsn()}', slot_name: bad_input_changes,"
+        " publication_name: bad_input_changes, checkpoint_changes: 2000}\n"
+        "    streams:\n"
+        "      - {name: visits, sync_mode: incremental, destination_sync_mode: append_dedup,"
+        " primary_key: [id]}\n"
+    )
+    connection = load_connections(tmp_path / "c.yml", {}).connections["shop"]
+    lake = open_lake(str(tmp_path / "lake"))
+    sync_connection(lake, "shop", connection)  # the snapshot
+    with psycopg.connect(shop_server.dsn(), autocommit=True) as conn:
+        for n in range(1, 11):  # 10 transactions of 2,000 changes
+            conn.execute("update visits set n = %s", (n,))
+
+    def stop(stream, rows_read, rows_written):
+        if rows_read >= 4000:
+            shop_server.stop("fast")
+
+    try:
+        with pytest.raises(SourceUnavailableError) as failure:
+            sync_connection(lake, "shop", connection, progress=stop)
+    finally:
+        shop_server.start()
+    assert str(failure.value).startswith(
+        f"PostgreSQL at {shop_server.host}:{shop_server.port} closed the connection during "
+        "the read of stream visits ("
+    )
+    assert str(failure.value).endswith(
+        "; its rows up to the last checkpoint are committed, the rest is not; "
+        "rerun `lakehouse sync shop` when it is back"
+    )
+    sync_connection(lake, "shop", connection)  # resumes from the last committed LSN
+    bronze = table(lake, "bronze", "shop", "visits")
+    final = {}
+    for row in sorted(bronze.to_pylist(), key=lambda r: r["_position"] or 0):
+        final[row["id"]] = row["n"]
+    assert len(final) == 2000 and set(final.values()) == {10}

@@ -285,7 +285,7 @@ def fetch_page(
     )
     location = f"GET {display_url(response.request.url, target_only=True)} page {number}"
     content = response.content
-    if body is None:  # no content
+    if response.status_code == 204 or not content.strip():
         return Page(number, location, None, []), content
     items = dig(body, options.records_path)
     problem = None

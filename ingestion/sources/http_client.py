@@ -1,7 +1,7 @@
 """HTTP GET for the REST source: retries, backoff, and errors that say what to fix.
 
-One job: send a GET and return a 2xx response, or raise a `SourceError` naming the stream,
-the URL (secrets masked) and the last answer.
+One job: send a GET and return a 2xx response with its JSON body, or raise a `SourceError`
+naming the stream, the URL (secrets masked) and the last answer.
 
 - 429 (and 503) honour `Retry-After`, in seconds or as an HTTP date, capped at
   `backoff_max`; without the header they back off like the other retryable failures.
@@ -9,7 +9,7 @@ the URL (secrets masked) and the last answer.
   (tenacity): `backoff_initial * 2**(attempt - 1)`, capped at `backoff_max`, at most
   `max_retries` times after the first attempt.
 - A 2xx whose body is not JSON (cut off mid-page, an HTML error page from a proxy) is
-  retried the same way (`get_json`): it is a transient failure more often than not. When
+  retried the same way: it is a transient failure more often than not. When
   the retries are spent, the error names the URL, the page and the parse error.
 - Any other 4xx fails at once with the message from the body (401: the token is wrong or
   missing). Redirects are not followed: a custom auth header would go along to wherever
@@ -181,20 +181,11 @@ class HttpClient:
     def close(self) -> None:
         self._client.close()
 
-    def get(self, path: str, params: Mapping[str, Any], *, stream: str) -> httpx.Response:
-        """The 2xx response to GET path?params, after retries; HttpApiError otherwise."""
-        return self._get(path, params, stream, parse=False, what="")[0]
-
     def get_json(
         self, path: str, params: Mapping[str, Any], *, stream: str, what: str
     ) -> tuple[httpx.Response, Any]:
-        """The 2xx response and its parsed JSON body (None when empty); a body that does not
-        parse is retried like a 5xx. `what` names the request in errors (`page 3`)."""
-        return self._get(path, params, stream, parse=True, what=what)
-
-    def _get(
-        self, path: str, params: Mapping[str, Any], stream: str, *, parse: bool, what: str
-    ) -> tuple[httpx.Response, Any]:
+        """The 2xx response to GET path?params and its parsed JSON body (None when empty),
+        after retries; HttpApiError otherwise. `what` names the request in errors (`page 3`)."""
         try:
             request = self._client.build_request("GET", path, params=dict(params))
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
@@ -209,7 +200,7 @@ class HttpClient:
         )
         attempts = self.policy.max_retries + 1
         try:
-            return retrying(self._send, request, stream, shown, parse)
+            return retrying(self._send, request, stream, shown)
         except _Unparsable as exc:
             raise HttpApiUnavailableError(
                 f"{stream}: {shown} ({what}) answered {attempts} times with a body that is "
@@ -238,9 +229,7 @@ class HttpClient:
                 stream,
             ) from None
 
-    def _send(
-        self, request: httpx.Request, stream: str, shown: str, parse: bool
-    ) -> tuple[httpx.Response, Any]:
+    def _send(self, request: httpx.Request, stream: str, shown: str) -> tuple[httpx.Response, Any]:
         response = self._client.send(request)
         status = response.status_code
         if status == 429 or status >= 500:
@@ -258,7 +247,7 @@ class HttpClient:
                 f"{stream}: {shown} redirects ({status}) to {location}; redirects are not "
                 "followed (the credentials would go along): set base_url to the final address"
             )
-        if not parse or status == 204 or not response.content.strip():
+        if status == 204 or not response.content.strip():
             return response, None
         try:
             return response, json.loads(response.content)

@@ -15,6 +15,11 @@ Endpoints:
 
 Errors are JSON ``{"error": <code>, "message": <text>}`` (400 also names the ``parameter``).
 
+Fault injection, for tests of clients: ``faults`` is a queue of failures served one per
+``/v1`` request, in order, before normal answers resume: ``"truncate"`` (a 200 whose JSON
+body is cut in half, with a Content-Length that matches the cut body, as a proxy that drops
+the end of a response would send), ``"error"`` (500) and ``None`` (answer normally).
+
 Run it::
 
     CRM_API_TOKEN=secret python -m datagen.crm_api --scale 0.01 --seed 42 --port 8765
@@ -33,6 +38,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,7 +152,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.resources = resources
         self.token = token.encode()
         self.bucket = bucket
+        self.faults: deque[str | None] = deque()
+        self.faults_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def next_fault(self) -> str | None:
+        with self.faults_lock:
+            return self.faults.popleft() if self.faults else None
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -210,7 +222,12 @@ class _Handler(BaseHTTPRequestHandler):
                 extra={"parameter": exc.parameter},
             )
             return
-        self._send_json(HTTPStatus.OK, resource.page(page, per_page, updated_since_s))
+        fault = self.server.next_fault()
+        if fault == "error":
+            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", "injected fault")
+            return
+        body = resource.page(page, per_page, updated_since_s)
+        self._send_json(HTTPStatus.OK, body, truncate=fault == "truncate")
 
     def _authorized(self) -> bool:
         scheme, _, credentials = self.headers.get("Authorization", "").partition(" ")
@@ -229,9 +246,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": code, "message": message, **(extra or {})}, headers)
 
     def _send_json(
-        self, status: HTTPStatus, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+        self,
+        status: HTTPStatus,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+        truncate: bool = False,
     ) -> None:
         payload = json.dumps(body, separators=(",", ":")).encode()
+        if truncate:
+            payload = payload[: len(payload) // 2]
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -307,6 +330,7 @@ class CrmApiServer:
         port: int = 0,
         requests_per_second: float = 20.0,
         burst: int = 10,
+        faults: Sequence[str | None] = (),
     ) -> None:
         if not token:
             raise ValueError(f"the CRM API token is empty: set {TOKEN_ENV_VAR} to a secret")
@@ -318,8 +342,17 @@ class CrmApiServer:
         resources = {name: _Resource.from_table(name, table) for name, table in tables.items()}
         bucket = TokenBucket(requests_per_second, burst)
         self._httpd = _HTTPServer((host, port), resources, token, bucket)
+        self.inject(faults)
         self._thread: threading.Thread | None = None
         self._closed = False
+
+    def inject(self, faults: Sequence[str | None]) -> None:
+        """Queue failures for the next ``/v1`` requests (see the module docstring)."""
+        unknown = set(faults) - {"truncate", "error", None}
+        if unknown:
+            raise ValueError(f"unknown fault(s) {sorted(map(str, unknown))}: truncate, error")
+        with self._httpd.faults_lock:
+            self._httpd.faults.extend(faults)
 
     @property
     def url(self) -> str:

@@ -102,12 +102,16 @@ class CommitLog:
             self._write(None)
         return self
 
-    def discard_uncommitted(self) -> None:
-        """Delete staged files of syncs that never committed (a crash before the commit)."""
+    def discard_uncommitted(self, after_failure: bool = False) -> None:
+        """Delete staged files of syncs that never committed (a crash before the commit, or
+        `after_failure`: the sync that just failed, whose error is reported already)."""
         staging = self.lake.path("bronze", STAGING, self.connection)
         leftovers = self.lake.list_files(staging)
         if leftovers:
-            log.warning("%s: removing %d uncommitted staged files", self.connection, len(leftovers))
+            level = logging.INFO if after_failure else logging.WARNING
+            log.log(
+                level, "%s: removing %d uncommitted staged files", self.connection, len(leftovers)
+            )
         self.lake.delete_files(i.path for i in leftovers)
         # temporaries of interrupted atomic writes are invisible to list_files; drop them
         # too, with the folder itself

@@ -21,7 +21,10 @@ from pydantic import (
     model_validator,
 )
 
+# names the lakehouse creates (connections, streams: folders and tables downstream)
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# names of a source's columns that configuration refers to (they reach SQL and Parquet)
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -31,7 +34,19 @@ class ConnectionsError(ValueError):
 
 def _identifier(value: str) -> str:
     if not IDENTIFIER.match(value):
-        raise ValueError(f"{value!r} is not a valid name: use lowercase letters, digits and _")
+        raise ValueError(
+            f"{value!r} is not a valid name: use lowercase letters, digits and _, starting "
+            "with a letter, at most 63 characters"
+        )
+    return value
+
+
+def column_name(value: str) -> str:
+    if not COLUMN_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid column name: use letters, digits and _, starting with "
+            "a letter or _, at most 63 characters"
+        )
     return value
 
 

@@ -58,6 +58,12 @@ def _locations(table: pa.Table, indices: list[int], default: str) -> list[str]:
     return [value or default for value in values]
 
 
+def _where(table: pa.Table, indices: list[int]) -> str:
+    """` in <file>` for the first record, when the source says where records came from."""
+    location = _locations(table, indices, "")[:1]
+    return f" in {location[0]}" if location and location[0] else ""
+
+
 def _unfit_values(column: pa.ChunkedArray, target: pa.DataType) -> list[int]:
     """Indices of the non-null values that cannot be cast to the target type."""
     bad = []
@@ -126,7 +132,10 @@ class SchemaConformer:
             pc.is_in(pa.array(range(table.num_rows), pa.int64()), pa.array(bad, pa.int64()))
         )
         rejects = Rejects(
-            _raw(table, bad), [reject_reasons[i] for i in bad], _locations(table, bad, self.stream)
+            _raw(table, bad),
+            [reject_reasons[i] for i in bad],
+            _locations(table, bad, self.stream),
+            schema_violation=True,
         )
         return conformed.filter(keep), rejects
 
@@ -164,7 +173,8 @@ class SchemaConformer:
             "type_change", field.name, f"expected {field.type}, got {column.type}", len(bad)
         )
         sample = column[bad[0]].as_py() if bad else None
-        self._violation(f"column {field.name!r}: {sample!r} is not a {field.type}")
+        where = _where(table, bad[:1])
+        self._violation(f"column {field.name!r}: {sample!r} is not a {field.type}{where}")
         for i in bad:
             value = column[i].as_py()
             reasons.setdefault(i, f"column {field.name!r}: {value!r} is not a {field.type}")
@@ -193,7 +203,8 @@ class SchemaConformer:
             fresh = [i for i in indices if i not in reasons]
             if fresh:
                 self._event("missing_required", name, "required field is null", len(fresh))
-                self._violation(f"required field {name!r} is null in {len(fresh)} records")
+                where = _where(table, fresh[:1])
+                self._violation(f"required field {name!r} is null in {len(fresh)} records{where}")
             for i in fresh:
                 reasons[i] = f"required field {name!r} is null or missing"
 

@@ -40,9 +40,24 @@ class SourceError(RuntimeError):
     The message says which stream and what to do."""
 
 
+class SourceUnavailableError(SourceError):
+    """The source went away or kept failing during a read (a database that stopped, an API
+    that stayed down, a connector that was killed): nothing was wrong with the configuration
+    or the data, and a rerun later should succeed. The command exits 1, not 2.
+    `stream`: the stream being read when it happened, when the source knows."""
+
+    def __init__(self, message: str, stream: str | None = None):
+        super().__init__(message)
+        self.stream = stream
+
+
 class Rejects:
     """Records a source could not parse or validate: the raw payload, the reason and where
-    it was (a file, an API page, a table), with the line number when there is one."""
+    it was (a file, an API page, a table), with the line number when there is one.
+
+    `schema_violation`: the records parsed but do not fit a declared schema (a type or a
+    required field). Those follow the stream's `schema_policy` (under `fail` the engine
+    stops the sync); records that do not parse at all always go to the DLQ."""
 
     def __init__(
         self,
@@ -50,7 +65,10 @@ class Rejects:
         reasons: Sequence[str],
         locations: Sequence[str] | str,
         line_numbers: Sequence[int | None] | None = None,
+        *,
+        schema_violation: bool = False,
     ):
+        self.schema_violation = schema_violation
         n = len(raw)
         if isinstance(locations, str):
             locations = [locations] * n
@@ -209,6 +227,7 @@ __all__ = [
     "Source",
     "SourceError",
     "SourceTotals",
+    "SourceUnavailableError",
     "cursor_of",
     "is_incremental",
     "json_schema_of",

@@ -32,9 +32,17 @@ from airbyte_protocol.models import (
 from ingestion.bronze import METADATA_NAMES, BronzeWriter, committed_files
 from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
-from ingestion.drift import SchemaConformer
+from ingestion.drift import SchemaConformer, SchemaDriftError
 from ingestion.prefetch import prefetched
-from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
+from ingestion.protocol import (
+    Checkpoint,
+    Records,
+    Rejected,
+    Rejects,
+    SourceError,
+    SourceTotals,
+    SourceUnavailableError,
+)
 from ingestion.records import StreamResult, SyncResult
 from ingestion.reread import RereadCounter
 from ingestion.running import clear_running, connection_lock, mark_running, record_interrupted
@@ -88,6 +96,14 @@ def _numeric_sums(table: pa.Table) -> dict[str, Any]:
     return sums
 
 
+def first_violation(stream: str, rejects: Rejects) -> str:
+    """What a source found that does not fit the declared schema, and where."""
+    row = rejects.table.slice(0, 1).to_pylist()[0]
+    where = row["location"] + (f" line {row['line_number']}" if row["line_number"] else "")
+    more = f" (and {rejects.num_rows - 1} more)" if rejects.num_rows > 1 else ""
+    return f"{stream}: {where}: {row['reason']}{more} (schema_policy: fail)"
+
+
 @dataclass
 class StreamRun:
     """One stream during a sync: its writer, schema conformer, counts and pending state."""
@@ -118,7 +134,10 @@ class StreamRun:
         if rejects is not None:
             self.writer.write_rejects(rejects)
 
-    def reject(self, event: Rejected) -> None:
+    def reject(self, connection: str, event: Rejected) -> None:
+        rejects = event.rejects
+        if rejects.schema_violation and self.config.schema_policy == "fail":
+            raise SchemaDriftError(first_violation(f"{connection}.{event.stream}", rejects))
         self.result.rows_read += event.rejects.num_rows
         self.window_rows += event.rejects.num_rows
         self.writer.write_rejects(event.rejects)
@@ -230,8 +249,11 @@ class Sync:
             }
             catalog = configured_catalog(self.selected, self.full_refresh)
             events = source.read(config, catalog, states)
-            for event in prefetched(events, lambda e: isinstance(e, Checkpoint)):
-                self._handle(event)
+            try:
+                for event in prefetched(events, lambda e: isinstance(e, Checkpoint)):
+                    self._handle(event)
+            except SourceUnavailableError as exc:
+                raise SourceUnavailableError(self._unavailable(exc), exc.stream) from exc
             self._commit_overwrites()
             self._commit_remaining()
             for run in self.runs.values():
@@ -255,6 +277,17 @@ class Sync:
                 clear_running(self.lake, self.name)
         return self.result
 
+    def _unavailable(self, exc: SourceUnavailableError) -> str:
+        """The source's words, what this sync kept, and what to do."""
+        run = self.runs.get(exc.stream or "")
+        if run is None:
+            kept = "what was read after the last checkpoint was not committed"
+        elif run.result.files:
+            kept = "its rows up to the last checkpoint are committed, the rest is not"
+        else:
+            kept = "nothing was committed for it"
+        return f"{exc}; {kept}; rerun `lakehouse sync {self.name}` when it is back"
+
     def _handle(self, event) -> None:
         run = self.runs.get(event.stream)
         if run is None:
@@ -266,7 +299,7 @@ class Sync:
             if self.progress is not None:
                 self.progress(event.stream, run.result.rows_read, run.writer.rows_written)
         elif isinstance(event, Rejected):
-            run.reject(event)
+            run.reject(self.name, event)
         elif isinstance(event, SourceTotals):
             run.totals(self.name, event)
         elif isinstance(event, Checkpoint):
@@ -332,7 +365,7 @@ class Sync:
         try:
             # a commit whose point was written is finished, not discarded
             self.commits.load()
-            self.commits.discard_uncommitted()
+            self.commits.discard_uncommitted(after_failure=True)
         except Exception:  # the next sync cleans up; the original error matters more
             log.warning("%s: could not remove staged files of sync %s", self.name, self.sync_id)
 

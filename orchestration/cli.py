@@ -11,7 +11,7 @@ from pathlib import Path
 from datagen.oltp import OltpError
 from ingestion.connections import ConnectionsError, load_connections
 from ingestion.drift import SchemaDriftError
-from ingestion.protocol import SourceError
+from ingestion.protocol import SourceError, SourceUnavailableError
 from ingestion.records import ReconciliationError
 from ingestion.running import ConnectionBusyError
 from lake import LakeError
@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.handler(args, Settings.from_env())
+    except SourceUnavailableError as exc:  # a failed sync, not bad input: rerun later
+        print(f"lakehouse {args.command}: {exc}", file=sys.stderr)
+        return 1
     except USER_ERRORS as exc:
         print(f"lakehouse {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -463,16 +463,18 @@ def test_client_errors_fail_at_once_with_the_api_message(
     assert len(stub.requests) == 1
 
 
-def test_malformed_records_and_pages_go_to_the_dlq_and_the_read_goes_on() -> None:
+def test_malformed_records_go_to_the_dlq_and_a_cut_off_page_is_retried() -> None:
     pages = {
         "1": {
             "data": [{"id": 1, "tags": ["a", "b"], "owner": {"name": "x"}}, "oops", 42, {"id": 2}]
         },
-        "2": b'{"data": [{"id": 3}, oops',
+        "2": {"data": [{"id": 3}, {"id": 5}, {"id": 6}, {"id": 7}]},
         "3": {"data": [None, {"id": 4, "extra": True}]},
     }
 
     def respond(n: int, path: str, query: dict[str, str]) -> Answer:
+        if n == 2:  # page 2, first try: a 200 cut off mid-body
+            return 200, b'{"data": [{"id": 3}, {"i', {}
         return 200, pages.get(query["page"], {"data": []}), {}
 
     stream = {
@@ -484,20 +486,43 @@ def test_malformed_records_and_pages_go_to_the_dlq_and_the_read_goes_on() -> Non
     with stub_server(respond) as stub:
         read = collect(SOURCE.read(stub_config(stub.url, stream), catalog("items"), {}))["items"]
     records = read.records.to_pylist()
-    assert [r["id"] for r in records] == [1, 2, 4]
+    assert [r["id"] for r in records] == [1, 2, 3, 5, 6, 7, 4]
     assert records[0]["tags"] == '["a","b"]' and records[0]["owner"] == '{"name":"x"}'
-    assert records[2]["extra"] is True and records[0]["extra"] is None
+    assert records[-1]["extra"] is True and records[0]["extra"] is None
     rejected = read.rejected
     assert [(r["raw"], r["location"]) for r in rejected] == [
         ('"oops"', "GET /items?page=1&size=4 page 1"),
         ("42", "GET /items?page=1&size=4 page 1"),
-        ('{"data": [{"id": 3}, oops', "GET /items?page=2&size=4 page 2"),
         ("null", "GET /items?page=3&size=4 page 3"),
     ]
     assert "not a JSON object" in rejected[0]["reason"] and "JSON string" in rejected[0]["reason"]
-    assert rejected[2]["reason"].startswith("the page is not JSON")
-    assert read.totals == [6]  # the items received in usable pages
-    assert [q.query["page"] for q in stub.requests] == ["1", "2", "3"]  # page 3 is short
+    assert read.totals == [10]  # every item of every page
+    # page 2 twice (cut off, then whole); page 3 is short
+    assert [q.query["page"] for q in stub.requests] == ["1", "2", "2", "3"]
+
+
+def test_a_page_that_stays_unparsable_fails_naming_url_page_and_parse_error() -> None:
+    def respond(n: int, path: str, query: dict[str, str]) -> Answer:
+        if query["page"] == "1":
+            return 200, {"data": ROWS[:2]}, {}
+        return 200, b'{"data": [{"id": 3}, {"i', {}
+
+    stream = {
+        "name": "items",
+        "path": "/items",
+        "params": {"api_key": "hunter2"},
+        "records_path": "data",
+        "pagination": {"type": "page", "size_param": "size", "size": 2},
+    }
+    with stub_server(respond) as stub, pytest.raises(SourceError) as error:
+        collect(SOURCE.read(stub_config(stub.url, stream), catalog("items"), {}))
+    message = str(error.value)
+    assert message.startswith(
+        f"items: GET {stub.url}/items?api_key=***&page=2&size=2 (page 2) answered 3 times "
+        "with a body that is not JSON; last: 200 with 24 bytes: "
+    )
+    assert "hunter2" not in message
+    assert len(stub.requests) == 4  # page 1, and page 2 three times
 
 
 def test_missing_records_path_is_a_rejected_page_and_check_fails() -> None:
@@ -694,3 +719,21 @@ def test_cli_spec_and_read(crm: CrmApiServer, tmp_path: Path) -> None:
     assert sorted(r.data["deal_id"] for r in records) == list(range(1, 201))
     assert states[-1].stream.stream_state.cursor == max(r.data["updated_at"] for r in records)
     assert any(m.type == Type.LOG and "200 rows" in m.log.message for m in messages)
+
+
+def test_a_cut_off_page_among_429_500_and_timeouts_is_retried_until_whole() -> None:
+    answers: list[Any] = [
+        (429, {"message": "slow down"}, {"Retry-After": "0"}),
+        (200, b'{"items": [{"id": 1}, ', {}),
+        HANG,
+        (500, {"error": "boom"}, {}),
+        (200, b"<html>proxy error</html>", {}),
+        (200, {"items": ROWS}, {}),
+    ]
+    with stub_server(lambda n, path, query: answers[n - 1]) as stub:
+        stream = {"name": "items", "path": "/items", "records_path": "items"}
+        config = stub_config(stub.url, stream, timeout_seconds=0.2, max_retries=5)
+        read = collect(SOURCE.read(config, catalog("items"), {}))["items"]
+    assert read.records["id"].to_pylist() == [1, 2, 3, 4, 5, 6, 7]
+    assert read.rejected == [] and read.totals == [7]
+    assert len(stub.requests) == 6

@@ -60,9 +60,12 @@ from ingestion.protocol import (
     Source,
     SourceError,
     SourceTotals,
+    SourceUnavailableError,
 )
 
 log = logging.getLogger(__name__)
+# what a shell or a container runtime reports for a child killed by SIGKILL or SIGTERM
+KILLED_EXIT_CODES = (128 + 9, 128 + 15)
 
 SHARED_STATE_KEY = "_airbyte_state"  # a GLOBAL or LEGACY state, kept under every stream
 STDERR_TAIL_LINES = 20
@@ -422,7 +425,10 @@ class ExternalSource(Source[ExternalConfig]):
                         "(read_idle_timeout_seconds); nothing of this read was committed"
                     )
                 if errors or process.returncode != 0:
-                    raise SourceError(
+                    # killed by a signal (OOM killer, an operator): a failed sync, not bad
+                    # configuration; a rerun resumes from the last committed state
+                    killed = process.returncode < 0 or process.returncode in KILLED_EXIT_CODES
+                    raise (SourceUnavailableError if killed else SourceError)(
                         _failure(label, process.returncode, errors, fatal_logs, stderr_tail)
                     )
                 for name, buffer in buffers.items():

@@ -1,8 +1,9 @@
 """Landing-zone files (JSON lines, CSV, Parquet) on a local folder or in a bucket.
 
 Each file is parsed by Arrow's own readers. Only a file that fails as a whole is looked
-at more closely: lines that are not valid UTF-8 or not a JSON object go to the DLQ with
-the file, line number and reason; the rest of the file still loads. Columns given in
+at more closely: lines that are not valid UTF-8 or not a JSON object, and JSON lines longer
+than `max_record_bytes`, go to the DLQ with the file, line number and reason; the rest of
+the file still loads (see `long_lines` for lines longer than Arrow's read block). Columns given in
 the stream's `schema` are held to that type (values that do not fit go to the DLQ).
 
 Incremental streams remember the files they processed (name, size, modification time)
@@ -33,6 +34,7 @@ from airbyte_protocol.models import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ingestion.connections import column_name
 from ingestion.drift import SchemaConformer
 from ingestion.protocol import (
     Checkpoint,
@@ -45,6 +47,11 @@ from ingestion.protocol import (
     SourceTotals,
     is_incremental,
     json_schema_of,
+)
+from ingestion.sources.long_lines import (
+    DEFAULT_BLOCK_BYTES,
+    DEFAULT_MAX_RECORD_BYTES,
+    fit_long_lines,
 )
 from lake.errors import LakeError
 from lake.location import parse_lake_url
@@ -92,14 +99,20 @@ class FilesStreamOptions(BaseModel):
         "timestamp, decimal(p,s))",
     )
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    max_record_bytes: int = Field(
+        default=DEFAULT_MAX_RECORD_BYTES,
+        ge=DEFAULT_BLOCK_BYTES,  # a line under Arrow's block is never looked at
+        le=1 << 30,
+        description="jsonl: a longer line goes to the DLQ with its size and place, and the "
+        "rest of the file loads (default 16 MiB, at least 1 MiB)",
+    )
 
     @field_validator("schema_")
     @classmethod
     def _types(cls, value: dict[str, str]) -> dict[str, str]:
         for column, type_name in value.items():
+            column_name(column)
             arrow_type(type_name)
-            if not column:
-                raise ValueError("a column name is empty")
         return value
 
     def declared_schema(self) -> pa.Schema | None:
@@ -147,7 +160,8 @@ def _lines(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def _split_bad_utf8(data: bytes, name: str) -> tuple[bytes, Rejects | None]:
-    """Keep the lines that are valid UTF-8; the others go to the DLQ."""
+    """Keep the lines that are valid UTF-8; the others go to the DLQ and leave an empty
+    line, so the lines after them keep their numbers."""
     try:
         data.decode("utf-8")
         return data, None
@@ -159,34 +173,47 @@ def _split_bad_utf8(data: bytes, name: str) -> tuple[bytes, Rejects | None]:
             line.decode("utf-8")
             good.append(line)
         except UnicodeDecodeError as exc:
+            good.append(line[len(line.rstrip(b"\r\n")) :])
             raw.append(line.decode("utf-8", errors="replace").rstrip("\r\n"))
             numbers.append((number, f"invalid UTF-8 at byte {exc.start}"))
     rejects = Rejects(raw, [r for _, r in numbers], name, [n for n, _ in numbers])
     return b"".join(good), rejects
 
 
-def _json_tables(lines: list[tuple[int, bytes]]) -> Iterator[pa.Table]:
+def _json_tables(lines: list[tuple[int, bytes]], options: pajson.ReadOptions) -> Iterator[pa.Table]:
     """Parse JSON lines that are each valid objects. Lines whose values disagree in type
     are parsed apart (halving the block until it parses), so each keeps its own types and
     the schema check decides which values fit."""
     if not lines:
         return
     try:
-        yield pajson.read_json(io.BytesIO(b"\n".join(line for _, line in lines)))
+        yield pajson.read_json(io.BytesIO(b"\n".join(line for _, line in lines)), options)
         return
     except pa.ArrowInvalid:
         if len(lines) == 1:
             raise
     middle = len(lines) // 2
-    yield from _json_tables(lines[:middle])
-    yield from _json_tables(lines[middle:])
+    yield from _json_tables(lines[:middle], options)
+    yield from _json_tables(lines[middle:], options)
 
 
-def parse_jsonl(data: bytes, name: str) -> tuple[list[pa.Table], list[Rejects]]:
+def parse_jsonl(
+    data: bytes, name: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> tuple[list[pa.Table], list[Rejects]]:
     data, bad_utf8 = _split_bad_utf8(data, name)
     rejects = [bad_utf8] if bad_utf8 is not None else []
+    if not data.strip():
+        return [], rejects
+    try:  # the fast path: the whole file in Arrow's default blocks
+        return [pajson.read_json(io.BytesIO(data))], rejects
+    except pa.ArrowInvalid:
+        pass
+    fitted = fit_long_lines(data, name, max_record_bytes)
+    data, options = fitted.data, fitted.read_options
+    if fitted.rejects is not None:
+        rejects.append(fitted.rejects)
     try:
-        return [pajson.read_json(io.BytesIO(data))] if data.strip() else [], rejects
+        return [pajson.read_json(io.BytesIO(data), options)], rejects
     except pa.ArrowInvalid:
         pass
     good, raw, reasons, numbers = [], [], [], []
@@ -202,7 +229,7 @@ def parse_jsonl(data: bytes, name: str) -> tuple[list[pa.Table], list[Rejects]]:
             numbers.append(number)
     if raw:
         rejects.append(Rejects(raw, reasons, name, numbers))
-    return list(_json_tables(good)), rejects
+    return list(_json_tables(good, options)), rejects
 
 
 def parse_csv(data: bytes, name: str, delimiter: str = ",") -> tuple[list[pa.Table], list[Rejects]]:
@@ -287,7 +314,7 @@ class FilesSource(Source[FilesConfig]):
             with fs.open_input_stream(info.path) as f:
                 data = f.read()
             if options.format == "jsonl":
-                return parse_jsonl(data, name)
+                return parse_jsonl(data, name, options.max_record_bytes)
             return parse_csv(data, name, options.delimiter)
         except (pa.ArrowInvalid, OSError) as exc:
             raise FilesSourceError(f"cannot parse {name}: {exc}") from exc
@@ -311,16 +338,18 @@ class FilesSource(Source[FilesConfig]):
                 rows += rejected.num_rows
                 yield Rejected(name, rejected)
             for table in tables:
+                table = table.append_column(
+                    SOURCE_FILE_FIELD, pa.repeat(pa.scalar(key, pa.string()), table.num_rows)
+                )
                 if declared is not None:
-                    # the declared columns take their declared types; the rest is inferred
+                    # the declared columns take their declared types; the rest is inferred.
+                    # Values that do not fit are schema violations: the engine applies the
+                    # stream's schema_policy to them (DLQ, or fail the sync)
                     conformer = SchemaConformer(name, declared, "dlq")
                     table, bad = conformer.conform(table)
                     if bad is not None:
                         rows += bad.num_rows
                         yield Rejected(name, bad)
-                table = table.append_column(
-                    SOURCE_FILE_FIELD, pa.repeat(pa.scalar(key, pa.string()), table.num_rows)
-                )
                 rows += table.num_rows
                 for batch in table.to_batches(max_chunksize=BATCH_ROWS):
                     yield Records(name, batch)

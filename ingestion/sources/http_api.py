@@ -3,8 +3,10 @@
 Each stream is a GET path whose JSON body holds a list of records (`records_path`), walked
 page by page (`page`, `offset` or `cursor` pagination). Records become Arrow batches of
 about `batch_records` rows; nested objects and arrays are kept as JSON text. A record that
-is not a JSON object, or a page that is not JSON, goes to the DLQ with the request as its
-location, and the read goes on. HTTP (retries, backoff, errors) is in `http_client`.
+is not a JSON object, or a page without a list at `records_path`, goes to the DLQ with the
+request as its location, and the read goes on. A page whose body is not JSON at all is
+retried, then fails the read (its records cannot be counted, so none would reconcile).
+HTTP (retries, backoff, errors) is in `http_client`.
 
 Incremental streams send the last committed cursor in `incremental.cursor_param` and keep
 `{"cursor_field", "cursor"}` (the largest cursor value seen) as state. Records that share
@@ -55,10 +57,8 @@ from ingestion.sources.http_client import HttpApiError, HttpClient, RetryPolicy,
 
 log = logging.getLogger(__name__)
 
-# a page that is not JSON is skipped; this many in a row means the API is broken
+# a page without its records is skipped; this many in a row means the API is broken
 MAX_BAD_PAGES_IN_A_ROW = 3
-# raw text kept in the DLQ for a page that is not JSON
-MAX_RAW_PAGE_CHARS = 1_000_000
 _SECRET = {"airbyte_secret": True}
 
 
@@ -280,16 +280,13 @@ def fetch_page(
     client: HttpClient, options: HttpStreamOptions, params: Mapping[str, Any], number: int
 ) -> tuple[Page, bytes]:
     """One page and the body's bytes (to spot an API that ignores the page parameter)."""
-    response = client.get(options.path, params, stream=options.name)
+    response, body = client.get_json(
+        options.path, params, stream=options.name, what=f"page {number}"
+    )
     location = f"GET {display_url(response.request.url, target_only=True)} page {number}"
     content = response.content
     if response.status_code == 204 or not content.strip():
         return Page(number, location, None, []), content
-    try:
-        body = json.loads(content)
-    except ValueError as exc:
-        raw = content.decode("utf-8", errors="replace")[:MAX_RAW_PAGE_CHARS]
-        return Page(number, location, None, None, f"the page is not JSON: {exc}", raw), content
     items = dig(body, options.records_path)
     problem = None
     if items is _MISSING:

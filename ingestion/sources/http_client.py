@@ -1,13 +1,16 @@
 """HTTP GET for the REST source: retries, backoff, and errors that say what to fix.
 
-One job: send a GET and return a 2xx response, or raise a `SourceError` naming the stream,
-the URL (secrets masked) and the last answer.
+One job: send a GET and return a 2xx response with its JSON body, or raise a `SourceError`
+naming the stream, the URL (secrets masked) and the last answer.
 
 - 429 (and 503) honour `Retry-After`, in seconds or as an HTTP date, capped at
   `backoff_max`; without the header they back off like the other retryable failures.
 - 5xx, connection errors, timeouts and dropped connections retry with exponential backoff
   (tenacity): `backoff_initial * 2**(attempt - 1)`, capped at `backoff_max`, at most
   `max_retries` times after the first attempt.
+- A 2xx whose body is not JSON (cut off mid-page, an HTML error page from a proxy) is
+  retried the same way: it is a transient failure more often than not. When
+  the retries are spent, the error names the URL, the page and the parse error.
 - Any other 4xx fails at once with the message from the body (401: the token is wrong or
   missing). Redirects are not followed: a custom auth header would go along to wherever
   the redirect points.
@@ -32,7 +35,7 @@ from urllib.parse import urlencode
 import httpx
 import tenacity
 
-from ingestion.protocol import SourceError
+from ingestion.protocol import SourceError, SourceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ _MAX_MESSAGE = 300
 
 class HttpApiError(SourceError):
     """The API cannot be reached, refused the request or answered something unusable."""
+
+
+class HttpApiUnavailableError(HttpApiError, SourceUnavailableError):
+    """The API kept failing (5xx, 429, timeouts, unparsable bodies) through every retry."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,10 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _Unparsable(_Retryable):
+    """A 2xx answer whose body is not JSON."""
+
+
 def _refusal(stream: str, shown: str, response: httpx.Response) -> HttpApiError:
     status, message = response.status_code, body_message(response)
     head = f"{stream}: {shown} was refused ({status} {response.reason_phrase})"
@@ -170,8 +181,11 @@ class HttpClient:
     def close(self) -> None:
         self._client.close()
 
-    def get(self, path: str, params: Mapping[str, Any], *, stream: str) -> httpx.Response:
-        """The 2xx response to GET path?params, after retries; HttpApiError otherwise."""
+    def get_json(
+        self, path: str, params: Mapping[str, Any], *, stream: str, what: str
+    ) -> tuple[httpx.Response, Any]:
+        """The 2xx response to GET path?params and its parsed JSON body (None when empty),
+        after retries; HttpApiError otherwise. `what` names the request in errors (`page 3`)."""
         try:
             request = self._client.build_request("GET", path, params=dict(params))
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
@@ -187,25 +201,35 @@ class HttpClient:
         attempts = self.policy.max_retries + 1
         try:
             return retrying(self._send, request, stream, shown)
+        except _Unparsable as exc:
+            raise HttpApiUnavailableError(
+                f"{stream}: {shown} ({what}) answered {attempts} times with a body that is "
+                f"not JSON; last: {exc.answer}. The API cuts off or garbles its pages: try "
+                "later, or raise max_retries",
+                stream,
+            ) from None
         except _Retryable as exc:
-            raise HttpApiError(
+            raise HttpApiUnavailableError(
                 f"{stream}: {shown} failed {attempts} times; last answer: {exc.answer}. "
                 "The API is down or throttling: try later, or raise max_retries or "
-                "backoff_max_seconds"
+                "backoff_max_seconds",
+                stream,
             ) from None
         except httpx.TimeoutException as exc:
-            raise HttpApiError(
+            raise HttpApiUnavailableError(
                 f"{stream}: {shown} failed {attempts} times; last error: no answer within "
                 f"timeout_seconds={self.timeout_seconds:g} ({type(exc).__name__}). The API "
-                "is down or slow: try later, or raise timeout_seconds"
+                "is down or slow: try later, or raise timeout_seconds",
+                stream,
             ) from None
         except httpx.TransportError as exc:
-            raise HttpApiError(
+            raise HttpApiUnavailableError(
                 f"{stream}: {shown} failed {attempts} times; last error: {type(exc).__name__}: "
-                f"{exc or 'connection failed'}. Check base_url and that the API is reachable"
+                f"{exc or 'connection failed'}. Check base_url and that the API is reachable",
+                stream,
             ) from None
 
-    def _send(self, request: httpx.Request, stream: str, shown: str) -> httpx.Response:
+    def _send(self, request: httpx.Request, stream: str, shown: str) -> tuple[httpx.Response, Any]:
         response = self._client.send(request)
         status = response.status_code
         if status == 429 or status >= 500:
@@ -223,7 +247,13 @@ class HttpClient:
                 f"{stream}: {shown} redirects ({status}) to {location}; redirects are not "
                 "followed (the credentials would go along): set base_url to the final address"
             )
-        return response
+        if status == 204 or not response.content.strip():
+            return response, None
+        try:
+            return response, json.loads(response.content)
+        except ValueError as exc:
+            size = len(response.content)
+            raise _Unparsable(f"{status} with {size} bytes: {exc}", None) from None
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -254,6 +284,7 @@ class HttpClient:
 __all__ = [
     "RETRYABLE_ERRORS",
     "HttpApiError",
+    "HttpApiUnavailableError",
     "HttpClient",
     "RetryPolicy",
     "body_message",

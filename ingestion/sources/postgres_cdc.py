@@ -87,6 +87,7 @@ from ingestion.protocol import (
     json_schema_of,
 )
 from ingestion.sources import pgoutput
+from ingestion.sources.connection_loss import guard_reads
 from ingestion.sources.pgoutput import UNCHANGED_TOAST, lsn_to_int, lsn_to_text
 from ingestion.sources.sql import (
     IDENTIFIER_PATTERN,
@@ -670,8 +671,9 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
         catalog: ConfiguredAirbyteCatalog,
         state: Mapping[str, dict[str, Any]],
     ) -> Iterator[ReadEvent]:
+        names = [s.stream.name for s in catalog.streams]
         try:
-            yield from self._read(config, catalog, state)
+            yield from guard_reads(self._read(config, catalog, state), config.dsn, names)
         except psycopg.Error as exc:  # anything not wrapped with more context below
             raise SourceError(
                 f"postgres_cdc on {redact(config.dsn)} failed: {_reason(exc, config.dsn)}. "

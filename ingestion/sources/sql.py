@@ -39,6 +39,7 @@ from ingestion.protocol import (
     is_incremental,
     json_schema_of,
 )
+from ingestion.sources.connection_loss import guard_reads
 from ingestion.sources.position import KEY, LastPosition, resume_clause
 
 SQLITE_PREFIX = "sqlite:///"
@@ -267,7 +268,8 @@ class SqlSource(Source[SqlConfig]):
         state: Mapping[str, dict[str, Any]],
     ) -> Iterator[ReadEvent]:
         for stream in catalog.streams:
-            yield from self._read_stream(config, stream, state.get(stream.stream.name) or {})
+            events = self._read_stream(config, stream, state.get(stream.stream.name) or {})
+            yield from guard_reads(events, config.dsn, [stream.stream.name])
 
     def _count(
         self, conn: Any, config: SqlConfig, table: str, where: str, params: tuple, sums=()

@@ -39,7 +39,8 @@ class _RateTracker:
 
 def result_table(result: SyncResult) -> Table:
     table = Table(title=f"sync {result.connection} {result.sync_id}: {result.status}")
-    for column in ("stream", "mode", "read", "bronze", "dlq", "source count", "MB", "s", "rows/s"):
+    columns = ("stream", "mode", "read", "bronze", "dlq", "deleted", "source count", "MB", "s")
+    for column in (*columns, "rows/s"):
         table.add_column(column, justify="left" if column in ("stream", "mode") else "right")
     for s in result.streams:
         mode = f"{s.sync_mode}/{s.destination_sync_mode}"
@@ -51,6 +52,7 @@ def result_table(result: SyncResult) -> Table:
             f"{s.rows_read:,}",
             f"{s.rows_written:,}",
             f"{s.rows_dlq:,}",
+            f"{s.rows_deleted:,}",
             source_count,
             f"{s.bytes_written / 1e6:.1f}",
             f"{s.seconds:.1f}",

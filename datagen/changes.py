@@ -9,7 +9,8 @@ both run:
   placed on the last day of the generated period (the FX rates cover it);
 - updates: a sample of orders moves to another status, with a new `updated_at`;
 - deletes (optional): a sample of orders without refunds or disputes, with their items
-  and payments. A cursor-based sync cannot see a hard delete; CDC can.
+  and payments. A cursor alone cannot see a hard delete: CDC can, and so can the sync
+  engine's primary-key reconciliation pass on the SQLite shop.
 """
 
 from __future__ import annotations

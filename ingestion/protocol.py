@@ -121,7 +121,18 @@ class SourceTotals:
     sums: dict[str, int | float | Decimal | None] = field(default_factory=dict)
 
 
-ReadEvent = Records | Rejected | Checkpoint | SourceTotals
+@dataclass(frozen=True)
+class KeySnapshot:
+    """Every primary key the source holds now, read in the same snapshot as the records
+    before it. The engine compares it with the keys alive in bronze and lands a tombstone
+    for each key gone from the source (hard deletes a cursor cannot see). In-process only:
+    the Airbyte protocol has no such message, so the command-line connector drops it."""
+
+    stream: str
+    keys: pa.Table
+
+
+ReadEvent = Records | Rejected | Checkpoint | SourceTotals | KeySnapshot
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
@@ -220,6 +231,7 @@ __all__ = [
     "POSITION_COLUMN",
     "SOURCE_METADATA_FIELDS",
     "Checkpoint",
+    "KeySnapshot",
     "ReadEvent",
     "Records",
     "Rejected",

@@ -36,6 +36,7 @@ class StreamResult:
     # rows at or before the position an earlier sync committed (cursor streams; else None)
     rows_reread: int | None = None
     rows_dlq: int = 0
+    rows_deleted: int = 0  # tombstones landed for keys gone from the source (in rows_written)
     bytes_written: int = 0
     source_rows: int | None = None  # what the source counted over the ranges read
     checksums: dict[str, dict[str, Any]] = field(default_factory=dict)  # column: source/read
@@ -48,10 +49,11 @@ class StreamResult:
     def check_reconciles(self, connection: str) -> None:
         """Nothing lost: every record read is in bronze or in the DLQ."""
         where = f"{connection}.{self.stream}"
-        if self.rows_read != self.rows_written + self.rows_dlq:
+        records_written = self.rows_written - self.rows_deleted
+        if self.rows_read != records_written + self.rows_dlq:
             raise ReconciliationError(
                 f"{where}: read {self.rows_read} records but wrote "
-                f"{self.rows_written} to bronze and {self.rows_dlq} to the DLQ"
+                f"{records_written} to bronze and {self.rows_dlq} to the DLQ"
             )
 
     def check_source_window(

@@ -32,10 +32,12 @@ from airbyte_protocol.models import (
 from ingestion.bronze import METADATA_NAMES, BronzeWriter, committed_files
 from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
+from ingestion.deletes import keys_gone, live_keys, tombstones
 from ingestion.drift import SchemaConformer, SchemaDriftError
 from ingestion.prefetch import prefetched
 from ingestion.protocol import (
     Checkpoint,
+    KeySnapshot,
     Records,
     Rejected,
     Rejects,
@@ -141,6 +143,20 @@ class StreamRun:
         self.result.rows_read += event.rejects.num_rows
         self.window_rows += event.rejects.num_rows
         self.writer.write_rejects(event.rejects)
+
+    def land_deletes(self, lake: Lake, connection: str, event: KeySnapshot) -> None:
+        """Tombstones for the keys alive in bronze that the source no longer holds. They are
+        staged like records and committed with the stream's next checkpoint."""
+        key = self.config.primary_key
+        if self.overwrite or not key or self.conformer.schema is None:
+            return  # an overwrite replaces bronze: nothing stale is left to delete
+        alive = live_keys(lake, connection, self.config.name, key)
+        if alive is None:
+            return
+        gone = keys_gone(alive, event.keys, key)
+        if gone.num_rows:
+            self.writer.write(tombstones(gone, self.conformer.schema))
+            self.result.rows_deleted += gone.num_rows
 
     def totals(self, connection: str, event: SourceTotals) -> None:
         # the source's rows include those it rejected itself; so does window_rows
@@ -302,6 +318,8 @@ class Sync:
             run.reject(self.name, event)
         elif isinstance(event, SourceTotals):
             run.totals(self.name, event)
+        elif isinstance(event, KeySnapshot):
+            run.land_deletes(self.lake, self.name, event)
         elif isinstance(event, Checkpoint):
             run.state = event.state
             run.result.state = event.state

@@ -39,8 +39,8 @@ class _RateTracker:
 
 def result_table(result: SyncResult) -> Table:
     table = Table(title=f"sync {result.connection} {result.sync_id}: {result.status}")
-    columns = ("stream", "mode", "read", "re-read", "bronze", "dlq", "source count", "MB", "s")
-    for column in (*columns, "rows/s"):
+    columns = ("stream", "mode", "read", "re-read", "bronze", "dlq", "deleted", "source count")
+    for column in (*columns, "MB", "s", "rows/s"):
         table.add_column(column, justify="left" if column in ("stream", "mode") else "right")
     for s in result.streams:
         mode = f"{s.sync_mode}/{s.destination_sync_mode}"
@@ -53,6 +53,7 @@ def result_table(result: SyncResult) -> Table:
             "-" if s.rows_reread is None else f"{s.rows_reread:,}",
             f"{s.rows_written:,}",
             f"{s.rows_dlq:,}",
+            f"{s.rows_deleted:,}",
             source_count,
             f"{s.bytes_written / 1e6:.1f}",
             f"{s.seconds:.1f}",

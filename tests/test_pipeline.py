@@ -174,13 +174,18 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     assert_docs_describe_every_model_and_column(env, tmp_path / "docs")
 
     # a second run changes the shop first; the incremental syncs carry the change to gold
+    with sqlite3.connect(tmp_path / "shop.db") as oltp:
+        before = {row[0] for row in oltp.execute("select order_id from orders")}
     again = run_demo(settings, quiet=True)
     assert again.stages[0][0] == "apply a change set to the shop"
     with sqlite3.connect(tmp_path / "shop.db") as oltp:
+        after = {row[0] for row in oltp.execute("select order_id from orders")}
         orders, delivered = oltp.execute(
             "select count(*), sum(status = 'delivered') from orders"
         ).fetchone()
-    assert orders > 2_000
+    deleted = before - after
+    assert deleted and after - before, again.changes  # inserts, and hard deletes on SQLite
+    assert_gone_from_gold(tmp_path / "lake", deleted)
     assert again.layers["staging"]["stg_shop__orders"] == orders
     assert again.layers["gold"]["fct_orders"] == orders
     assert again.layers["bronze"]["shop.orders"] > orders  # new versions appended, deduped later
@@ -190,6 +195,24 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     ).fetchone()[0]
     assert gold_delivered == delivered
     assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
+
+
+def assert_gone_from_gold(lake: Path, order_ids: set[int]) -> None:
+    """No gold table that carries an order id still holds one of these orders."""
+    checked = []
+    for table in sorted(p for p in (lake / "gold").iterdir() if p.is_dir()):
+        files = f"{table}/**/*.parquet"
+        columns = {c[0] for c in duckdb.execute(f"describe select * from '{files}'").fetchall()}
+        if "order_id" not in columns:
+            continue
+        ids = ", ".join(str(i) for i in sorted(order_ids))
+        left = duckdb.execute(
+            f"select count(*) from read_parquet('{files}', union_by_name = true) "
+            f"where order_id in ({ids})"
+        ).fetchone()[0]
+        checked.append(table.name)
+        assert left == 0, f"{table.name} still holds {left} rows of deleted orders"
+    assert {"fct_orders", "fct_order_items", "fct_payments"} <= set(checked), checked
 
 
 def assert_docs_describe_every_model_and_column(env: dict, target: Path) -> None:

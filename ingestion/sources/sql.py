@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ingestion.protocol import (
     Checkpoint,
+    KeySnapshot,
     ReadEvent,
     Records,
     Source,
@@ -56,6 +57,9 @@ class SqlStreamOptions(BaseModel):
     table: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN)
     # numeric columns whose sums the source reports over the range read (reconciliation)
     checksum_columns: list[str] = Field(default_factory=list)
+    # after an incremental read, hand over every primary key so the engine can land
+    # tombstones for rows deleted at the source (a cursor cannot see a hard delete)
+    detect_deletes: bool = True
 
     @field_validator("checksum_columns")
     @classmethod
@@ -285,6 +289,25 @@ class SqlSource(Source[SqlConfig]):
                 f"cannot read table {table!r} from {redact(config.dsn)}: {exc}"
             ) from exc
 
+    def _keys(self, conn: Any, config: SqlConfig, table: str, key: list[str]) -> pa.Table:
+        """Every primary key of the table, in the read's snapshot (one narrow scan)."""
+        import re
+
+        for column in key:
+            if not re.match(IDENTIFIER_PATTERN, column):
+                raise SqlSourceError(f"{table}: primary key {column!r} is not a column name")
+        columns = ", ".join(f'"{k}"' for k in key)
+        cursor = conn.cursor()
+        try:
+            cursor.execute(f"SELECT {columns} FROM {quoted(config.schema_name, table, config.dsn)}")
+            return cursor.fetch_arrow_table()
+        except Exception as exc:
+            raise SqlSourceError(
+                f"cannot read the keys of table {table!r} from {redact(config.dsn)}: {exc}"
+            ) from exc
+        finally:
+            cursor.close()
+
     def _read_stream(
         self, config: SqlConfig, stream: ConfiguredAirbyteStream, state: dict[str, Any]
     ) -> Iterator[ReadEvent]:
@@ -330,6 +353,8 @@ class SqlSource(Source[SqlConfig]):
             row = self._count(conn, config, table, where, params, options.checksum_columns)
             sums = dict(zip(options.checksum_columns, row[1:], strict=True))
             yield SourceTotals(name, rows=int(row[0]), sums=sums)
+            if options.detect_deletes and cursor_field is not None and key:
+                yield KeySnapshot(name, self._keys(conn, config, table, key))
             # commit ends the snapshot (on SQLite it also releases the read lock)
             conn.commit()
         new_state = dict(state)

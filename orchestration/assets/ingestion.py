@@ -64,6 +64,7 @@ def _stream_metadata(sync_id: str, stream: StreamResult) -> dict[str, Any]:
         "rows_read": stream.rows_read,
         "dagster/row_count": stream.rows_written,
         "rows_dlq": stream.rows_dlq,
+        "rows_deleted": stream.rows_deleted,
         "bytes": MetadataValue.int(stream.bytes_written),
         "duration_s": MetadataValue.float(stream.seconds),
         "source_rows": stream.source_rows if stream.source_rows is not None else -1,
@@ -80,7 +81,8 @@ def _stream_metadata(sync_id: str, stream: StreamResult) -> dict[str, Any]:
 def _reconciliation(key: AssetKey, stream: StreamResult) -> AssetCheckResult:
     """The engine refuses to commit a sync that does not reconcile; this check makes the
     figures visible on the asset (and fails loudly should that guard ever be bypassed)."""
-    bronze_and_dlq = stream.rows_written + stream.rows_dlq
+    # tombstones for hard deletes are written, not read
+    bronze_and_dlq = stream.rows_written - stream.rows_deleted + stream.rows_dlq
     source_ok = stream.source_rows is None or stream.source_rows == stream.rows_read
     return AssetCheckResult(
         asset_key=key,
@@ -92,6 +94,7 @@ def _reconciliation(key: AssetKey, stream: StreamResult) -> AssetCheckResult:
             "rows_read": stream.rows_read,
             "bronze_rows": stream.rows_written,
             "dlq_rows": stream.rows_dlq,
+            "tombstones": stream.rows_deleted,
         },
     )
 

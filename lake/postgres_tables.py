@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from common.redaction import error_line as first_line
 from lake.errors import LakeError
 from lake.storage import Lake
 
@@ -60,11 +61,6 @@ def quote_ident(*names: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 # -- Arrow types PostgreSQL takes -------------------------------------------------------------

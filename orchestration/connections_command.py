@@ -49,7 +49,9 @@ def check_connections(connections: ConnectionsFile, names: list[str]) -> tuple[T
         source = get_source(connection.source)
         config = connection.source_config()
         if demo_crm_not_running(config.get("base_url")):
-            table.add_row(name, "[yellow]not running[/]", f"demo service, not running: {START_DEMO_CRM}")
+            table.add_row(
+                name, "[yellow]not running[/]", f"demo service, not running: {START_DEMO_CRM}"
+            )
             continue
         try:
             source.check(source.parse_config(config))

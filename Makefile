@@ -4,7 +4,8 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-RUN := $(UV) run --frozen
+# `setup` syncs the venv; commands then run from it directly, so only setup needs uv
+RUN := PATH="$(CURDIR)/.venv/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv"
 DBT := cd dbt_project && ../.venv/bin/dbt
 PG_BINDIR ?= $(shell ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 

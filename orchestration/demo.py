@@ -30,7 +30,7 @@ Explore:
   make ui      the Dagster UI (the asset graph from bronze streams to dashboards) and Superset
   make bi      Superset alone: the dashboards over the published gold
   make docs    dbt docs: models, tests and lineage
-  cd dbt_project && uv run dbt build     rebuild silver/gold with the profile in the repo
+  cd dbt_project && ../.venv/bin/dbt build   rebuild silver/gold with the profile in the repo
   lake:        {lake}
   warehouse:   {duckdb}
 """

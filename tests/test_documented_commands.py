@@ -248,3 +248,22 @@ def test_every_runnable_block_works_as_typed_on_a_fresh_clone(clone, fresh_env):
     assert all(b"dbt" in page for page in pages.values()) and pages
     everything = "\n".join(outputs.values())
     assert "not running" in everything and "demo service" in everything  # crm, outside a demo
+
+
+def test_make_help_aligns_every_description():
+    result = subprocess.run(
+        ["make", "--no-print-directory", "help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in result.stdout.splitlines()]
+    names = [line.split()[0] for line in lines]
+    assert {"demo", "docs", "superset-setup", "test"} <= set(names)
+    starts = {
+        len(line) - len(line.lstrip()[len(name) :].lstrip())
+        for line, name in zip(lines, names, strict=True)
+    }
+    assert len(starts) == 1, lines  # one column for the descriptions, after the longest name

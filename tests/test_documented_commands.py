@@ -236,10 +236,12 @@ def test_every_runnable_block_works_as_typed_on_a_fresh_clone(clone, fresh_env):
     outputs: dict[str, str] = {}
     pages: dict[str, bytes] = {}
     for block in blocks:
+        started = time.monotonic()
         if block.serves:
             pages[block.where] = _serve(block, clone, fresh_env)
         else:
             outputs[block.where] = _run(block, clone, fresh_env)
+        print(f"{block.where}: {time.monotonic() - started:.0f} s")  # shown with -rP or -s
 
     # what the blocks did, beyond their exit codes
     gold = list((clone / "data" / "lake" / "gold").rglob("*.parquet"))

@@ -32,6 +32,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 
 # The project itself. The venv stays root-owned (read-only to the runtime user); dbt_project
 # is the user's, because dbt writes target/ and logs/ there at run time.
+COPY common ./common
 COPY datagen ./datagen
 COPY ingestion ./ingestion
 COPY lake ./lake

@@ -4,14 +4,17 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-RUN := $(UV) run --frozen
+# `setup` syncs the venv; commands then run from it directly, so only setup needs uv
+RUN := PATH="$(CURDIR)/.venv/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv"
 DBT := cd dbt_project && ../.venv/bin/dbt
 PG_BINDIR ?= $(shell ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 .PHONY: help setup check-python demo test test-fast ui docs lint format clean bench superset-setup bi superset-lock
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} \
+	  {name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
+	  END {for (i = 1; i <= NR; i++) printf "  \033[36m%-*s\033[0m  %s\n", width, name[i], text[i]}'
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null \
@@ -59,8 +62,9 @@ bi: setup superset-setup ## Start Superset on 127.0.0.1:8088 (bootstrap if neede
 ui: setup superset-setup ## Start the Dagster UI (webserver + daemon) on 127.0.0.1:3000 and Superset on :8088
 	$(RUN) python -m orchestration.ui
 
-docs: setup ## Generate and serve the dbt docs on 127.0.0.1:8080
-	$(DBT) docs generate && $(DBT) docs serve --host 127.0.0.1 --port 8080 --no-browser
+DOCS_PORT ?= 8080
+docs: setup ## Generate and serve the dbt docs on 127.0.0.1:8080 (DOCS_PORT; after a demo)
+	$(DBT) docs generate && ../.venv/bin/dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 lint: setup ## ruff check and format check; SQLFluff (dbt templater) over the dbt SQL
 	$(RUN) ruff check .

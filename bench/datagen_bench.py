@@ -1,7 +1,7 @@
 """Benchmark: generation time per stage at a scale (default 1 = 1,000,000 orders).
 
 Prints the median of several runs per stage; not a test. Usage:
-    uv run python bench/datagen_bench.py [--scale 1] [--runs 3]
+    .venv/bin/python bench/datagen_bench.py [--scale 1] [--runs 3]
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ execution_time and the slowest nodes with their own SQL time. The summary checks
 targets: full build at scale 1 < 60 s, at scale 10 < 300 s; incremental build < 15% of the
 full build. Ctrl-C (or SIGTERM) prints the summary of the builds done so far. Prints
 figures; not a test. Usage:
-    uv run python bench/dbt_bench.py [--scales 1 10] [--postgres-scale 1] [--data DIR]
+    .venv/bin/python bench/dbt_bench.py [--scales 1 10] [--postgres-scale 1] [--data DIR]
                                      [--results DIR] [--wait-idle 900] [--keep]
                                      [--project-dir DIR]
 """

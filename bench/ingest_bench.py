@@ -6,7 +6,7 @@ local lake, first in full (an empty lake), then again after 1% of the rows chang
 Every measured sync runs in a fresh child process, so its peak RSS is its own. Prints
 rows/s, MB/s, peak memory, the incremental sync's share of the full sync's time (medians
 of --repeat runs) and the targets passed or missed; not a test. Usage:
-    uv run python bench/ingest_bench.py [--rows 5000000] [--repeat 3]
+    .venv/bin/python bench/ingest_bench.py [--rows 5000000] [--repeat 3]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Chart data API latency for every dashboard chart: cold and warm, alone and under load.
 
-    DATA_DIR=... uv run python bench/superset_bench.py [--users 10] [--rounds 5]
+    DATA_DIR=... .venv/bin/python bench/superset_bench.py [--users 10] [--rounds 5]
 
 Uses the data under DATA_DIR (run `lakehouse demo --scale S` into it first, at the scale to
 measure) and starts Superset on a free port (the bootstrap runs if needed), with the

@@ -13,9 +13,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common.redaction import redact
 from datagen import clickstream, fx
 from datagen.marketplace import COUNTRIES, generate_shop
-from datagen.oltp import redact, write_tables
+from datagen.oltp import write_tables
 from datagen.volumes import Volumes
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ingestion.sources.sql import redact
+from common.redaction import redact
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -50,7 +50,7 @@ def connect(dsn: str) -> Iterator[Any]:
 
             conn = driver.connect(dsn)
     except Exception as exc:  # the driver's own error types differ; the reason is in str(exc)
-        raise OltpError(f"cannot connect to OLTP database {redact(dsn)}: {exc}") from exc
+        raise OltpError(redact(f"cannot connect to OLTP database {dsn}: {exc}")) from exc
     try:
         yield conn
     finally:

@@ -26,7 +26,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from lake.postgres_tables import PostgresLoadError, first_line, parquet_dataset, replace_table
+from common.redaction import error_line as first_line
+from lake.postgres_tables import PostgresLoadError, parquet_dataset, replace_table
 from lake.storage import Lake
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from common.redaction import error_line as first_line
 from lake.errors import LakeError
 from lake.storage import Lake
 
@@ -60,11 +61,6 @@ def quote_ident(*names: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 # -- Arrow types PostgreSQL takes -------------------------------------------------------------
@@ -199,15 +195,30 @@ def parquet_dataset(lake: Lake, base: str, paths: list[str], what: str) -> ds.Da
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
+# what dbt's postgres target has no default for (dbt_project/profiles.yml); the password may
+# be empty (trust or peer authentication), the schema defaults to dbt
+DBT_PG_REQUIRED = ("DBT_PG_HOST", "DBT_PG_PORT", "DBT_PG_USER", "DBT_PG_DATABASE")
+
+
+def missing_dbt_pg_settings(env: Mapping[str, str]) -> list[str]:
+    """The DBT_PG_* variables the postgres target needs that are unset or empty."""
+    return [name for name in DBT_PG_REQUIRED if not env.get(name)]
+
+
 def dsn_from_env(env: Mapping[str, str] | None = None) -> str:
     """The DSN of the database dbt's postgres target uses (DBT_PG_* in the environment)."""
     env = os.environ if env is None else env
-    user = env.get("DBT_PG_USER") or "lakehouse"
+    missing = missing_dbt_pg_settings(env)
+    if missing:
+        raise PostgresLoadError(
+            f"{', '.join(missing)} not set: the dbt target postgres has no default database"
+        )
+    user = env["DBT_PG_USER"]
     password = env.get("DBT_PG_PASSWORD") or ""
     auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-    host = env.get("DBT_PG_HOST") or "127.0.0.1"
-    port = env.get("DBT_PG_PORT") or "5432"
-    database = quote(env.get("DBT_PG_DATABASE") or "analytics", safe="")
+    host = env["DBT_PG_HOST"]
+    port = env["DBT_PG_PORT"]
+    database = quote(env["DBT_PG_DATABASE"], safe="")
     sslmode = env.get("DBT_PG_SSLMODE") or "prefer"
     return f"postgresql://{auth}@{host}:{port}/{database}?sslmode={quote(sslmode, safe='')}"
 

@@ -50,12 +50,12 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
+from common.redaction import error_line as first_line
 from lake.errors import LakeError
 from lake.postgres_tables import (
     PostgresLoadError,
     check_identifier,
     conform,
-    first_line,
     is_json,
     parquet_dataset,
     postgres_schema,

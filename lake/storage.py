@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from common.redaction import error_line
 from lake.errors import LakeError
 from lake.location import Location, parse_lake_url
 
@@ -90,7 +91,7 @@ class Lake:
         except LakeError:
             raise
         except (OSError, pa.ArrowException) as exc:
-            raise LakeError(f"cannot {what} at {self.url}: {_reason(exc)}") from exc
+            raise LakeError(f"cannot {what} at {self.url}: {error_line(exc)}") from exc
 
     # -- reads and writes -----------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
@@ -183,12 +184,6 @@ class _AtomicTarget:
             self.lake.fs.move(self.tmp, self.path)
         elif self.lake.exists(self.tmp):
             self.lake.fs.delete_file(self.tmp)
-
-
-def _reason(exc: BaseException) -> str:
-    """The useful line of a filesystem error (AWS errors are long and nested)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
 
 
 def open_lake(url: str, create: bool = True) -> Lake:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from dagster import AssetSelection, DagsterInstance, materialize
 
+from common.redaction import redact
 from datagen.changes import apply_changes
 from datagen.generate import GenerationRequest, already_generated, generate
 from lake import open_lake
@@ -18,7 +19,6 @@ from orchestration.assets.ingestion import BRONZE_GROUP
 from orchestration.assets.serving import DASHBOARDS_GROUP, SERVING_GROUP
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
-from orchestration.doctor import redact
 from orchestration.settings import Settings
 from orchestration.summary import DemoReport, count_dlq_rows, count_layer_rows, print_report
 
@@ -30,7 +30,7 @@ Explore:
   make ui      the Dagster UI (the asset graph from bronze streams to dashboards) and Superset
   make bi      Superset alone: the dashboards over the published gold
   make docs    dbt docs: models, tests and lineage
-  cd dbt_project && uv run dbt build     rebuild silver/gold with the profile in the repo
+  cd dbt_project && ../.venv/bin/dbt build   rebuild silver/gold with the profile in the repo
   lake:        {lake}
   warehouse:   {duckdb}
 """

@@ -24,12 +24,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from common.redaction import error_line, redact
 from orchestration.settings import Settings
 
 TIMEOUT_SECONDS = 5.0
@@ -60,27 +61,6 @@ class NotYet(Exception):
     """Not created yet (a warning on the embedded default)."""
 
 
-# -- redaction ----------------------------------------------------------------------------
-def redact(url: str) -> str:
-    """The URL with its password replaced by ***, for printing and logs."""
-    if not url or "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:240]
-
-
 # -- probes -------------------------------------------------------------------------------
 def probe_lake(lake_url: str, env: Mapping[str, str]) -> str:
     import pyarrow as pa
@@ -107,7 +87,7 @@ def probe_lake(lake_url: str, env: Mapping[str, str]) -> str:
         lake.write_bytes(probe, b"ok")
         lake.fs.delete_file(probe)
     except (OSError, pa.ArrowException) as exc:
-        raise Unavailable(f"cannot list or write {lake_url}: {_first_line(exc)}") from exc
+        raise Unavailable(f"cannot list or write {lake_url}: {error_line(exc, 240)}") from exc
     return f"listed ({listed} entries at the root), wrote and deleted a probe object"
 
 
@@ -125,7 +105,7 @@ def probe_sqlite(dsn: str) -> str:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise Unavailable(f"{path}: {_first_line(exc)}") from exc
+        raise Unavailable(f"{path}: {error_line(exc, 240)}") from exc
     return f"select 1 ok; {tables} tables"
 
 
@@ -138,7 +118,7 @@ def probe_postgres(dsn: str, need_logical: bool = False) -> str:
             (version,) = conn.execute("show server_version").fetchone()
             (wal_level,) = conn.execute("show wal_level").fetchone()
     except psycopg.Error as exc:
-        raise Unavailable(f"cannot connect to {redact(dsn)}: {_first_line(exc)}") from exc
+        raise Unavailable(f"cannot connect to {redact(dsn)}: {error_line(exc, 240)}") from exc
     if need_logical and wal_level != "logical":
         raise Unavailable(
             f"wal_level is {wal_level}: log-based CDC needs wal_level=logical "
@@ -158,7 +138,7 @@ def probe_duckdb_catalog(path: Path) -> str:
                 "select count(*) from information_schema.tables where table_schema = 'analytics'"
             ).fetchone()
     except duckdb.Error as exc:
-        raise Unavailable(f"{path}: {_first_line(exc)}") from exc
+        raise Unavailable(f"{path}: {error_line(exc, 240)}") from exc
     return f"opened read-only; {views} relations in analytics"
 
 
@@ -175,7 +155,7 @@ def probe_http(url: str, path: str) -> str:
         raise Unavailable(f"GET {target} answered HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise Unavailable(f"GET {target}: {_first_line(reason)}") from exc
+        raise Unavailable(f"GET {target}: {error_line(reason, 240)}") from exc
     return f"GET {path} -> HTTP {status} in {time.perf_counter() - started:.2f}s"
 
 
@@ -237,7 +217,7 @@ def _run(check: Check, probe: Callable[[], str]) -> Check:
     except Unavailable as exc:
         check.detail, check.status = str(exc), FAIL
     except Exception as exc:  # a probe must never crash the report
-        check.detail, check.status = f"{type(exc).__name__}: {_first_line(exc)}", FAIL
+        check.detail, check.status = f"{type(exc).__name__}: {error_line(exc, 240)}", FAIL
     return check
 
 
@@ -322,7 +302,7 @@ def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
         try:
             loaded = load_connections(settings.connections_file, settings.interpolation_env())
         except ValueError as exc:
-            raise Unavailable(_first_line(exc)) from exc
+            raise Unavailable(error_line(exc, 240)) from exc
         names = ", ".join(f"{n} ({c.source})" for n, c in loaded.connections.items())
         return f"{len(loaded.connections)} connections: {names}"
 
@@ -362,7 +342,7 @@ def _dagster_storage_check(home: Path, env: Mapping[str, str]) -> Check:
     except Unavailable as exc:
         return Check("Dagster storage", f"PostgreSQL ({home / 'dagster.yaml'})", FAIL, str(exc))
     except (OSError, ValueError) as exc:  # unreadable or invalid YAML
-        return Check("Dagster storage", str(home / "dagster.yaml"), FAIL, _first_line(exc))
+        return Check("Dagster storage", str(home / "dagster.yaml"), FAIL, error_line(exc, 240))
     if dsn is None:
         return Check(
             "Dagster storage",
@@ -410,4 +390,4 @@ def doctor(settings: Settings | None = None, console: Console | None = None) -> 
     return 0
 
 
-__all__ = ["Check", "doctor", "redact", "report_table", "run_checks"]
+__all__ = ["Check", "doctor", "report_table", "run_checks"]

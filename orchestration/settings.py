@@ -57,7 +57,20 @@ class Settings:
             scale=scale,
             seed=seed,
             dbt_target=env.get("DBT_TARGET") or None,
-        )
+        )._checked(env)
+
+    def _checked(self, env: Mapping[str, str]) -> Settings:
+        """Refuse a postgres dbt target without its connection settings (dbt would fail
+        later, or reach whatever listens on a guessed address)."""
+        from lake.postgres_tables import missing_dbt_pg_settings  # pyarrow: only when asked
+
+        missing = missing_dbt_pg_settings(env) if self.dbt_on_postgres else []
+        if missing:
+            raise ValueError(
+                f"DBT_TARGET={POSTGRES_TARGET} needs {', '.join(missing)} "
+                "(where dbt builds; README, Configuration): not set"
+            )
+        return self
 
     @property
     def serving_dir(self) -> Path:

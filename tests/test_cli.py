@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -89,6 +90,26 @@ def test_connections_check_names_the_failing_connection(generated):
     broken = lakehouse("connections", "check", "shop", env={**env, "OLTP_DSN": "sqlite:///no.db"})
     assert broken.returncode == 1
     assert "failed" in broken.stdout and "does not exist" in broken.stdout
+
+
+def test_connections_check_reports_the_demo_crm_as_not_running_and_fails_nothing(generated):
+    # CRM_API_URL unset: the crm connection points at the demo's address, where nothing runs
+    # outside a demo (this test needs 127.0.0.1:8765 free)
+    result = lakehouse("connections", "check", "shop", "crm", env=base_env(generated))
+    assert result.returncode == 0, result.stdout + result.stderr
+    crm = " ".join(line for line in result.stdout.splitlines() if "│" in line).split("│ crm ")[1]
+    assert "not running" in crm and "demo service" in crm and "datagen.crm_api" in crm
+    assert "succeeded" not in crm and result.stdout.count("succeeded") == 1  # shop only
+
+
+def test_connections_check_fails_a_configured_crm_it_cannot_reach(generated):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{free.getsockname()[1]}"
+    env = {**base_env(generated), "CRM_API_URL": dead, "CRM_API_TOKEN": "t"}
+    result = lakehouse("connections", "check", "crm", env=env)
+    assert result.returncode == 1
+    assert "failed" in result.stdout and "not running" not in result.stdout
 
 
 def test_connections_discover_writes_a_starter_file_without_secrets(generated, tmp_path):

@@ -481,6 +481,12 @@ def test_streams_and_names_the_loader_accepts(tmp_path):
     with pytest.raises(PostgresLoadError, match="no bronze for source 'crm'"):
         postgres_raw.bronze_streams(lake, ["crm"])
     dsn = dsn_from_env(
-        {"DBT_PG_USER": "a b", "DBT_PG_PASSWORD": "p@ss:/", "DBT_PG_DATABASE": "analytics"}
+        {
+            "DBT_PG_HOST": "127.0.0.1",
+            "DBT_PG_PORT": "5432",
+            "DBT_PG_USER": "a b",
+            "DBT_PG_PASSWORD": "p@ss:/",
+            "DBT_PG_DATABASE": "analytics",
+        }
     )
     assert dsn == "postgresql://a%20b:p%40ss%3A%2F@127.0.0.1:5432/analytics?sslmode=prefer"

@@ -21,7 +21,7 @@ import pytest
 
 from lake import open_lake
 from orchestration.cli import main
-from orchestration.doctor import FAIL, OK, WARN, redact, run_checks
+from orchestration.doctor import FAIL, OK, WARN, run_checks
 from orchestration.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -96,15 +96,6 @@ def http_ui() -> Iterator[str]:
 
 def _by_component(checks) -> dict:
     return {c.component: c for c in checks}
-
-
-def test_redact_hides_passwords_only():
-    assert redact("postgresql://shop:s3cret@db:5432/shop") == "postgresql://shop:***@db:5432/shop"
-    assert redact("postgresql+psycopg2://u:p%40ss@h/db?sslmode=require") == (
-        "postgresql+psycopg2://u:***@h/db?sslmode=require"
-    )
-    assert redact("postgresql://shop@db/shop") == "postgresql://shop@db/shop"
-    assert redact("sqlite:////tmp/shop.db") == "sqlite:////tmp/shop.db"
 
 
 def test_fresh_embedded_default_warns_about_what_is_not_created_yet(clean_env, capsys):

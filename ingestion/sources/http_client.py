@@ -25,7 +25,6 @@ import email.utils
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from urllib.parse import urlencode
 import httpx
 import tenacity
 
+from common.redaction import MASK, is_secret_name
 from ingestion.protocol import SourceError, SourceUnavailableError
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,6 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
     httpx.RemoteProtocolError,
     httpx.ProxyError,
 )
-_SECRET_NAME = re.compile(
-    r"key|token|secret|passw|signature|^sig$|auth|credential|session", re.IGNORECASE
-)
-_MASK = "***"
 _MAX_MESSAGE = 300
 
 
@@ -72,7 +68,7 @@ def display_url(url: httpx.URL | str, *, target_only: bool = False) -> str:
     """The URL for messages and logs: no user info, secret-looking query values masked.
     `target_only`: just the path and query (`/v1/contacts?page=2`)."""
     url = httpx.URL(str(url))
-    pairs = [(k, _MASK if _SECRET_NAME.search(k) else v) for k, v in url.params.multi_items()]
+    pairs = [(k, MASK if is_secret_name(k) else v) for k, v in url.params.multi_items()]
     target = url.path + (f"?{urlencode(pairs, safe=':*/,')}" if pairs else "")
     if target_only:
         return target

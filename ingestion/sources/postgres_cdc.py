@@ -72,9 +72,10 @@ from airbyte_protocol.models import (
     ConfiguredAirbyteCatalog,
     SyncMode,
 )
-from psycopg import conninfo, errors, pq
+from psycopg import errors, pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.redaction import redact
 from ingestion.protocol import (
     SOURCE_METADATA_FIELDS,
     Checkpoint,
@@ -98,7 +99,6 @@ from ingestion.sources.sql import (
     normalized_schema,
     primary_key,
     quoted,
-    redact,
     table_schema,
 )
 
@@ -175,14 +175,9 @@ class PostgresCdcConfig(BaseModel):
 
 
 # -- connections and errors ------------------------------------------------------------------
-def _reason(exc: BaseException, dsn: str) -> str:
-    """The driver's message on one line, without the password."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    with suppress(Exception):
-        password = conninfo.conninfo_to_dict(dsn).get("password")
-        if password:
-            text = text.replace(str(password), "***")
-    return text
+def _reason(exc: BaseException) -> str:
+    """The driver's message on one line, without credentials (libpq may quote the DSN)."""
+    return redact(" ".join(str(exc).split()) or type(exc).__name__)
 
 
 @contextmanager
@@ -200,7 +195,7 @@ def _pg(dsn: str, *, replication: bool = False) -> Iterator[psycopg.Connection]:
         hint = (
             " (pg_hba.conf must allow replication connections for this user)" if replication else ""
         )
-        raise SourceError(f"cannot open {what} {redact(dsn)}{hint}: {_reason(exc, dsn)}") from exc
+        raise SourceError(f"cannot open {what} {redact(dsn)}{hint}: {_reason(exc)}") from exc
     try:
         yield conn
     finally:
@@ -392,7 +387,7 @@ def _ensure_publication(
     except psycopg.Error as exc:
         raise SourceError(
             f"cannot create or extend publication {pub!r} in {redact(config.dsn)}: "
-            f"{_reason(exc, config.dsn)}. The user needs CREATE on the database and must own "
+            f"{_reason(exc)}. The user needs CREATE on the database and must own "
             "the tables; or have a superuser create the publication for the tables"
         ) from exc
 
@@ -642,9 +637,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
                 for options in config.streams:
                     _describe(conn, config, options.name)
             except psycopg.Error as exc:
-                raise SourceError(
-                    f"cannot check {redact(config.dsn)}: {_reason(exc, config.dsn)}"
-                ) from exc
+                raise SourceError(f"cannot check {redact(config.dsn)}: {_reason(exc)}") from exc
 
     def discover(self, config: PostgresCdcConfig) -> AirbyteCatalog:
         dsn = config.dsn
@@ -676,7 +669,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
             yield from guard_reads(self._read(config, catalog, state), config.dsn, names)
         except psycopg.Error as exc:  # anything not wrapped with more context below
             raise SourceError(
-                f"postgres_cdc on {redact(config.dsn)} failed: {_reason(exc, config.dsn)}. "
+                f"postgres_cdc on {redact(config.dsn)} failed: {_reason(exc)}. "
                 "Rerun the sync: it resumes from the last committed state"
             ) from exc
 
@@ -754,8 +747,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
             ctl.execute("SELECT pg_drop_replication_slot(%s)", (config.slot_name,))
         except psycopg.Error as exc:
             raise SourceError(
-                f"cannot drop the leftover replication slot {config.slot_name!r}: "
-                f"{_reason(exc, config.dsn)}"
+                f"cannot drop the leftover replication slot {config.slot_name!r}: {_reason(exc)}"
             ) from exc
 
     def _advance(
@@ -778,7 +770,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
             except psycopg.Error as exc:
                 raise SourceError(
                     f"cannot advance replication slot {config.slot_name!r} to "
-                    f"{lsn_to_text(lsn)}: {_reason(exc, config.dsn)}"
+                    f"{lsn_to_text(lsn)}: {_reason(exc)}"
                 ) from exc
 
     # -- snapshots -------------------------------------------------------------------------
@@ -799,7 +791,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
             except psycopg.Error as exc:
                 raise SourceError(
                     f"cannot create replication slot {slot!r} for "
-                    f"{[s.name for s in streams]}: {_reason(exc, config.dsn)}. The user needs "
+                    f"{[s.name for s in streams]}: {_reason(exc)}. The user needs "
                     "the REPLICATION attribute and a free slot (max_replication_slots)"
                 ) from exc
             position = lsn_to_int(result.get_value(0, 1).decode())  # type: ignore[union-attr]
@@ -836,7 +828,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
             except Exception as exc:
                 raise SourceError(
                     f"cannot start the snapshot of {[s.name for s in streams]} on "
-                    f"{redact(config.dsn)}: {_reason(exc, config.dsn)}"
+                    f"{redact(config.dsn)}: {_reason(exc)}"
                 ) from exc
             finally:
                 with suppress(Exception):
@@ -878,7 +870,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
             raise SourceError(
                 f"stream {stream.name!r}: reading the snapshot of table "
                 f"{table.schema_name}.{table.name} from {redact(config.dsn)} failed: "
-                f"{_reason(exc, config.dsn)}. Rerun the sync: it resumes from the last "
+                f"{_reason(exc)}. Rerun the sync: it resumes from the last "
                 "committed state (a stream whose snapshot was not committed is read again)"
             ) from exc
         finally:
@@ -902,7 +894,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
                 except Exception as exc:
                     raise SourceError(
                         f"stream {stream.name!r}: cannot read the columns of table "
-                        f"{table.schema_name}.{table.name}: {_reason(exc, config.dsn)}"
+                        f"{table.schema_name}.{table.name}: {_reason(exc)}"
                     ) from exc
                 finally:
                     with suppress(Exception):
@@ -993,7 +985,7 @@ class PostgresCdcSource(Source[PostgresCdcConfig]):
     ) -> str:
         slot = config.slot_name
         names = [s.name for s in streams]
-        reason = _reason(exc, config.dsn)
+        reason = _reason(exc)
         if isinstance(exc, errors.UndefinedObject):
             advice = "the slot is gone: reset the streams' state to take a new snapshot"
         elif isinstance(exc, errors.ObjectInUse):

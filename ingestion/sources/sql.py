@@ -28,6 +28,7 @@ from airbyte_protocol.models import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.redaction import redact
 from ingestion.protocol import (
     Checkpoint,
     KeySnapshot,
@@ -86,15 +87,6 @@ class SqlConfig(BaseModel):
         return SqlStreamOptions(name=stream)
 
 
-def redact(dsn: str) -> str:
-    """The DSN without its password, for messages and logs."""
-    if "://" in dsn and "@" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
-    return dsn
-
-
 def is_sqlite(dsn: str) -> bool:
     return dsn.startswith(SQLITE_PREFIX)
 
@@ -121,7 +113,7 @@ def connect(dsn: str) -> Iterator[Any]:
     except SqlSourceError:
         raise
     except Exception as exc:  # driver error types vary; the reason is in the message
-        raise SqlSourceError(f"cannot connect to {redact(dsn)}: {exc}") from exc
+        raise SqlSourceError(redact(f"cannot connect to {dsn}: {exc}")) from exc
     try:
         yield conn
     finally:
@@ -286,7 +278,7 @@ class SqlSource(Source[SqlConfig]):
             raise
         except Exception as exc:
             raise SqlSourceError(
-                f"cannot read table {table!r} from {redact(config.dsn)}: {exc}"
+                redact(f"cannot read table {table!r} from {config.dsn}: {exc}")
             ) from exc
 
     def _keys(self, conn: Any, config: SqlConfig, table: str, key: list[str]) -> pa.Table:
@@ -337,7 +329,7 @@ class SqlSource(Source[SqlConfig]):
                 )
             except Exception as exc:
                 raise SqlSourceError(
-                    f"cannot read table {table!r} from {redact(config.dsn)}: {exc}"
+                    redact(f"cannot read table {table!r} from {config.dsn}: {exc}")
                 ) from exc
             reader: pa.RecordBatchReader = cursor.fetch_record_batch()
             schema = normalized_schema(reader.schema)

@@ -29,10 +29,10 @@ from dagster import (
     multi_asset,
 )
 
+from common.redaction import redact
 from lake.serving import SCHEMA, catalog_path, publish_gold
 from lake.serving_postgres import publish_gold_to_postgres
 from orchestration.assets.dbt import TRANSLATOR
-from orchestration.doctor import redact
 from orchestration.resources import LakehouseResource
 from orchestration.serving_layers import serving_layers
 from orchestration.settings import Settings

@@ -33,6 +33,7 @@ from ingestion.bronze import METADATA_NAMES, BronzeWriter, committed_files
 from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
 from ingestion.drift import SchemaConformer
+from ingestion.empty_refresh import guard_empty_refresh
 from ingestion.prefetch import prefetched
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.records import StreamResult, SyncResult
@@ -201,10 +202,11 @@ class Sync:
             self.commits.load()
             self.commits.discard_uncommitted()
             self.runs = {s.name: self._stream_run(s) for s in self.selected}
-            # a full refresh starts every stream from scratch
+            # a full refresh starts every stream from scratch, and so does every read of a
+            # full_refresh stream (its last state would say "all read": it would read nothing)
             states = {
                 s.name: {}
-                if self.full_refresh
+                if self.full_refresh or s.sync_mode != "incremental"
                 else self.commits.streams.get(s.name, StreamState()).state
                 for s in self.selected
             }
@@ -269,15 +271,19 @@ class Sync:
         if not runs:
             return
         deletes = []
-        for run in runs:
+        for run in list(runs):
+            old = committed_files(self.lake, self.name, run.config.name)
+            if not guard_empty_refresh(self.lake, self.name, run.result, old, self.full_refresh):
+                runs.remove(run)  # its bronze stays as it was, and so does its state
+                continue
             if run.conformer.schema is not None:
                 run.writer.write_empty(run.conformer.schema)
-            old = committed_files(self.lake, self.name, run.config.name)
             run.result.files_replaced = len(old)
             deletes += old
             if run.state is None:
                 run.state = {}
-        self._commit(runs, deletes)
+        if runs:
+            self._commit(runs, deletes)
 
     def _commit_remaining(self) -> None:
         """Append streams whose source sent records after its last checkpoint (or none at

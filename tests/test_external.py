@@ -32,7 +32,8 @@ from airbyte_protocol.models import (
 )
 from pydantic import ValidationError
 
-from ingestion.json_schema import arrow_schema, column_of, records_to_batch
+from ingestion.airbyte_typing import META_COLUMN, airbyte_columns, typed_schema
+from ingestion.json_schema import arrow_schema, column_of, columns_of, records_to_batch
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.sources import get_source
 from ingestion.sources.external import (
@@ -488,12 +489,13 @@ def test_read_batches_checkpoints_rejects_and_totals(fake: Fake, caplog):
             ]
         }
     )
-    config = fake.config(batch_records=2)
+    # uncastable values send the record to the DLQ (the default nulls them: below)
+    config = fake.config(batch_records=2, streams=[{"name": "items", "uncastable_values": "dlq"}])
     caplog.set_level(logging.DEBUG, logger="ingestion.sources.external")
     out = collect(ExternalSource().read(config, configured(["items"], SyncMode.incremental), {}))
     table = out["tables"]["items"]
     assert table.column("id").to_pylist() == [1, 2, 3, 5, 6, 7]
-    assert table.schema == arrow_schema(ITEMS_SCHEMA)
+    assert table.schema == typed_schema(airbyte_columns(columns_of(ITEMS_SCHEMA), []))
     assert table.column("updated_at").to_pylist()[0] == datetime(2024, 1, 1, tzinfo=UTC)
     assert table.column("tags").to_pylist()[0] == '["x"]'
     assert all(b.num_rows <= 2 for b in out["batches"]["items"])
@@ -504,7 +506,7 @@ def test_read_batches_checkpoints_rejects_and_totals(fake: Fake, caplog):
         ("stdout", 10),
         ("stdout", 11),
     ]
-    assert json.loads(rejected[0]["raw"]) == {"id": "abc", "name": "wrong"}
+    assert rejected[0]["raw"] == '{"id": "abc", "name": "wrong"}'  # as the connector wrote it
     assert rejected[0]["reason"] == "field 'id': expected an integer, got string \"abc\""
     assert rejected[1]["raw"] == '"not an object"'
     assert "not a JSON object" in rejected[1]["reason"]
@@ -558,6 +560,107 @@ def test_read_passes_stream_state_back(fake: Fake):
     assert out["checkpoints"] == [("items", {"cursor": 5})]
     assert out["totals"] == {"items": 0}
     assert out["tables"] == {}
+
+
+def test_a_full_refresh_stream_never_gets_its_state_back(fake: Fake):
+    """The connector would take the state of its finished full refresh as "all read"."""
+    fake.scenario(read={"stdout": [record("items", {"id": 1})]})
+    out = collect(ExternalSource().read(fake.config(), configured(["items"]), {"items": {"c": 5}}))
+    assert "--state" not in fake.seen("read")
+    assert out["tables"]["items"].num_rows == 1
+    assert out["checkpoints"] == [("items", {})]
+
+
+TYPED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "code": {"type": "string"},  # the connector's schema says string; integers come too
+        "amount": {"type": "number"},  # no "null" in its type; nulls come anyway
+        "qty": {"type": ["null", "integer"]},
+        "paid_at": {"type": ["null", "string"], "format": "date-time"},
+        "meta": {"type": ["null", "object"]},
+        "_ab_source_file_url": {"type": "string"},
+    },
+}
+
+
+def typed_discover(primary_key: list[list[str]] | None) -> dict[str, Any]:
+    stream = {
+        "name": "orders",
+        "json_schema": TYPED_SCHEMA,
+        "supported_sync_modes": ["full_refresh"],
+        "source_defined_primary_key": primary_key,
+    }
+    return {"stdout": [{"type": "CATALOG", "catalog": {"streams": [stream]}}]}
+
+
+def test_records_are_typed_as_airbyte_destinations_type_them(fake: Fake):
+    lines = [
+        '{"type": "RECORD", "record": {"stream": "orders", "emitted_at": 1, "data": '
+        + data
+        + (
+            ', "meta": {"changes": [{"field": "x", "change": "TRUNCATED", '
+            '"reason": "SOURCE_FIELD_SIZE_LIMITATION"}]}'
+            if n == 2
+            else ""
+        )
+        + "}}"
+        for n, data in enumerate(
+            [
+                '{"id": 1, "code": "A1", "amount": 1.50, "qty": 2, "_ab_source_file_url": "a.csv"}',
+                '{"id": 2, "code": 7, "amount": null, "qty": "12", '
+                '"paid_at": "2024-01-02T03:04:05Z"}',
+                '{"id": "3", "code": {"k": 1}, "amount": "2.5", "qty": 1.0, "meta": {"a": [1]}}',
+                '{"id": 4, "amount": "n/a", "qty": "many", "paid_at": "yesterday", "meta": [1]}',
+                '{"id": null, "code": "no key", "_ab_source_file_url": "b.csv"}',
+                '{"id": "x1", "code": "bad key",  "amount": 1.0}',
+            ]
+        )
+    ]
+    fake.scenario(streams={}, discover=typed_discover([["id"]]), read={"stdout": lines})
+    catalog = configured(["orders"])
+    out = collect(ExternalSource().read(fake.config(batch_records=4), catalog, {}))
+    table = out["tables"]["orders"]
+    schema = table.schema
+    assert not schema.field("id").nullable  # the primary key
+    assert all(schema.field(n).nullable for n in ("code", "amount", "qty", "paid_at", "meta"))
+    rows = table.to_pylist()
+    assert [r["id"] for r in rows] == [1, 2, 3, 4]
+    assert [r["code"] for r in rows] == ["A1", "7", '{"k":1}', None]
+    assert [r["amount"] for r in rows] == [1.5, None, 2.5, None]
+    assert [r["qty"] for r in rows] == [2, 12, 1, None]
+    assert rows[1]["paid_at"] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert [r["meta"] for r in rows] == [None, None, '{"a":[1]}', None]
+    changes = [json.loads(r[META_COLUMN])["changes"] for r in rows]
+    nulled = {"change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
+    assert changes[0] == [] and changes[1] == []
+    # the source's own changes come first
+    assert changes[2] == [
+        {"field": "x", "change": "TRUNCATED", "reason": "SOURCE_FIELD_SIZE_LIMITATION"}
+    ]
+    assert changes[3] == [{"field": f, **nulled} for f in ("amount", "qty", "paid_at", "meta")]
+
+    # a null or uncastable primary key: the DLQ, with the record exactly as written
+    rejected = out["rejected"]["orders"]
+    assert [r["reason"] for r in rejected] == [
+        "primary key field 'id' is missing or null",
+        "field 'id': expected an integer, got string \"x1\"",
+    ]
+    assert rejected[0]["raw"] == '{"id": null, "code": "no key", "_ab_source_file_url": "b.csv"}'
+    assert rejected[1]["raw"] == '{"id": "x1", "code": "bad key",  "amount": 1.0}'
+    assert out["totals"]["orders"] == table.num_rows + len(rejected)
+
+    # uncastable_values: dlq sends the record with the uncastable values to the DLQ instead
+    config = fake.config(streams=[{"name": "orders", "uncastable_values": "dlq"}])
+    out = collect(ExternalSource().read(config, catalog, {}))
+    assert out["tables"]["orders"].column("id").to_pylist() == [1, 2, 3]
+    dead = {r["raw"]: r["reason"] for r in out["rejected"]["orders"]}
+    assert dead[lines[3].split('"data": ')[1][:-2]] == (
+        "field 'amount': expected a number, got string \"n/a\""
+    )
+    with pytest.raises(ValidationError, match="uncastable_values"):
+        fake.config(streams=[{"name": "orders", "uncastable_values": "null"}])
 
 
 def test_global_state_round_trips(fake: Fake):

@@ -33,6 +33,9 @@ from airbyte_protocol.models import (
 from pydantic import ValidationError
 
 from ingestion.airbyte_typing import META_COLUMN, airbyte_columns, typed_schema
+from ingestion.bronze import committed_files
+from ingestion.connections import load_connections
+from ingestion.empty_refresh import committed_rows
 from ingestion.json_schema import arrow_schema, column_of, columns_of, records_to_batch
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.sources import get_source
@@ -42,6 +45,9 @@ from ingestion.sources.external import (
     ExternalSource,
     state_document,
 )
+from ingestion.sync import sync_connection
+from lake import open_lake
+from orchestration.connections_command import starter_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKER_VERSION = "7.2.1"
@@ -1011,3 +1017,83 @@ def test_install_connector_is_idempotent(faker_executable: Path):
     assert "installing" not in again.stderr  # already there: nothing done
     bad = subprocess.run(["bash", script, "faker", "1.0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "must look like source-<name>" in bad.stderr
+
+
+def test_discover_writes_placeholders_for_every_secret_of_the_connector(fake: Fake):
+    """Secrets the connector's spec marks airbyte_secret, at any depth, never reach the file."""
+    spec = {
+        "type": "object",
+        "properties": {
+            "host": {"type": "string"},
+            "credentials": {
+                "oneOf": [
+                    {"properties": {"method": {"const": "key"}, "api_key": {"type": "string"}}},
+                    {
+                        "properties": {
+                            "method": {"const": "password"},
+                            "user": {"type": "string"},
+                            "pass": {"type": "string", "airbyte_secret": True},
+                        }
+                    },
+                ]
+            },
+            "tunnels": {
+                "type": "array",
+                "items": {"properties": {"ssh_key": {"airbyte_secret": True}, "port": {}}},
+            },
+        },
+    }
+    fake.scenario(spec={"stdout": [{"type": "SPEC", "spec": {"connectionSpecification": spec}}]})
+    config = {
+        "command": [str(fake.executable)],
+        "env": {"VENDOR_TOKEN": "t0ken", "LOG_LEVEL": "debug"},
+        "config": {
+            "host": "db.example",
+            "credentials": {"method": "password", "user": "u", "pass": "hunter2"},
+            "tunnels": [{"ssh_key": "-----BEGIN", "port": 22}],
+        },
+    }
+    document = starter_file("crm", "external", config)
+    written = document["connections"]["crm"]["config"]
+    assert written["config"] == {
+        "host": "db.example",
+        "credentials": {
+            "method": "password",
+            "user": "u",
+            "pass": "${CRM_CONFIG_CREDENTIALS_PASS}",
+        },
+        "tunnels": [{"ssh_key": "${CRM_CONFIG_TUNNELS_0_SSH_KEY}", "port": 22}],
+    }
+    assert written["env"] == {"VENDOR_TOKEN": "${CRM_ENV_VENDOR_TOKEN}", "LOG_LEVEL": "debug"}
+    assert "hunter2" not in json.dumps(document) and "t0ken" not in json.dumps(document)
+    assert document["connections"]["crm"]["streams"] == [{"name": "items"}]
+
+
+def test_an_empty_full_refresh_keeps_bronze_and_raises_an_alert(fake: Fake, tmp_path: Path):
+    """A full refresh that reads nothing where bronze had rows: kept, alerted, recorded;
+    an explicit --full-refresh replaces it all the same."""
+    (tmp_path / "c.yml").write_text(
+        "connections:\n  vendor:\n    source: external\n"
+        f"    config: {{command: ['{fake.executable}']}}\n"
+        "    streams: [{name: items, sync_mode: full_refresh, destination_sync_mode: overwrite}]\n"
+    )
+    connection = load_connections(tmp_path / "c.yml", {}).connections["vendor"]
+    lake = open_lake(str(tmp_path / "lake"))
+    fake.scenario(read={"stdout": [record("items", {"id": i}) for i in range(1, 4)]})
+    assert sync_connection(lake, "vendor", connection).streams[0].rows_written == 3
+
+    fake.scenario(read={"stdout": []})
+    result = sync_connection(lake, "vendor", connection)
+    assert result.status == "succeeded"
+    assert result.streams[0].empty_refresh == {"previous_rows": 3, "bronze": "kept"}
+    assert committed_rows(lake, committed_files(lake, "vendor", "items")) == 3
+    run = lake.read_json(lake.path("_ops", "runs", "vendor", f"{result.sync_id}.json"))
+    assert run["streams"][0]["empty_refresh"]["bronze"] == "kept"
+    alerts = [lake.read_json(f.path) for f in lake.list_files(lake.path("_ops", "alerts"))]
+    assert [a["kind"] for a in alerts] == ["empty_full_refresh"]
+    assert alerts[0]["details"]["previous_rows"] == 3 and "vendor.items" in alerts[0]["title"]
+
+    result = sync_connection(lake, "vendor", connection, full_refresh=True)
+    assert result.streams[0].empty_refresh["bronze"] == "replaced by the empty read"
+    assert committed_rows(lake, committed_files(lake, "vendor", "items")) == 0
+    assert len(lake.list_files(lake.path("_ops", "alerts"))) == 2

@@ -32,7 +32,7 @@ from airbyte_protocol.models import (
 )
 from pydantic import ValidationError
 
-from ingestion.airbyte_typing import META_COLUMN, airbyte_columns, typed_schema
+from ingestion.airbyte_typing import META_COLUMN, airbyte_columns, cast_column, typed_schema
 from ingestion.bronze import committed_files
 from ingestion.connections import load_connections
 from ingestion.empty_refresh import committed_rows
@@ -1097,3 +1097,24 @@ def test_an_empty_full_refresh_keeps_bronze_and_raises_an_alert(fake: Fake, tmp_
     assert result.streams[0].empty_refresh["bronze"] == "replaced by the empty read"
     assert committed_rows(lake, committed_files(lake, "vendor", "items")) == 0
     assert len(lake.list_files(lake.path("_ops", "alerts"))) == 2
+
+
+def test_cast_column_casts_what_it_can_and_locates_the_rest():
+    boolean = column_of("b", {"type": "boolean"})
+    array, bad = cast_column(boolean, [True, 1, 0, "true", "FALSE", "yes", 2, None])
+    assert array.to_pylist() == [True, True, False, True, False, None, None, None]
+    assert bad == [5, 6]  # an original null is not a change
+    integer = column_of("i", {"type": "integer"})
+    array, bad = cast_column(integer, [1, "12", 2.0, 1.5, True, 2**70, "x", None])
+    assert array.to_pylist() == [1, 12, 2, None, None, None, None, None]
+    assert bad == [3, 4, 5, 6]
+    day = column_of("d", {"type": "string", "format": "date"})
+    array, bad = cast_column(day, ["2024-01-01", "2024-01-02T23:30:00+02:00", 5])
+    assert array.to_pylist() == [date(2024, 1, 1), date(2024, 1, 2), None] and bad == [2]
+    # a large batch with a few bad values: located exactly (halving, not value by value)
+    values: list[Any] = list(range(10_000))
+    for position in (0, 4_321, 9_999):
+        values[position] = f"bad {position}"
+    array, bad = cast_column(integer, values)
+    assert bad == [0, 4_321, 9_999] and array.null_count == 3
+    assert array[4_322].as_py() == 4_322

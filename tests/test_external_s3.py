@@ -152,16 +152,13 @@ connections:
     assert len(_bronze(lake, "customers")) == 4
     assert third["orders"].rows_read == 0
 
-    # sync 4: an unreadable file next to a good one
+    # sync 4: an unreadable file next to a good one. The connector logs an ERROR for it,
+    # skips it, reads the others and exits 0: the good file lands, and the unreadable one
+    # is nowhere (the connector never emitted it; see docs/ingestion.md, Limits)
     s3.put_object(Bucket=BUCKET, Key="orders/2024-04.jsonl", Body=b"\x00\xff not json\n")
     put("orders/2024-05.jsonl", [{"id": 5, "code": 9, "amount": 1}])
-    try:
-        fourth = sync()
-    except Exception as exc:  # the connector refuses the file: the sync fails, nothing lost
-        assert "2024-04.jsonl" in str(exc) or "json" in str(exc).lower(), exc
-        assert sorted(r["id"] for r in _bronze(lake, "orders")) == [1, 2, 3, 4]
-    else:
-        assert 5 in {r["id"] for r in _bronze(lake, "orders")}
-        assert (
-            fourth["orders"].rows_read == fourth["orders"].rows_written + fourth["orders"].rows_dlq
-        )
+    fourth = sync()
+    assert fourth["orders"].rows_read == 1 and fourth["orders"].rows_written == 1
+    assert sorted(r["id"] for r in _bronze(lake, "orders")) == [1, 2, 3, 4, 5]
+    assert [r["code"] for r in _bronze(lake, "orders") if r["id"] == 5] == ["9"]
+    assert fourth["customers"].rows_read == 4

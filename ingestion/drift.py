@@ -4,7 +4,8 @@ The expected schema is the one bronze already has (kept in the connection's stat
 the first batch's when the stream is new. Per batch:
 
 - a new column evolves the schema (added, nullable) and is recorded as an event, and so
-  does a whole-number column that starts to carry fractions (widened to double);
+  does a whole-number column that starts to carry fractions (widened to double), and a
+  non-nullable column whose source now declares it nullable (relaxed);
 - a column that is gone is filled with nulls (recorded), unless it is required;
 - a value that does not fit its column's type, or a null/missing required field, follows
   the stream's policy: the record goes to the DLQ with the reason (`dlq`), or the sync
@@ -144,6 +145,11 @@ class SchemaConformer:
             elif pa.types.is_integer(field.type) and pa.types.is_floating(new_type):
                 fields[i] = pa.field(field.name, pa.float64())
                 self._event("type_widened", field.name, f"{field.type} widened to double")
+            # a source that declares the column nullable now (e.g. the external source's
+            # Airbyte typing, after bronze was written from a schema without "null")
+            if not fields[i].nullable and incoming.field(field.name).nullable:
+                fields[i] = fields[i].with_nullable(True)
+                self._event("became_nullable", field.name, "now nullable")
         for field in incoming:
             if field.name not in self.schema.names:
                 fields.append(pa.field(field.name, field.type, nullable=True))

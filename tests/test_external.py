@@ -32,9 +32,16 @@ from airbyte_protocol.models import (
 )
 from pydantic import ValidationError
 
-from ingestion.airbyte_typing import META_COLUMN, airbyte_columns, cast_column, typed_schema
+from ingestion.airbyte_typing import (
+    META_COLUMN,
+    airbyte_columns,
+    cast_column,
+    type_records,
+    typed_schema,
+)
 from ingestion.bronze import committed_files
 from ingestion.connections import load_connections
+from ingestion.drift import SchemaConformer
 from ingestion.empty_refresh import committed_rows
 from ingestion.json_schema import arrow_schema, column_of, columns_of, records_to_batch
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
@@ -1118,3 +1125,21 @@ def test_cast_column_casts_what_it_can_and_locates_the_rest():
     array, bad = cast_column(integer, values)
     assert bad == [0, 4_321, 9_999] and array.null_count == 3
     assert array[4_322].as_py() == 4_322
+
+
+def test_bronze_written_from_a_schema_without_null_takes_the_nulls_typing_lets_through():
+    """Bronze written before Airbyte typing has non-nullable columns where the connector's
+    schema lacked "null"; the nulls typing now lets through relax them, none is lost."""
+    before = pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("amount", pa.float64(), nullable=False),
+        ]
+    )
+    conformer = SchemaConformer("vendor.payments", before)
+    columns = airbyte_columns(columns_of(TYPED_SCHEMA), ["id"])
+    typed = type_records([{"id": 1, "amount": None}, {"id": 2, "amount": 2.5}], columns)
+    good, rejects = conformer.conform(typed.batch)
+    assert rejects is None and good.column("amount").to_pylist() == [None, 2.5]
+    assert good.schema.field("amount").nullable and not good.schema.field("id").nullable
+    assert ("became_nullable", "amount") in conformer.events

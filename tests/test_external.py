@@ -9,6 +9,7 @@ incremental read with state.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from airbyte_protocol.models import (
     SyncMode,
 )
 from pydantic import ValidationError
+from rich.console import Console
 
 from ingestion.airbyte_typing import (
     META_COLUMN,
@@ -55,6 +57,7 @@ from ingestion.sources.external import (
 from ingestion.sync import sync_connection
 from lake import open_lake
 from orchestration.connections_command import starter_file
+from orchestration.sync_command import run_sync
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKER_VERSION = "7.2.1"
@@ -1090,8 +1093,12 @@ def test_an_empty_full_refresh_keeps_bronze_and_raises_an_alert(fake: Fake, tmp_
     assert sync_connection(lake, "vendor", connection).streams[0].rows_written == 3
 
     fake.scenario(read={"stdout": []})
-    result = sync_connection(lake, "vendor", connection)
+    shown = io.StringIO()
+    result = run_sync(lake, "vendor", connection, None, False, Console(file=shown, width=200))
     assert result.status == "succeeded"
+    assert "vendor.items: the full refresh read no record where bronze had 3; bronze kept" in (
+        shown.getvalue()
+    )
     assert result.streams[0].empty_refresh == {"previous_rows": 3, "bronze": "kept"}
     assert committed_rows(lake, committed_files(lake, "vendor", "items")) == 3
     run = lake.read_json(lake.path("_ops", "runs", "vendor", f"{result.sync_id}.json"))
@@ -1143,3 +1150,14 @@ def test_bronze_written_from_a_schema_without_null_takes_the_nulls_typing_lets_t
     assert rejects is None and good.column("amount").to_pylist() == [None, 2.5]
     assert good.schema.field("amount").nullable and not good.schema.field("id").nullable
     assert ("became_nullable", "amount") in conformer.events
+
+
+def test_errors_a_connector_logs_during_a_successful_read_are_warned(fake: Fake, caplog):
+    skipped = {"type": "LOG", "log": {"level": "ERROR", "message": "Error parsing file b.jsonl"}}
+    fake.scenario(read={"stdout": [record("items", {"id": 1}), skipped], "exit": 0})
+    out = collect(ExternalSource().read(fake.config(), configured(["items"]), {}))
+    assert out["tables"]["items"].num_rows == 1
+    assert (
+        "connector: the read succeeded but the connector logged 1 error(s); records it skipped "
+        "are not in bronze nor in the DLQ; first: Error parsing file b.jsonl"
+    ) in caplog.text

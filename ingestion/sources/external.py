@@ -460,6 +460,16 @@ class ExternalSource(Source[ExternalConfig]):
                     raise SourceError(
                         _failure(label, process.returncode, errors, fatal_logs, stderr_tail)
                     )
+                if fatal_logs:
+                    # e.g. a file-based connector skipping a file it cannot parse: what it
+                    # never emitted is in neither bronze nor the DLQ
+                    log.warning(
+                        "%s: the read succeeded but the connector logged %d error(s); "
+                        "records it skipped are not in bronze nor in the DLQ; first: %s",
+                        label,
+                        len(fatal_logs),
+                        fatal_logs[0],
+                    )
                 for name, buffer in buffers.items():
                     yield from _flush(name, buffer, label)
                     if buffer.nulled:

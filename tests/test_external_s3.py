@@ -47,6 +47,31 @@ def s3_connector() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def recording_wrapper(connector: Path, folder: Path) -> Path:
+    """The connector behind a script that keeps a copy of every state file it is handed."""
+    wrapper = folder / "source-s3-recorded"
+    wrapper.write_text(
+        "#!/usr/bin/env bash\n"
+        'args=("$@")\n'
+        "for ((i = 0; i < ${#args[@]}; i++)); do\n"
+        "    if [[ ${args[i]} == --state ]]; then\n"
+        f'        cp "${{args[i+1]}}" "{folder}/state-$(date +%s%N).json"\n'
+        "    fi\n"
+        "done\n"
+        f'exec "{connector}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def handed_states(folder: Path) -> list[list[str]]:
+    """The streams of each state file the connector was handed, oldest first."""
+    files = sorted(folder.glob("state-*.json"))
+    return [
+        [m["stream"]["stream_descriptor"]["name"] for m in json.loads(f.read_text())] for f in files
+    ]
+
+
 def _jsonl(rows: list[Any]) -> bytes:
     return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
 
@@ -87,7 +112,7 @@ connections:
   landing:
     source: external
     config:
-      command: [{s3_connector}]
+      command: [{recording_wrapper(s3_connector, tmp_path)}]
       read_idle_timeout_seconds: 300
       timeout_seconds: 300
       config:
@@ -148,6 +173,9 @@ connections:
     # sync 3: nothing changed; the full-refresh stream is read whole again (never handed the
     # state of its finished read), the incremental one reads nothing
     third = sync()
+    # (this connector version reads a full refresh whole even when handed its state; the
+    # user's did not, so the state must not be handed at all)
+    assert handed_states(tmp_path) == [["orders"], ["orders"]]  # syncs 2 and 3
     assert third["customers"].rows_read == 4 and third["customers"].empty_refresh is None
     assert len(_bronze(lake, "customers")) == 4
     assert third["orders"].rows_read == 0

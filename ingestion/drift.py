@@ -24,7 +24,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.protocol import OP_COLUMN, Rejects
+from ingestion.protocol import OP_COLUMN, POSITION_COLUMN, Rejects
 
 
 class SchemaDriftError(RuntimeError):
@@ -43,11 +43,16 @@ class DriftEvent:
 
 
 LOCATION_COLUMN = "_source_file"  # where a source says a record came from, when it does
+# columns a source or Airbyte adds to a record (Airbyte's all start with _airbyte_)
+ADDED_COLUMNS = {OP_COLUMN, POSITION_COLUMN, LOCATION_COLUMN}
 
 
 def _raw(table: pa.Table, indices: list[int]) -> list[str]:
-    """The records as JSON, without the source's own `_` metadata columns."""
-    columns = [c for c in table.column_names if not c.startswith("_")]
+    """The records as JSON, without the columns sources add to them (a record's own fields
+    that start with `_`, such as a file-based connector's `_ab_source_file_url`, stay)."""
+    columns = [
+        c for c in table.column_names if c not in ADDED_COLUMNS and not c.startswith("_airbyte_")
+    ]
     rows = table.select(columns).take(pa.array(indices, pa.int64())).to_pylist()
     return [json.dumps(row, default=str, ensure_ascii=False) for row in rows]
 

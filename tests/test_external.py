@@ -1161,3 +1161,18 @@ def test_errors_a_connector_logs_during_a_successful_read_are_warned(fake: Fake,
         "connector: the read succeeded but the connector logged 1 error(s); records it skipped "
         "are not in bronze nor in the DLQ; first: Error parsing file b.jsonl"
     ) in caplog.text
+
+
+def test_a_dead_letter_of_the_bronze_checks_keeps_the_records_underscore_fields():
+    """A record rejected after typing (a required field, a type against bronze) keeps every
+    field it has, the connector's `_ab_source_file_*` included; only added columns go."""
+    conformer = SchemaConformer("vendor.orders", None, required=["amount"])
+    columns = airbyte_columns(columns_of(TYPED_SCHEMA), ["id"])
+    row = {"id": 1, "code": "A", "_ab_source_file_url": "a.csv"}
+    typed = type_records([row, {**row, "id": 2, "amount": 1.5}], columns)
+    good, rejects = conformer.conform(typed.batch)
+    assert good.column("id").to_pylist() == [2]
+    dead = rejects.table.to_pylist()[0]
+    assert dead["reason"] == "required field 'amount' is null or missing"
+    raw = json.loads(dead["raw"])
+    assert raw["_ab_source_file_url"] == "a.csv" and META_COLUMN not in raw

@@ -4,7 +4,8 @@ The expected schema is the one bronze already has (kept in the connection's stat
 the first batch's when the stream is new. Per batch:
 
 - a new column evolves the schema (added, nullable) and is recorded as an event, and so
-  does a whole-number column that starts to carry fractions (widened to double);
+  does a whole-number column that starts to carry fractions (widened to double), and a
+  non-nullable column whose source now declares it nullable (relaxed);
 - a column that is gone is filled with nulls (recorded), unless it is required;
 - a value that does not fit its column's type, or a null/missing required field, follows
   the stream's policy: the record goes to the DLQ with the reason (`dlq`), or the sync
@@ -23,7 +24,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.protocol import OP_COLUMN, Rejects
+from ingestion.protocol import OP_COLUMN, POSITION_COLUMN, Rejects
 
 
 class SchemaDriftError(RuntimeError):
@@ -42,11 +43,16 @@ class DriftEvent:
 
 
 LOCATION_COLUMN = "_source_file"  # where a source says a record came from, when it does
+# columns a source or Airbyte adds to a record (Airbyte's all start with _airbyte_)
+ADDED_COLUMNS = {OP_COLUMN, POSITION_COLUMN, LOCATION_COLUMN}
 
 
 def _raw(table: pa.Table, indices: list[int]) -> list[str]:
-    """The records as JSON, without the source's own `_` metadata columns."""
-    columns = [c for c in table.column_names if not c.startswith("_")]
+    """The records as JSON, without the columns sources add to them (a record's own fields
+    that start with `_`, such as a file-based connector's `_ab_source_file_url`, stay)."""
+    columns = [
+        c for c in table.column_names if c not in ADDED_COLUMNS and not c.startswith("_airbyte_")
+    ]
     rows = table.select(columns).take(pa.array(indices, pa.int64())).to_pylist()
     return [json.dumps(row, default=str, ensure_ascii=False) for row in rows]
 
@@ -153,6 +159,11 @@ class SchemaConformer:
             elif pa.types.is_integer(field.type) and pa.types.is_floating(new_type):
                 fields[i] = pa.field(field.name, pa.float64())
                 self._event("type_widened", field.name, f"{field.type} widened to double")
+            # a source that declares the column nullable now (e.g. the external source's
+            # Airbyte typing, after bronze was written from a schema without "null")
+            if not fields[i].nullable and incoming.field(field.name).nullable:
+                fields[i] = fields[i].with_nullable(True)
+                self._event("became_nullable", field.name, "now nullable")
         for field in incoming:
             if field.name not in self.schema.names:
                 fields.append(pa.field(field.name, field.type, nullable=True))

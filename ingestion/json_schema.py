@@ -191,8 +191,9 @@ _OFFSET = r"\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"  # after a tim
 _EXTRA_DIGITS = r"(\.\d{6})\d+"
 
 
-def _timestamps(values: Sequence[Any], utc: bool) -> pa.Array:
-    strings = pa.array(values, pa.string())
+def timestamps(values: Sequence[Any] | pa.Array, utc: bool) -> pa.Array:
+    """Date-time strings as timestamps (in UTC, or naive); raises when one does not parse."""
+    strings = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
     target = TIMESTAMP_TZ if utc else TIMESTAMP
     try:
         return pc.cast(strings, target)
@@ -209,13 +210,14 @@ def _timestamps(values: Sequence[Any], utc: bool) -> pa.Array:
     return result if utc else pc.cast(result, TIMESTAMP)
 
 
-def _dates(values: Sequence[Any]) -> pa.Array:
-    strings = pa.array(values, pa.string())
+def dates(values: Sequence[Any] | pa.Array) -> pa.Array:
+    """Date strings (or date-times: their UTC date) as dates; raises when one does not parse."""
+    strings = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
     try:
         return pc.cast(strings, pa.date32())
     except pa.ArrowInvalid:
         # a date-time where a date is expected: its (UTC) date
-        return pc.cast(_timestamps(values, utc=False), pa.date32(), safe=False)
+        return pc.cast(timestamps(strings, utc=False), pa.date32(), safe=False)
 
 
 def _integers(values: Sequence[Any]) -> pa.Array:
@@ -273,11 +275,11 @@ def _converter(column: Column) -> Callable[[Sequence[Any]], pa.Array]:
         arrow_type = ARROW_TYPES[kind]
         return lambda values: pa.array(values, arrow_type)
     if kind == TIMESTAMP_UTC:
-        return lambda values: _timestamps(values, utc=True)
+        return lambda values: timestamps(values, utc=True)
     if kind == TIMESTAMP_NAIVE:
-        return lambda values: _timestamps(values, utc=False)
+        return lambda values: timestamps(values, utc=False)
     if kind == DATE:
-        return _dates
+        return dates
     if kind == TEXT:
         return _text
     return lambda values: _json_text(values, column.json_type)
@@ -376,6 +378,9 @@ __all__ = [
     "column_of",
     "columns_of",
     "convert_column",
+    "dates",
     "json_text",
+    "misfit_reason",
     "records_to_batch",
+    "timestamps",
 ]

@@ -45,6 +45,8 @@ class StreamResult:
     state: dict[str, Any] = field(default_factory=dict)
     schema_events: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    # a full refresh that read nothing where bronze had rows (ingestion.empty_refresh)
+    empty_refresh: dict[str, Any] | None = None
 
     def check_reconciles(self, connection: str) -> None:
         """Nothing lost: every record read is in bronze or in the DLQ."""

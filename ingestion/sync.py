@@ -34,6 +34,7 @@ from ingestion.commit import CommitLog, StreamState
 from ingestion.connections import Connection, StreamConfig
 from ingestion.deletes import keys_gone, live_keys, tombstones
 from ingestion.drift import SchemaConformer, SchemaDriftError
+from ingestion.empty_refresh import guard_empty_refresh
 from ingestion.prefetch import prefetched
 from ingestion.protocol import (
     Checkpoint,
@@ -256,10 +257,11 @@ class Sync:
             mark_running(self.lake, self.result, [s.name for s in self.selected])
             marked = True
             self.runs = {s.name: self._stream_run(s) for s in self.selected}
-            # a full refresh starts every stream from scratch
+            # a full refresh starts every stream from scratch, and so does every read of a
+            # full_refresh stream (its last state would say "all read": it would read nothing)
             states = {
                 s.name: {}
-                if self.full_refresh
+                if self.full_refresh or s.sync_mode != "incremental"
                 else self.commits.streams.get(s.name, StreamState()).state
                 for s in self.selected
             }
@@ -343,15 +345,19 @@ class Sync:
         if not runs:
             return
         deletes = []
-        for run in runs:
+        for run in list(runs):
+            old = committed_files(self.lake, self.name, run.config.name)
+            if not guard_empty_refresh(self.lake, self.name, run.result, old, self.full_refresh):
+                runs.remove(run)  # its bronze stays as it was, and so does its state
+                continue
             if run.conformer.schema is not None:
                 run.writer.write_empty(run.conformer.schema)
-            old = committed_files(self.lake, self.name, run.config.name)
             run.result.files_replaced = len(old)
             deletes += old
             if run.state is None:
                 run.state = {}
-        self._commit(runs, deletes)
+        if runs:
+            self._commit(runs, deletes)
 
     def _commit_remaining(self) -> None:
         """Append streams whose source sent records after its last checkpoint (or none at

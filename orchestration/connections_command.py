@@ -80,21 +80,55 @@ def starter_file(name: str, source_type: str, config: dict[str, Any]) -> dict[st
         if key:
             entry["primary_key"] = key
         streams.append(entry)
-    config = _placeholders(name, {k: v for k, v in config.items() if k != "streams"})
+    spec = source.spec().connectionSpecification
+    if source_type == "external":  # the connector's own config, under `config`
+        inner = source.spec(source.parse_config(config)).connectionSpecification
+        spec = {**spec, "properties": {**spec.get("properties", {}), "config": inner}}
+    config = {k: v for k, v in config.items() if k != "streams"}
+    config = placeholders(config, spec, name.upper())
     return {"connections": {name: {"source": source_type, "config": config, "streams": streams}}}
 
 
 SECRET_HINTS = ("dsn", "password", "token", "secret", "key")
 
 
-def _placeholders(name: str, config: dict[str, Any]) -> dict[str, Any]:
-    """Secrets never go into the file: they become ${VAR} placeholders."""
-    return {
-        k: f"${{{name.upper()}_{k.upper()}}}"
-        if isinstance(v, str) and any(h in k.lower() for h in SECRET_HINTS)
-        else v
-        for k, v in config.items()
-    }
+def _property_schemas(schema: Any, key: str) -> list[dict[str, Any]]:
+    """The schemas property `key` may have under `schema`, its oneOf/anyOf/allOf included."""
+    if not isinstance(schema, dict):
+        return []
+    found = []
+    prop = (schema.get("properties") or {}).get(key)
+    if isinstance(prop, dict):
+        found.append(prop)
+    for combinator in ("oneOf", "anyOf", "allOf"):
+        for branch in schema.get(combinator) or []:
+            found += _property_schemas(branch, key)
+    return found
+
+
+def placeholders(value: Any, schema: Any, var: str) -> Any:
+    """Secrets never go into the file: every value the spec marks `airbyte_secret`, at any
+    depth (oneOf branches and arrays included), and every string under a key that names a
+    secret, becomes a ${VAR} placeholder named after its path."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            schemas = _property_schemas(schema, key)
+            name = f"{var}_{key.upper()}"
+            secret = any(s.get("airbyte_secret") for s in schemas) or (
+                isinstance(item, str) and any(h in key.lower() for h in SECRET_HINTS)
+            )
+            if secret and item is not None and not isinstance(item, dict | list):
+                out[key] = f"${{{name}}}"
+            else:
+                out[key] = placeholders(
+                    item, schemas[0] if len(schemas) == 1 else {"anyOf": schemas}, name
+                )
+        return out
+    if isinstance(value, list):
+        items = schema.get("items") if isinstance(schema, dict) else None
+        return [placeholders(v, items, f"{var}_{i}") for i, v in enumerate(value)]
+    return value
 
 
 def print_starter(document: dict[str, Any], path: str | None) -> None:

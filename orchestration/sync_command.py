@@ -89,6 +89,13 @@ def run_sync(
             progress=_RateTracker(progress, name),
         )
     stdout_console().print(result_table(result))
+    for stream in result.streams:
+        if stream.empty_refresh:
+            console.print(
+                f"[yellow]warning[/]: {name}.{stream.stream}: the full refresh read no record "
+                f"where bronze had {stream.empty_refresh['previous_rows']:,}; bronze "
+                f"{stream.empty_refresh['bronze']} (alert under _ops/alerts)"
+            )
     return result
 
 

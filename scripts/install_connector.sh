@@ -7,6 +7,9 @@
 # .cache/connectors/source-faker under the repository root) and prints the path of its
 # executable, DEST_ROOT/source-faker/bin/source-faker, on stdout (progress goes to stderr).
 # Connectors pin airbyte-cdk, so each gets its own virtualenv, never the project's.
+# CONNECTOR_PINS adds requirements installed with it (space-separated), for a connector
+# whose loose pins resolve to a CDK it does not work with, e.g.
+#   CONNECTOR_PINS="airbyte-cdk[file-based]==6.45.0" scripts/install_connector.sh source-s3 4.13.5
 #
 # Idempotent: when the venv already holds that version (its marker file, written once the
 # executable has answered `spec`) and its interpreter runs, nothing is installed. An
@@ -34,6 +37,8 @@ dest_root=${3:-$repo_root/.cache/connectors}
 dest=$dest_root/$name
 package=airbyte-$name
 executable=$dest/bin/$name
+pins=${CONNECTOR_PINS:-}
+wanted="$package==$version${pins:+ $pins}"
 marker=$dest/.installed-version
 
 mkdir -p "$dest_root"
@@ -42,7 +47,7 @@ flock 9
 
 # the marker is written only once the executable has answered `spec`
 installed() {
-    [[ -f $marker && $(cat "$marker") == "$package==$version" && -x $executable ]] \
+    [[ -f $marker && $(cat "$marker") == "$wanted" && -x $executable ]] \
         && "$dest/bin/python" -c "" >/dev/null 2>&1
 }
 
@@ -52,14 +57,27 @@ if installed; then
 fi
 
 python=${PYTHON:-$(command -v python3.11 || command -v python3)}
-echo "installing $package==$version into $dest" >&2
+echo "installing $wanted into $dest" >&2
 rm -rf "$dest"
-if command -v uv >/dev/null 2>&1; then
-    uv venv --quiet --python "$python" "$dest" >&2
-    uv pip install --quiet --python "$dest/bin/python" "$package==$version" >&2
+# shellcheck disable=SC2086 # the pins are words
+uv=$(command -v uv || { [[ -x $HOME/.local/bin/uv ]] && echo "$HOME/.local/bin/uv"; } || true)
+if [[ -n $uv ]]; then
+    "$uv" venv --quiet --python "$python" "$dest" >&2
+    "$uv" pip install --quiet --python "$dest/bin/python" "$package==$version" $pins >&2
 else
     "$python" -m venv "$dest" >&2
-    "$dest/bin/pip" install --quiet --disable-pip-version-check "$package==$version" >&2
+    "$dest/bin/pip" install --quiet --disable-pip-version-check "$package==$version" $pins >&2
+fi
+# The file-based CDK downloads NLTK data when it is imported, for document parsing; offline
+# every command then waits on the network (~20 s). Empty archives where NLTK looks first
+# (the venv's nltk_data) stop the download; the parsers that would use them stay unused.
+if [[ -d $dest/lib ]] && compgen -G "$dest/lib/python3*/site-packages/nltk" >/dev/null; then
+    mkdir -p "$dest/nltk_data/tokenizers"
+    for data in punkt punkt_tab averaged_perceptron_tagger_eng; do
+        [[ -f $dest/nltk_data/tokenizers/$data.zip ]] || "$dest/bin/python" -c \
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').close()" \
+            "$dest/nltk_data/tokenizers/$data.zip"
+    done
 fi
 if [[ ! -x $executable ]]; then
     echo "error: $package==$version installed no executable $executable" >&2
@@ -70,5 +88,5 @@ if ! "$executable" spec >/dev/null; then
     exit 1
 fi
 # written last: its presence means the install finished
-echo "$package==$version" >"$marker"
+echo "$wanted" >"$marker"
 echo "$executable"

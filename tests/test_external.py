@@ -9,6 +9,7 @@ incremental read with state.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -31,8 +32,20 @@ from airbyte_protocol.models import (
     SyncMode,
 )
 from pydantic import ValidationError
+from rich.console import Console
 
-from ingestion.json_schema import arrow_schema, column_of, records_to_batch
+from ingestion.airbyte_typing import (
+    META_COLUMN,
+    airbyte_columns,
+    cast_column,
+    type_records,
+    typed_schema,
+)
+from ingestion.bronze import committed_files
+from ingestion.connections import load_connections
+from ingestion.drift import SchemaConformer
+from ingestion.empty_refresh import committed_rows
+from ingestion.json_schema import arrow_schema, column_of, columns_of, records_to_batch
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
 from ingestion.sources import get_source
 from ingestion.sources.external import (
@@ -41,6 +54,10 @@ from ingestion.sources.external import (
     ExternalSource,
     state_document,
 )
+from ingestion.sync import sync_connection
+from lake import open_lake
+from orchestration.connections_command import starter_file
+from orchestration.sync_command import run_sync
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKER_VERSION = "7.2.1"
@@ -488,12 +505,13 @@ def test_read_batches_checkpoints_rejects_and_totals(fake: Fake, caplog):
             ]
         }
     )
-    config = fake.config(batch_records=2)
+    # uncastable values send the record to the DLQ (the default nulls them: below)
+    config = fake.config(batch_records=2, streams=[{"name": "items", "uncastable_values": "dlq"}])
     caplog.set_level(logging.DEBUG, logger="ingestion.sources.external")
     out = collect(ExternalSource().read(config, configured(["items"], SyncMode.incremental), {}))
     table = out["tables"]["items"]
     assert table.column("id").to_pylist() == [1, 2, 3, 5, 6, 7]
-    assert table.schema == arrow_schema(ITEMS_SCHEMA)
+    assert table.schema == typed_schema(airbyte_columns(columns_of(ITEMS_SCHEMA), []))
     assert table.column("updated_at").to_pylist()[0] == datetime(2024, 1, 1, tzinfo=UTC)
     assert table.column("tags").to_pylist()[0] == '["x"]'
     assert all(b.num_rows <= 2 for b in out["batches"]["items"])
@@ -504,7 +522,7 @@ def test_read_batches_checkpoints_rejects_and_totals(fake: Fake, caplog):
         ("stdout", 10),
         ("stdout", 11),
     ]
-    assert json.loads(rejected[0]["raw"]) == {"id": "abc", "name": "wrong"}
+    assert rejected[0]["raw"] == '{"id": "abc", "name": "wrong"}'  # as the connector wrote it
     assert rejected[0]["reason"] == "field 'id': expected an integer, got string \"abc\""
     assert rejected[1]["raw"] == '"not an object"'
     assert "not a JSON object" in rejected[1]["reason"]
@@ -558,6 +576,107 @@ def test_read_passes_stream_state_back(fake: Fake):
     assert out["checkpoints"] == [("items", {"cursor": 5})]
     assert out["totals"] == {"items": 0}
     assert out["tables"] == {}
+
+
+def test_a_full_refresh_stream_never_gets_its_state_back(fake: Fake):
+    """The connector would take the state of its finished full refresh as "all read"."""
+    fake.scenario(read={"stdout": [record("items", {"id": 1})]})
+    out = collect(ExternalSource().read(fake.config(), configured(["items"]), {"items": {"c": 5}}))
+    assert "--state" not in fake.seen("read")
+    assert out["tables"]["items"].num_rows == 1
+    assert out["checkpoints"] == [("items", {})]
+
+
+TYPED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "code": {"type": "string"},  # the connector's schema says string; integers come too
+        "amount": {"type": "number"},  # no "null" in its type; nulls come anyway
+        "qty": {"type": ["null", "integer"]},
+        "paid_at": {"type": ["null", "string"], "format": "date-time"},
+        "meta": {"type": ["null", "object"]},
+        "_ab_source_file_url": {"type": "string"},
+    },
+}
+
+
+def typed_discover(primary_key: list[list[str]] | None) -> dict[str, Any]:
+    stream = {
+        "name": "orders",
+        "json_schema": TYPED_SCHEMA,
+        "supported_sync_modes": ["full_refresh"],
+        "source_defined_primary_key": primary_key,
+    }
+    return {"stdout": [{"type": "CATALOG", "catalog": {"streams": [stream]}}]}
+
+
+def test_records_are_typed_as_airbyte_destinations_type_them(fake: Fake):
+    lines = [
+        '{"type": "RECORD", "record": {"stream": "orders", "emitted_at": 1, "data": '
+        + data
+        + (
+            ', "meta": {"changes": [{"field": "x", "change": "TRUNCATED", '
+            '"reason": "SOURCE_FIELD_SIZE_LIMITATION"}]}'
+            if n == 2
+            else ""
+        )
+        + "}}"
+        for n, data in enumerate(
+            [
+                '{"id": 1, "code": "A1", "amount": 1.50, "qty": 2, "_ab_source_file_url": "a.csv"}',
+                '{"id": 2, "code": 7, "amount": null, "qty": "12", '
+                '"paid_at": "2024-01-02T03:04:05Z"}',
+                '{"id": "3", "code": {"k": 1}, "amount": "2.5", "qty": 1.0, "meta": {"a": [1]}}',
+                '{"id": 4, "amount": "n/a", "qty": "many", "paid_at": "yesterday", "meta": [1]}',
+                '{"id": null, "code": "no key", "_ab_source_file_url": "b.csv"}',
+                '{"id": "x1", "code": "bad key",  "amount": 1.0}',
+            ]
+        )
+    ]
+    fake.scenario(streams={}, discover=typed_discover([["id"]]), read={"stdout": lines})
+    catalog = configured(["orders"])
+    out = collect(ExternalSource().read(fake.config(batch_records=4), catalog, {}))
+    table = out["tables"]["orders"]
+    schema = table.schema
+    assert not schema.field("id").nullable  # the primary key
+    assert all(schema.field(n).nullable for n in ("code", "amount", "qty", "paid_at", "meta"))
+    rows = table.to_pylist()
+    assert [r["id"] for r in rows] == [1, 2, 3, 4]
+    assert [r["code"] for r in rows] == ["A1", "7", '{"k":1}', None]
+    assert [r["amount"] for r in rows] == [1.5, None, 2.5, None]
+    assert [r["qty"] for r in rows] == [2, 12, 1, None]
+    assert rows[1]["paid_at"] == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert [r["meta"] for r in rows] == [None, None, '{"a":[1]}', None]
+    changes = [json.loads(r[META_COLUMN])["changes"] for r in rows]
+    nulled = {"change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
+    assert changes[0] == [] and changes[1] == []
+    # the source's own changes come first
+    assert changes[2] == [
+        {"field": "x", "change": "TRUNCATED", "reason": "SOURCE_FIELD_SIZE_LIMITATION"}
+    ]
+    assert changes[3] == [{"field": f, **nulled} for f in ("amount", "qty", "paid_at", "meta")]
+
+    # a null or uncastable primary key: the DLQ, with the record exactly as written
+    rejected = out["rejected"]["orders"]
+    assert [r["reason"] for r in rejected] == [
+        "primary key field 'id' is missing or null",
+        "field 'id': expected an integer, got string \"x1\"",
+    ]
+    assert rejected[0]["raw"] == '{"id": null, "code": "no key", "_ab_source_file_url": "b.csv"}'
+    assert rejected[1]["raw"] == '{"id": "x1", "code": "bad key",  "amount": 1.0}'
+    assert out["totals"]["orders"] == table.num_rows + len(rejected)
+
+    # uncastable_values: dlq sends the record with the uncastable values to the DLQ instead
+    config = fake.config(streams=[{"name": "orders", "uncastable_values": "dlq"}])
+    out = collect(ExternalSource().read(config, catalog, {}))
+    assert out["tables"]["orders"].column("id").to_pylist() == [1, 2, 3]
+    dead = {r["raw"]: r["reason"] for r in out["rejected"]["orders"]}
+    assert dead[lines[3].split('"data": ')[1][:-2]] == (
+        "field 'amount': expected a number, got string \"n/a\""
+    )
+    with pytest.raises(ValidationError, match="uncastable_values"):
+        fake.config(streams=[{"name": "orders", "uncastable_values": "null"}])
 
 
 def test_global_state_round_trips(fake: Fake):
@@ -908,3 +1027,152 @@ def test_install_connector_is_idempotent(faker_executable: Path):
     assert "installing" not in again.stderr  # already there: nothing done
     bad = subprocess.run(["bash", script, "faker", "1.0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "must look like source-<name>" in bad.stderr
+
+
+def test_discover_writes_placeholders_for_every_secret_of_the_connector(fake: Fake):
+    """Secrets the connector's spec marks airbyte_secret, at any depth, never reach the file."""
+    spec = {
+        "type": "object",
+        "properties": {
+            "host": {"type": "string"},
+            "credentials": {
+                "oneOf": [
+                    {"properties": {"method": {"const": "key"}, "api_key": {"type": "string"}}},
+                    {
+                        "properties": {
+                            "method": {"const": "password"},
+                            "user": {"type": "string"},
+                            "pass": {"type": "string", "airbyte_secret": True},
+                        }
+                    },
+                ]
+            },
+            "tunnels": {
+                "type": "array",
+                "items": {"properties": {"ssh_key": {"airbyte_secret": True}, "port": {}}},
+            },
+        },
+    }
+    fake.scenario(spec={"stdout": [{"type": "SPEC", "spec": {"connectionSpecification": spec}}]})
+    config = {
+        "command": [str(fake.executable)],
+        "env": {"VENDOR_TOKEN": "t0ken", "LOG_LEVEL": "debug"},
+        "config": {
+            "host": "db.example",
+            "credentials": {"method": "password", "user": "u", "pass": "hunter2"},
+            "tunnels": [{"ssh_key": "-----BEGIN", "port": 22}],
+        },
+    }
+    document = starter_file("crm", "external", config)
+    written = document["connections"]["crm"]["config"]
+    assert written["config"] == {
+        "host": "db.example",
+        "credentials": {
+            "method": "password",
+            "user": "u",
+            "pass": "${CRM_CONFIG_CREDENTIALS_PASS}",
+        },
+        "tunnels": [{"ssh_key": "${CRM_CONFIG_TUNNELS_0_SSH_KEY}", "port": 22}],
+    }
+    assert written["env"] == {"VENDOR_TOKEN": "${CRM_ENV_VENDOR_TOKEN}", "LOG_LEVEL": "debug"}
+    assert "hunter2" not in json.dumps(document) and "t0ken" not in json.dumps(document)
+    assert document["connections"]["crm"]["streams"] == [{"name": "items"}]
+
+
+def test_an_empty_full_refresh_keeps_bronze_and_raises_an_alert(fake: Fake, tmp_path: Path):
+    """A full refresh that reads nothing where bronze had rows: kept, alerted, recorded;
+    an explicit --full-refresh replaces it all the same."""
+    (tmp_path / "c.yml").write_text(
+        "connections:\n  vendor:\n    source: external\n"
+        f"    config: {{command: ['{fake.executable}']}}\n"
+        "    streams: [{name: items, sync_mode: full_refresh, destination_sync_mode: overwrite}]\n"
+    )
+    connection = load_connections(tmp_path / "c.yml", {}).connections["vendor"]
+    lake = open_lake(str(tmp_path / "lake"))
+    fake.scenario(read={"stdout": [record("items", {"id": i}) for i in range(1, 4)]})
+    assert sync_connection(lake, "vendor", connection).streams[0].rows_written == 3
+
+    fake.scenario(read={"stdout": []})
+    shown = io.StringIO()
+    result = run_sync(lake, "vendor", connection, None, False, Console(file=shown, width=200))
+    assert result.status == "succeeded"
+    assert "vendor.items: the full refresh read no record where bronze had 3; bronze kept" in (
+        shown.getvalue()
+    )
+    assert result.streams[0].empty_refresh == {"previous_rows": 3, "bronze": "kept"}
+    assert committed_rows(lake, committed_files(lake, "vendor", "items")) == 3
+    run = lake.read_json(lake.path("_ops", "runs", "vendor", f"{result.sync_id}.json"))
+    assert run["streams"][0]["empty_refresh"]["bronze"] == "kept"
+    alerts = [lake.read_json(f.path) for f in lake.list_files(lake.path("_ops", "alerts"))]
+    assert [a["kind"] for a in alerts] == ["empty_full_refresh"]
+    assert alerts[0]["details"]["previous_rows"] == 3 and "vendor.items" in alerts[0]["title"]
+
+    result = sync_connection(lake, "vendor", connection, full_refresh=True)
+    assert result.streams[0].empty_refresh["bronze"] == "replaced by the empty read"
+    assert committed_rows(lake, committed_files(lake, "vendor", "items")) == 0
+    assert len(lake.list_files(lake.path("_ops", "alerts"))) == 2
+
+
+def test_cast_column_casts_what_it_can_and_locates_the_rest():
+    boolean = column_of("b", {"type": "boolean"})
+    array, bad = cast_column(boolean, [True, 1, 0, "true", "FALSE", "yes", 2, None])
+    assert array.to_pylist() == [True, True, False, True, False, None, None, None]
+    assert bad == [5, 6]  # an original null is not a change
+    integer = column_of("i", {"type": "integer"})
+    array, bad = cast_column(integer, [1, "12", 2.0, 1.5, True, 2**70, "x", None])
+    assert array.to_pylist() == [1, 12, 2, None, None, None, None, None]
+    assert bad == [3, 4, 5, 6]
+    day = column_of("d", {"type": "string", "format": "date"})
+    array, bad = cast_column(day, ["2024-01-01", "2024-01-02T23:30:00+02:00", 5])
+    assert array.to_pylist() == [date(2024, 1, 1), date(2024, 1, 2), None] and bad == [2]
+    # a large batch with a few bad values: located exactly (halving, not value by value)
+    values: list[Any] = list(range(10_000))
+    for position in (0, 4_321, 9_999):
+        values[position] = f"bad {position}"
+    array, bad = cast_column(integer, values)
+    assert bad == [0, 4_321, 9_999] and array.null_count == 3
+    assert array[4_322].as_py() == 4_322
+
+
+def test_bronze_written_from_a_schema_without_null_takes_the_nulls_typing_lets_through():
+    """Bronze written before Airbyte typing has non-nullable columns where the connector's
+    schema lacked "null"; the nulls typing now lets through relax them, none is lost."""
+    before = pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("amount", pa.float64(), nullable=False),
+        ]
+    )
+    conformer = SchemaConformer("vendor.payments", before)
+    columns = airbyte_columns(columns_of(TYPED_SCHEMA), ["id"])
+    typed = type_records([{"id": 1, "amount": None}, {"id": 2, "amount": 2.5}], columns)
+    good, rejects = conformer.conform(typed.batch)
+    assert rejects is None and good.column("amount").to_pylist() == [None, 2.5]
+    assert good.schema.field("amount").nullable and not good.schema.field("id").nullable
+    assert ("became_nullable", "amount") in conformer.events
+
+
+def test_errors_a_connector_logs_during_a_successful_read_are_warned(fake: Fake, caplog):
+    skipped = {"type": "LOG", "log": {"level": "ERROR", "message": "Error parsing file b.jsonl"}}
+    fake.scenario(read={"stdout": [record("items", {"id": 1}), skipped], "exit": 0})
+    out = collect(ExternalSource().read(fake.config(), configured(["items"]), {}))
+    assert out["tables"]["items"].num_rows == 1
+    assert (
+        "connector: the read succeeded but the connector logged 1 error(s); records it skipped "
+        "are not in bronze nor in the DLQ; first: Error parsing file b.jsonl"
+    ) in caplog.text
+
+
+def test_a_dead_letter_of_the_bronze_checks_keeps_the_records_underscore_fields():
+    """A record rejected after typing (a required field, a type against bronze) keeps every
+    field it has, the connector's `_ab_source_file_*` included; only added columns go."""
+    conformer = SchemaConformer("vendor.orders", None, required=["amount"])
+    columns = airbyte_columns(columns_of(TYPED_SCHEMA), ["id"])
+    row = {"id": 1, "code": "A", "_ab_source_file_url": "a.csv"}
+    typed = type_records([row, {**row, "id": 2, "amount": 1.5}], columns)
+    good, rejects = conformer.conform(typed.batch)
+    assert good.column("id").to_pylist() == [2]
+    dead = rejects.table.to_pylist()[0]
+    assert dead["reason"] == "required field 'amount' is null or missing"
+    raw = json.loads(dead["raw"])
+    assert raw["_ab_source_file_url"] == "a.csv" and META_COLUMN not in raw

@@ -9,6 +9,12 @@ batch at a time; each STATE message flushes the records before it and becomes a
 Checkpoint. The connector's config is written to a private file (mode 0600) that is
 removed afterwards.
 
+Records are typed as Airbyte's destinations type them (`ingestion.airbyte_typing`): cast
+where they can be, nulled and listed in `_airbyte_meta` where they cannot (or sent to the
+DLQ: the stream's `uncastable_values`). A dead letter keeps the record's `data` exactly as
+the connector wrote it (`ingestion.sources.raw_record`). Only incremental streams get their
+state back: a full refresh starts from nothing, as in Airbyte.
+
 State: a STREAM state is the stream's state as is. A GLOBAL or LEGACY state (one state
 for all streams, e.g. CDC connectors) is kept whole under the reserved key
 `_airbyte_state` of every stream's state, with a sequence number, and passed back as it
@@ -50,7 +56,13 @@ from airbyte_protocol.models import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ingestion.json_schema import Column, Misfit, columns_of, json_text, records_to_batch
+from ingestion.airbyte_typing import (
+    UncastablePolicy,
+    airbyte_columns,
+    type_records,
+    typed_schema,
+)
+from ingestion.json_schema import Column, columns_of, json_text
 from ingestion.protocol import (
     Checkpoint,
     ReadEvent,
@@ -62,6 +74,7 @@ from ingestion.protocol import (
     SourceTotals,
     SourceUnavailableError,
 )
+from ingestion.sources.raw_record import record_data_text
 
 log = logging.getLogger(__name__)
 # what a shell or a container runtime reports for a child killed by SIGKILL or SIGTERM
@@ -83,6 +96,12 @@ LOG_LEVELS = {
 class ExternalStreamOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
+    uncastable_values: UncastablePolicy = Field(
+        default="nullify",
+        description="a value that cannot be cast to its field's type: `nullify` nulls it "
+        "and lists it in the row's _airbyte_meta (as Airbyte's destinations do), `dlq` "
+        "sends the whole record to the DLQ",
+    )
 
 
 class ExternalConfig(BaseModel):
@@ -205,11 +224,15 @@ class _Buffer:
 
     columns: list[Column]
     schema: pa.Schema
+    policy: UncastablePolicy = "nullify"
     rows: list[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # the lines as the connector wrote them
+    metas: dict[int, Any] = field(default_factory=dict)  # row: the record's own meta
     # records rejected before conversion (data not an object): (raw, reason, line)
     rejects: list[tuple[str, str, int]] = field(default_factory=list)
     received: int = 0
+    nulled: int = 0
     # properties the records have but the schema does not declare (left out), warned once
     undeclared: set[str] = field(default_factory=set)
 
@@ -320,11 +343,20 @@ class ExternalSource(Source[ExternalConfig]):
     ) -> Iterator[ReadEvent]:
         label = connector_label(config.command)
         configured = self._configured_catalog(config, catalog)
+        policies = {s.name: s.uncastable_values for s in config.streams}
         buffers: dict[str, _Buffer] = {}
         for stream in configured.streams:
-            columns = columns_of(stream.stream.json_schema or {})
-            schema = pa.schema([c.field for c in columns])
-            buffers[stream.stream.name] = _Buffer(columns, schema)
+            key = [path[0] for path in stream.primary_key or [] if len(path) == 1]
+            columns = airbyte_columns(columns_of(stream.stream.json_schema or {}), key)
+            name = stream.stream.name
+            buffers[name] = _Buffer(columns, typed_schema(columns), policies.get(name, "nullify"))
+        # a full refresh never gets the state of a finished read back: the connector would
+        # take it as "nothing left to read"
+        state = {
+            s.stream.name: state[s.stream.name]
+            for s in configured.streams
+            if s.sync_mode == SyncMode.incremental and state.get(s.stream.name)
+        }
         last_state: dict[str, dict[str, Any]] = {
             name: dict(state.get(name) or {}) for name in buffers
         }
@@ -385,12 +417,15 @@ class ExternalSource(Source[ExternalConfig]):
                         buffer.received += 1
                         data = record.get("data")
                         if isinstance(data, dict):
+                            if record.get("meta"):
+                                buffer.metas[len(buffer.rows)] = record["meta"]
                             buffer.rows.append(data)
                             buffer.lines.append(number)
+                            buffer.raw.append(line)
                             if len(buffer.rows) >= config.batch_records:
                                 yield from _flush(name, buffer, label)
                         else:
-                            raw = json_text(data)
+                            raw = record_data_text(line) or json_text(data)
                             reason = "the record's data is not a JSON object"
                             buffer.rejects.append((raw, reason, number))
                     elif kind == "STATE":
@@ -431,8 +466,26 @@ class ExternalSource(Source[ExternalConfig]):
                     raise (SourceUnavailableError if killed else SourceError)(
                         _failure(label, process.returncode, errors, fatal_logs, stderr_tail)
                     )
+                if fatal_logs:
+                    # e.g. a file-based connector skipping a file it cannot parse: what it
+                    # never emitted is in neither bronze nor the DLQ
+                    log.warning(
+                        "%s: the read succeeded but the connector logged %d error(s); "
+                        "records it skipped are not in bronze nor in the DLQ; first: %s",
+                        label,
+                        len(fatal_logs),
+                        fatal_logs[0],
+                    )
                 for name, buffer in buffers.items():
                     yield from _flush(name, buffer, label)
+                    if buffer.nulled:
+                        log.warning(
+                            "%s: stream %r: %d values could not be cast to their field's "
+                            "type and were nulled (listed in _airbyte_meta.changes)",
+                            label,
+                            name,
+                            buffer.nulled,
+                        )
                     yield SourceTotals(name, rows=buffer.received)
                     yield Checkpoint(name, last_state[name])
             finally:
@@ -564,15 +617,13 @@ def _flush(name: str, buffer: _Buffer, label: str) -> Iterator[ReadEvent]:
                 name,
                 ", ".join(sorted(keys)),
             )
-        try:
-            batch, bad = records_to_batch(buffer.rows, buffer.columns, buffer.schema)
-        except Misfit as exc:
-            raise SourceError(f"{label}: stream {name!r}: cannot convert records: {exc}") from exc
-        for index, reason in bad.items():
-            raw = json_text(buffer.rows[index])
+        typed = type_records(buffer.rows, buffer.columns, buffer.policy, buffer.metas)
+        buffer.nulled += typed.nulled
+        for index, reason in typed.rejected.items():
+            raw = record_data_text(buffer.raw[index]) or json_text(buffer.rows[index])
             rejects.append((raw, reason, buffer.lines[index]))
-        if batch.num_rows:
-            yield Records(name, batch)
+        if typed.batch.num_rows:
+            yield Records(name, typed.batch)
     if rejects:
         rejects.sort(key=lambda r: r[2])
         yield Rejected(
@@ -584,7 +635,7 @@ def _flush(name: str, buffer: _Buffer, label: str) -> Iterator[ReadEvent]:
                 [r[2] for r in rejects],
             ),
         )
-    buffer.rows, buffer.lines, buffer.rejects = [], [], []
+    buffer.rows, buffer.lines, buffer.rejects, buffer.raw, buffer.metas = [], [], [], [], {}
 
 
 def _on_state(

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from ingestion.records import StreamResult
 from lake import Lake
+from lake.alerts import Alert, send_alert
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,6 @@ def guard_empty_refresh(
     log.warning(
         "%s: the full refresh read no record where bronze had %d: %s", where, previous, action
     )
-    # alerts are written as the orchestration layer writes them (same record, same webhook)
-    from orchestration.alerts import Alert, send_alert
-
     send_alert(
         lake,
         Alert(

@@ -1,5 +1,5 @@
 """Sensors: new files in the landing zone start their connection's sync; failed runs and
-failed checks raise an alert (orchestration/alerts.py); declarative automation refreshes
+failed checks raise an alert (lake/alerts.py); declarative automation refreshes
 downstream models when their inputs update; freshness checks are evaluated on time.
 
 The landing, alert and automation sensors start RUNNING: they only react to something
@@ -37,7 +37,7 @@ from ingestion.connections import Connection, ConnectionsFile
 from ingestion.protocol import SourceError
 from ingestion.sources.files import _fingerprint, list_files  # what the files source compares
 from lake import Lake, LakeError
-from orchestration.alerts import Alert, send_alert
+from lake.alerts import Alert, send_alert
 from orchestration.assets.ingestion import bronze_key
 from orchestration.resources import LakehouseResource
 from orchestration.schedules import time_sensor_status

@@ -33,7 +33,7 @@ from datagen.generate import GenerationRequest, generate
 from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
 from lake import open_lake
-from orchestration.alerts import Alert, send_alert
+from lake.alerts import Alert, send_alert
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
 from orchestration.resources import LakehouseResource

@@ -137,6 +137,26 @@ class Connection(BaseModel):
             raise ValueError(f"unknown source {value!r}: expected one of {', '.join(SOURCES)}")
         return value
 
+    @model_validator(mode="after")
+    def _external_policies_agree(self) -> Connection:
+        """An Airbyte connector's values that cannot be cast are nulled by default (as
+        Airbyte's destinations do); under `schema_policy: fail` they must stop the sync
+        instead, so they are rejected as schema violations (`uncastable_values: dlq`)."""
+        if self.source != "external":
+            return self
+        for stream in self.streams:
+            extra = stream.model_extra if stream.model_extra is not None else {}
+            if stream.schema_policy != "fail":
+                continue
+            if extra.get("uncastable_values", "dlq") != "dlq":
+                raise ValueError(
+                    f"stream {stream.name}: schema_policy fail stops the sync on a value that "
+                    "cannot be cast; uncastable_values nullify would null it instead: "
+                    "drop one of the two"
+                )
+            extra["uncastable_values"] = "dlq"
+        return self
+
     def source_config(self) -> dict[str, Any]:
         """The config the source gets: the connection's config plus each stream's options
         (as in an Airbyte source's own config file)."""

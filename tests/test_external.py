@@ -42,8 +42,8 @@ from ingestion.airbyte_typing import (
     typed_schema,
 )
 from ingestion.bronze import committed_files
-from ingestion.connections import load_connections
-from ingestion.drift import SchemaConformer
+from ingestion.connections import ConnectionsError, load_connections
+from ingestion.drift import SchemaConformer, SchemaDriftError
 from ingestion.empty_refresh import committed_rows
 from ingestion.json_schema import arrow_schema, column_of, columns_of, records_to_batch
 from ingestion.protocol import Checkpoint, Records, Rejected, SourceError, SourceTotals
@@ -516,7 +516,9 @@ def test_read_batches_checkpoints_rejects_and_totals(fake: Fake, caplog):
     assert table.column("tags").to_pylist()[0] == '["x"]'
     assert all(b.num_rows <= 2 for b in out["batches"]["items"])
 
-    rejected = out["rejected"]["items"]
+    # records that do not fit the schema (a schema_policy matter) and records that are not
+    # records at all come in two rejections
+    rejected = sorted(out["rejected"]["items"], key=lambda r: r["line_number"])
     assert [(r["location"], r["line_number"]) for r in rejected] == [
         ("stdout", 4),
         ("stdout", 10),
@@ -1176,3 +1178,30 @@ def test_a_dead_letter_of_the_bronze_checks_keeps_the_records_underscore_fields(
     assert dead["reason"] == "required field 'amount' is null or missing"
     raw = json.loads(dead["raw"])
     assert raw["_ab_source_file_url"] == "a.csv" and META_COLUMN not in raw
+
+
+def test_schema_policy_fail_stops_the_sync_on_a_value_that_cannot_be_cast(
+    fake: Fake, tmp_path: Path
+):
+    """Under `schema_policy: fail` an uncastable value stops the sync and commits nothing
+    for the stream (the default nulls it, as Airbyte's destinations do); asking for both
+    `fail` and `uncastable_values: nullify` is refused when the file is loaded."""
+    stream = "{name: items, sync_mode: full_refresh, schema_policy: fail}"
+    (tmp_path / "c.yml").write_text(
+        "connections:\n  vendor:\n    source: external\n"
+        f"    config: {{command: ['{fake.executable}']}}\n"
+        f"    streams: [{stream}]\n"
+    )
+    connection = load_connections(tmp_path / "c.yml", {}).connections["vendor"]
+    lake = open_lake(str(tmp_path / "lake"))
+    rows = [record("items", {"id": 1, "price": 2.5}), record("items", {"id": 2, "price": "n/a"})]
+    fake.scenario(read={"stdout": rows})
+    with pytest.raises(SchemaDriftError, match=r"price.*n/a.*schema_policy: fail"):
+        sync_connection(lake, "vendor", connection)
+    assert committed_files(lake, "vendor", "items") == []
+
+    (tmp_path / "c.yml").write_text(
+        (tmp_path / "c.yml").read_text().replace("fail}", "fail, uncastable_values: nullify}")
+    )
+    with pytest.raises(ConnectionsError, match="uncastable_values nullify"):
+        load_connections(tmp_path / "c.yml", {})

@@ -619,11 +619,21 @@ def _flush(name: str, buffer: _Buffer, label: str) -> Iterator[ReadEvent]:
             )
         typed = type_records(buffer.rows, buffer.columns, buffer.policy, buffer.metas)
         buffer.nulled += typed.nulled
+        unfit = []
         for index, reason in typed.rejected.items():
             raw = record_data_text(buffer.raw[index]) or json_text(buffer.rows[index])
-            rejects.append((raw, reason, buffer.lines[index]))
+            unfit.append((raw, reason, buffer.lines[index]))
         if typed.batch.num_rows:
             yield Records(name, typed.batch)
+        # records that parsed but do not fit the stream's schema follow its schema_policy
+        yield from _rejected(name, unfit, schema_violation=True)
+    yield from _rejected(name, rejects, schema_violation=False)
+    buffer.rows, buffer.lines, buffer.rejects, buffer.raw, buffer.metas = [], [], [], [], {}
+
+
+def _rejected(
+    name: str, rejects: list[tuple[str, str, int]], schema_violation: bool
+) -> Iterator[Rejected]:
     if rejects:
         rejects.sort(key=lambda r: r[2])
         yield Rejected(
@@ -633,9 +643,9 @@ def _flush(name: str, buffer: _Buffer, label: str) -> Iterator[ReadEvent]:
                 [r[1] for r in rejects],
                 "stdout",
                 [r[2] for r in rejects],
+                schema_violation=schema_violation,
             ),
         )
-    buffer.rows, buffer.lines, buffer.rejects, buffer.raw, buffer.metas = [], [], [], [], {}
 
 
 def _on_state(

@@ -73,13 +73,23 @@ def _project_changed_since(timestamp: float) -> bool:
     return any(p.stat().st_mtime > timestamp for p in files)
 
 
-def ensure_dbt_manifest() -> None:
+def ensure_dbt_manifest(settings: Settings | None = None) -> None:
     """Parse the dbt project when there is no manifest yet (`make setup` makes one) or when
     a model, macro, test or snapshot changed since: a stale manifest would give Dagster a
     graph that no longer matches what dbt runs."""
     manifest = DBT_PROJECT.manifest_path
     if not manifest.exists() or _project_changed_since(manifest.stat().st_mtime):
-        dbt_resource().cli(["parse"], target_path=manifest.parent).wait()
+        parse_dbt_project(settings)
+
+
+def parse_dbt_project(settings: Settings | None = None) -> None:
+    """`dbt parse` with the variables the pipeline runs dbt with. dbt reuses a parse state
+    only for the same target and profile (DBT_TARGET is also dbt's --target; DUCKDB_PATH is
+    part of the profile), so parsed with the defaults of the profile the state would be
+    thrown away by the first dbt build ("Unable to do partial parsing")."""
+    settings = settings or Settings.from_env()
+    os.environ.update(settings.dbt_env(Lake.from_url(settings.lake_url).uri()))
+    dbt_resource().cli(["parse"], target_path=DBT_PROJECT.manifest_path.parent).wait()
 
 
 def dbt_executable() -> str:

@@ -34,8 +34,8 @@ from orchestration.warehouse_check import check_warehouse
 T = TypeVar("T")
 CHANGE_FRACTION = 0.01  # of the orders, on each demo run after the first
 LOGS_FOLDER = "logs"
-# Dagster's INFO lines (steps, dbt commands, materializations) go to the log file
-RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# every line of Dagster's (steps, materializations, checks, the dbt command) goes to the log
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
 
 EXPLORE = """
 Explore:
@@ -83,7 +83,7 @@ def run_demo(
     log_path = demo_log_path(settings)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if not quiet and not verbose:
-        Console().print(f"full logs: {log_path}")
+        Console().print(f"full logs: {log_path}", soft_wrap=True)
     output = nullcontext(Console()) if verbose else captured_output(log_path)
     with output as console:
         report = _run(settings, regenerate, instance, _Stages(DemoReport(), console, not quiet))
@@ -131,9 +131,13 @@ def _run(
     report.left_out = _left_out(outcome)
     # on the postgres target dbt's layers are tables in the DBT_PG_* database, not the lake
     warehouse_dsn = dsn_from_env() if settings.dbt_on_postgres else None
-    report.layers = count_layer_rows(lake, str(settings.duckdb_path), warehouse_dsn)
-    report.dlq_rows = count_dlq_rows(lake)
-    report.dbt = latest_dbt_summary(lake)
+
+    def count() -> None:
+        report.layers = count_layer_rows(lake, str(settings.duckdb_path), warehouse_dsn)
+        report.dlq_rows = count_dlq_rows(lake)
+        report.dbt = latest_dbt_summary(lake)
+
+    stage("count the rows per layer", count)
     return report
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cached_property
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging.version import Version  # the type dagster-dbt compares (its dependency)
 
 from ingestion.connections import Connection, ConnectionsFile, load_connections
 from lake import Lake, open_lake
@@ -98,7 +101,19 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+class LakehouseDbtResource(DbtCliResource):
+    """DbtCliResource that knows the version of the dbt it runs without asking: dagster-dbt
+    runs `dbt --version`, a whole dbt start-up, before every invocation of every run. The dbt
+    beside this interpreter is the dbt-core package installed here."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        if self.dbt_executable == str(Path(sys.executable).parent / "dbt"):
+            return Version(package_version("dbt-core"))
+        return DbtCliResource._cli_version.func(self)
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
+    return LakehouseDbtResource(
         project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
     )

@@ -79,6 +79,7 @@ bench: setup ## Benchmarks (print figures; not tests)
 	$(RUN) python bench/datagen_bench.py
 	$(RUN) python bench/ingest_bench.py
 	$(RUN) python bench/dbt_bench.py
+	$(RUN) python bench/demo_bench.py
 
 clean: ## Remove generated data, build output and the virtualenv
 	rm -rf data dbt_project/target dbt_project/logs test-artifacts .venv $(SUPERSET_VENV) .pytest_cache .ruff_cache

@@ -16,12 +16,14 @@ from ingestion.records import ReconciliationError
 from ingestion.running import ConnectionBusyError
 from lake import LakeError
 from orchestration.settings import Settings
+from orchestration.warehouse_check import WarehouseError
 
 USER_ERRORS = (
     ConnectionBusyError,
     ConnectionsError,
     LakeError,
     OltpError,
+    WarehouseError,
     SourceError,
     SchemaDriftError,
     ReconciliationError,
@@ -35,11 +37,11 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     report = run_demo(
         settings_with(settings, scale=args.scale, seed=args.seed),
         regenerate=args.regenerate,
-        log_level="INFO" if args.verbose else "WARNING",
+        verbose=args.verbose,
     )
     tests = report.dbt.get("counts", {}).get("test", {})
     failed = tests.get("fail", 0) + tests.get("error", 0)
-    return 1 if failed or report.dbt.get("failures") else 0
+    return 1 if failed or report.dbt.get("failures") or report.failed_steps else 0
 
 
 def _generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int)
     demo.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show Dagster's and dbt's logs instead of one line per stage",
+    )
+    demo.add_argument(
         "--regenerate", action="store_true", help="regenerate the sources even if present"
     )
     demo.set_defaults(handler=_demo)
@@ -172,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # Dagster's console logger prints its runs' lines already; through the root handler
+    # above each would show twice
+    logging.getLogger("dagster").propagate = False
     try:
         return args.handler(args, Settings.from_env())
     except SourceUnavailableError as exc:  # a failed sync, not bad input: rerun later

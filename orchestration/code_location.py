@@ -17,7 +17,7 @@ from orchestration.settings import Settings
 
 def build_definitions(settings: Settings | None = None) -> Definitions:
     settings = settings or Settings.from_env()
-    ensure_dbt_manifest()
+    ensure_dbt_manifest(settings)
     manifest = load_manifest()
     connections = load_connections(settings.connections_file, settings.interpolation_env())
     freshness = checks.build_freshness_checks(connections)

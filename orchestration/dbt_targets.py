@@ -1,10 +1,10 @@
 """Where each dbt invocation writes its artifacts, and the parse state they share.
 
 dbt can skip parsing the project when it finds a `partial_parse.msgpack` written with the
-same profile and environment. The one `make setup` writes is made without the run's
-DUCKDB_PATH/LAKE_ROOT, so each dbt step would parse the whole project again (about 10 s
-on two cores). Steps therefore keep the parse state of their data directory beside their
-targets: the first step of an environment parses, the others reuse it.
+same target, profile and variables. `make setup` parses with the default data directory's
+DUCKDB_PATH/LAKE_ROOT/DBT_TARGET (resources.parse_dbt_project); a run on another data
+directory (tests, benchmarks) parses once, and its invocations keep that parse state beside
+their targets for the next ones to reuse.
 """
 
 from __future__ import annotations

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cached_property
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging.version import Version  # the type dagster-dbt compares (its dependency)
 
 from ingestion.connections import Connection, ConnectionsFile, load_connections
 from lake import Lake, open_lake
@@ -73,13 +76,23 @@ def _project_changed_since(timestamp: float) -> bool:
     return any(p.stat().st_mtime > timestamp for p in files)
 
 
-def ensure_dbt_manifest() -> None:
+def ensure_dbt_manifest(settings: Settings | None = None) -> None:
     """Parse the dbt project when there is no manifest yet (`make setup` makes one) or when
     a model, macro, test or snapshot changed since: a stale manifest would give Dagster a
     graph that no longer matches what dbt runs."""
     manifest = DBT_PROJECT.manifest_path
     if not manifest.exists() or _project_changed_since(manifest.stat().st_mtime):
-        dbt_resource().cli(["parse"], target_path=manifest.parent).wait()
+        parse_dbt_project(settings)
+
+
+def parse_dbt_project(settings: Settings | None = None) -> None:
+    """`dbt parse` with the variables the pipeline runs dbt with. dbt reuses a parse state
+    only for the same target and profile (DBT_TARGET is also dbt's --target; DUCKDB_PATH is
+    part of the profile), so parsed with the defaults of the profile the state would be
+    thrown away by the first dbt build ("Unable to do partial parsing")."""
+    settings = settings or Settings.from_env()
+    os.environ.update(settings.dbt_env(Lake.from_url(settings.lake_url).uri()))
+    dbt_resource().cli(["parse"], target_path=DBT_PROJECT.manifest_path.parent).wait()
 
 
 def dbt_executable() -> str:
@@ -88,7 +101,24 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+class LakehouseDbtResource(DbtCliResource):
+    """DbtCliResource without two start-up costs dagster-dbt pays before every invocation."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        # dagster-dbt runs `dbt --version`, a whole dbt start-up; the dbt beside this
+        # interpreter is the dbt-core package installed here
+        if self.dbt_executable == str(Path(sys.executable).parent / "dbt"):
+            return Version(package_version("dbt-core"))
+        return DbtCliResource._cli_version.func(self)
+
+    def _initialize_dbt_core_adapter(self, args):
+        # the in-process adapter (dbt imported, profile and project loaded: seconds) serves
+        # only dagster-dbt's opt-in row-count and column-metadata fetchers, not used here
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
+    return LakehouseDbtResource(
         project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
     )

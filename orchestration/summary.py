@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -19,6 +20,9 @@ class DemoReport:
     dbt: dict[str, Any] = field(default_factory=dict)
     dlq_rows: int = 0
     changes: str = ""  # the change set applied to the shop before this run, if any
+    failed_steps: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # assets downstream of a failed sync
+    log_path: Path | None = None  # the full logs of the run (None: they went to the terminal)
 
 
 def count_layer_rows(
@@ -142,6 +146,15 @@ def print_report(report: DemoReport, console: Console | None = None) -> None:
 
     if report.changes:
         console.print(f"change set applied before the incremental syncs: {report.changes}")
+    if report.failed_steps:
+        console.print(f"[red]failed steps: {', '.join(report.failed_steps)}[/red]")
+    if report.left_out:
+        console.print(
+            f"not run, downstream of a failed sync: {len(report.left_out)} assets "
+            f"({', '.join(report.left_out[:5])}{', ...' if len(report.left_out) > 5 else ''})"
+        )
+    if report.log_path and (report.failed_steps or report.dbt.get("failures")):
+        console.print(f"the errors in full: {report.log_path}")
 
     stages = Table(title="Elapsed per stage")
     stages.add_column("stage")

@@ -34,8 +34,10 @@ from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
 from lake import open_lake
 from lake.alerts import Alert, send_alert
+from orchestration.assets.dbt import DBT_ASSETS
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
+from orchestration.pipeline import run_pipeline
 from orchestration.resources import LakehouseResource
 from orchestration.sensors import (
     alert_on_failed_checks,
@@ -139,16 +141,19 @@ def test_a_failing_source_fails_only_its_assets_and_the_models_that_read_it(tmp_
     settings = _settings(tmp_path / "data", FAILING_SCALE, CONNECTIONS_FILE=str(broken))
     _generate(settings)
 
-    result = _materialize_everything(settings, DagsterInstance.ephemeral())
+    defs = build_definitions(settings)
+    with crm_api_running(settings.scale, settings.seed):
+        outcome = run_pipeline(defs, DagsterInstance.ephemeral(), QUIET)
 
-    assert not result.success
-    failed_steps = {e.step_key for e in result.get_step_failure_events()}
-    assert failed_steps == {"sync_fx"}
-    done = _materialized(result)
+    assert not outcome.success
+    assert outcome.failed_steps == ["sync_fx"]  # dbt itself ran and succeeded
+    done = {k.to_user_string() for k in outcome.materialized}
     assert not {a for a in done if a.startswith("bronze/fx/")}
     # models that read FX (order amounts in the reporting currency) wait for it...
     assert "staging/stg_fx__rates" not in done
     assert "marts/fct_orders" not in done
+    left_out = {k.to_user_string() for k in outcome.left_out}
+    assert {"staging/stg_fx__rates", "marts/fct_orders", "serving/gold_catalog"} <= left_out
     # ...everything else still builds
     for expected in (
         "bronze/shop/orders",
@@ -162,6 +167,11 @@ def test_a_failing_source_fails_only_its_assets_and_the_models_that_read_it(tmp_
         "marts/pipeline_health",
     ):
         assert expected in done, expected
+    # every model that does not read FX, in one dbt invocation
+    dbt = next(a for a in defs.assets if a.node_def.name == DBT_ASSETS)
+    models = {k.to_user_string() for k in dbt.keys}
+    assert models - left_out <= done
+    assert len(models - left_out) > 30
 
 
 # -- volume anomaly -----------------------------------------------------------------------

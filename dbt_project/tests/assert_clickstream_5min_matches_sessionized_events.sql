@@ -1,6 +1,9 @@
 {#- Every human event is counted once in clickstream_5min: the total per day equals the
     events of int_clickstream_sessionized that day (days the incremental lookback has not
     reached yet excepted: none after a build). Returns the days that differ. -#}
+
+{# reads several models: Dagster shows it as an asset check of this one #}
+{{ config(meta={"dagster": {"ref": {"name": "clickstream_5min"}}}) }}
 with
 
 windows as (

@@ -2,6 +2,9 @@
     staging exactly once, none deleted at the source, and per order the status, total,
     lines, refunds and buyer country staging has now. Fails with one row per order that
     differs (missing, extra or stale). -#}
+
+{# reads several models: Dagster shows it as an asset check of this one #}
+{{ config(meta={"dagster": {"ref": {"name": "fct_orders"}}}) }}
 with
 
 staging_orders as (

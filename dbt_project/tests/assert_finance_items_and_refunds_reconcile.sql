@@ -5,6 +5,9 @@
     fct_orders.refunded_cents, and the successful payments of fct_payments to
     fct_orders.paid_cents; and daily_revenue's units are the lines of orders not
     cancelled. Fails with one row per broken rule and the number of offending rows. -#}
+
+{# reads several models: Dagster shows it as an asset check of this one #}
+{{ config(meta={"dagster": {"ref": {"name": "daily_revenue"}}}) }}
 with
 
 staging_items as (

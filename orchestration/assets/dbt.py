@@ -1,35 +1,31 @@
 """dbt models as assets: sources map onto the bronze assets, folders onto groups.
 
-The models are split into one dbt step per set of connections they read (`dbt_shop`,
-`dbt_fx_shop`, `dbt_clickstream`...). A run of everything then behaves as users expect
-when a source fails: only the steps downstream of that source are skipped, every other
-model still builds. The steps share the DuckDB file, so they take turns (the
-`warehouse` pool). Tests run with dbt's `buildable` indirect selection: each test runs
-once, in the step that builds the last of its parents. The few tests that compare
-models of unrelated steps (a clickstream customer must exist in the shop) run in one
-check step after both (`dbt_cross_source_tests`).
+Every model, snapshot and test is one dagster-dbt multi-asset (`dbt_models`): a run builds
+its selection in one dbt invocation, so dbt starts, reads its manifest and plans once. The
+multi-asset can be subset: a run that must leave out the models downstream of a source
+whose sync failed selects the others (orchestration/pipeline.py), and dbt skips the nodes
+downstream of a failing model or test on its own. Tests run with dbt's `buildable` indirect
+selection: a test that reads models of two sources runs only when both are built. Source
+tests (not null, accepted values on the raw streams) are asset checks on the bronze assets.
 
-On the postgres target (DBT_TARGET=postgres) dbt reads tables, not the lake: each step first
-copies the bronze streams (and `_ops` records) its models read into raw_<connection>
-(lake.postgres_raw), then runs dbt there.
+On the postgres target (DBT_TARGET=postgres) dbt reads tables, not the lake: the step first
+copies the bronze streams (and `_ops` records) the selected models read into
+raw_<connection> (lake.postgres_raw), then runs dbt there.
 """
 
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetKey,
-    AutomationCondition,
-    multi_asset_check,
+from dagster import AssetExecutionContext, AssetKey, AutomationCondition
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from lake import Lake
 from lake.postgres_raw import load_bronze_to_postgres
@@ -40,8 +36,8 @@ from orchestration.resources import DBT_PROJECT, LakehouseResource
 
 LAYER_GROUPS = ("staging", "intermediate", "marts")
 OPS_SOURCE = "ops"  # the pipeline's own records (_ops), written by every sync and dbt run
-WAREHOUSE_POOL = "warehouse"  # one writer per DuckDB file: dbt steps take turns
-CROSS_SOURCE_TESTS = "dbt_cross_source_tests"
+WAREHOUSE_POOL = "warehouse"  # one writer per DuckDB file: dbt and its readers take turns
+DBT_ASSETS = "dbt_models"
 BUILD_NODES = ("model", "snapshot", "seed")
 
 
@@ -70,34 +66,9 @@ class LakehouseTranslator(DagsterDbtTranslator):
         return AutomationCondition.eager()
 
 
-TRANSLATOR = LakehouseTranslator()
-
-
-@dataclass(frozen=True)
-class DbtStep:
-    """The dbt nodes one step builds: every model that reads exactly these connections."""
-
-    name: str
-    connections: frozenset[str]
-    nodes: tuple[str, ...]  # unique ids
-
-    def select(self, manifest: Mapping[str, Any]) -> str:
-        names = [manifest["nodes"][uid]["name"] for uid in self.nodes]
-        # the sources a step alone reads carry their own tests (not null, accepted values)
-        sources = [f"source:{c}" for c in sorted(self.connections) if len(self.connections) == 1]
-        return " ".join([*sorted(names), *sources])
-
-    def sources_read(self, manifest: Mapping[str, Any]) -> list[str]:
-        """The dbt sources (connections, or `ops`) this step's nodes read themselves, and
-        those whose tests it runs; a step over other steps' models (fx + shop) reads none."""
-        direct = {
-            manifest["sources"][parent]["source_name"]
-            for uid in self.nodes
-            for parent in _parents(manifest, uid)
-            if parent in manifest["sources"]
-        }
-        tested = self.connections if len(self.connections) == 1 else frozenset()
-        return sorted(direct | tested)
+# source tests as checks on the bronze assets they test (dagster-dbt's default logs them as
+# observations, with a warning per test and run)
+TRANSLATOR = LakehouseTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
 
 def load_manifest() -> dict[str, Any]:
@@ -109,75 +80,36 @@ def _parents(manifest: Mapping[str, Any], uid: str) -> list[str]:
     return node.get("depends_on", {}).get("nodes", [])
 
 
-def plan_steps(manifest: Mapping[str, Any]) -> list[DbtStep]:
-    """Group the buildable nodes by the set of sources upstream of them."""
-    upstream: dict[str, frozenset[str]] = {}
-
-    def connections_of(uid: str) -> frozenset[str]:
-        if uid not in upstream:
-            if uid in manifest["sources"]:
-                upstream[uid] = frozenset([manifest["sources"][uid]["source_name"]])
-            else:
-                found: frozenset[str] = frozenset()
-                for parent in _parents(manifest, uid):
-                    found |= connections_of(parent)
-                upstream[uid] = found
-        return upstream[uid]
-
-    groups: dict[frozenset[str], list[str]] = {}
-    for uid, node in manifest["nodes"].items():
-        if node["resource_type"] in BUILD_NODES:
-            groups.setdefault(connections_of(uid), []).append(uid)
-    # models that read no source at all (a date spine) need no step of their own: they
-    # join the ops models, which no connection's failure can block either
-    ops = frozenset([OPS_SOURCE])
-    if frozenset() in groups and ops in groups:
-        groups[ops] += groups.pop(frozenset())
-    return [
-        DbtStep("dbt_" + ("_".join(sorted(conns)) or "no_source"), conns, tuple(sorted(nodes)))
-        for conns, nodes in sorted(groups.items(), key=lambda kv: sorted(kv[0]))
-    ]
-
-
-def cross_step_tests(manifest: Mapping[str, Any], steps: list[DbtStep]) -> list[str]:
-    """Tests that no single step can run: their parents are built by unrelated steps."""
-    step_of = {uid: step for step in steps for uid in step.nodes}
-    ancestors: dict[str, set[str]] = {}
-
-    def ancestors_of(uid: str) -> set[str]:
-        if uid not in ancestors:
-            found: set[str] = set()
-            for parent in _parents(manifest, uid):
-                found |= {parent, *ancestors_of(parent)}
-            ancestors[uid] = found
-        return ancestors[uid]
-
-    reach = {
-        step.name: set(step.nodes).union(*(ancestors_of(uid) for uid in step.nodes))
-        for step in steps
+def sources_read(manifest: Mapping[str, Any], keys: Iterable[AssetKey]) -> list[str]:
+    """The dbt sources (connections, or `ops`) the models of these asset keys read, and those
+    whose own tests (checks on the bronze keys) run with them."""
+    uid_of = {
+        TRANSLATOR.get_asset_key(node): uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in BUILD_NODES
     }
-    lost = []
-    for uid, node in manifest["nodes"].items():
-        if node["resource_type"] != "test":
-            continue
-        parents = _parents(manifest, uid)
-        owners = {step_of[p].name for p in parents if p in step_of}
-        if owners and not any(all(p in reach[o] for p in parents) for o in owners):
-            lost.append(uid)
-    return sorted(lost)
+    sources = {
+        manifest["sources"][parent]["source_name"]
+        for key in keys
+        if key in uid_of
+        for parent in _parents(manifest, uid_of[key])
+        if parent in manifest["sources"]
+    }
+    return sorted(sources)
 
 
 def _dbt_env(lakehouse: LakehouseResource):
     lake = lakehouse.lake()  # also creates the layer folders a local lake needs
     os.environ.update(lakehouse.settings().dbt_env(lake.uri()))
+    # a test runs once all the models it reads are selected: a relationship test between a
+    # shop model and a clickstream model is left out when the shop's models are
     os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
     return lake
 
 
 def load_raw_sources(context: AssetExecutionContext, lake: Lake, sources: list[str]) -> None:
     """On the postgres target dbt's sources are the tables raw_<connection>.<stream> (and
-    raw_ops), not the lake: copy what this step reads from the lake first. The steps take
-    turns (pool `warehouse`), so no load replaces a table another step's dbt is reading."""
+    raw_ops), not the lake: copy what the selected models read from the lake first."""
     if not sources:
         return
     started = time.perf_counter()
@@ -191,105 +123,39 @@ def load_raw_sources(context: AssetExecutionContext, lake: Lake, sources: list[s
     )
 
 
-def build_dbt_step(step: DbtStep, manifest: Mapping[str, Any], exclude: list[str]):
-    excluded = " ".join(manifest["nodes"][uid]["name"] for uid in exclude)
+def build_dbt_assets() -> list:
+    """Every model, snapshot and test in one multi-asset: one dbt invocation per run (dbt
+    starts and reads its manifest once), subsettable so a run can leave models out."""
+    manifest = load_manifest()
 
     @dbt_assets(
         manifest=DBT_PROJECT.manifest_path,
         project=DBT_PROJECT,
-        select=step.select(manifest),
-        exclude=excluded,
-        name=step.name,
+        name=DBT_ASSETS,
         dagster_dbt_translator=TRANSLATOR,
         pool=WAREHOUSE_POOL,
     )
-    def dbt_step(context: AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
+    def dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource
+    ):
         lake = _dbt_env(lakehouse)
         if lakehouse.settings().dbt_on_postgres:
-            load_raw_sources(context, lake, step.sources_read(manifest))
+            load_raw_sources(context, lake, sources_read(manifest, context.selected_asset_keys))
         args = ["build"]
         if context.run.tags.get(FULL_REFRESH_TAG) == "true":
             args.append("--full-refresh")
-        target = new_target(lakehouse.data_dir, step.name)
+        target = new_target(lakehouse.data_dir, DBT_ASSETS)
         invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
         yield from invocation.stream()
         keep_parse_state(target)
         summary = summarize_run_results(invocation.get_artifact("run_results.json"))
-        summary.update(dagster_run_id=context.run_id, dbt_step=step.name)
+        summary.update(dagster_run_id=context.run_id)
         lake.write_json(lake.path("_ops", "dbt", f"{summary['invocation_id']}.json"), summary)
-        context.log.info("dbt build (%s): %s", step.name, summary["counts"])
+        context.log.info("dbt build: %s", summary["counts"])
         if not invocation.is_successful():
             raise RuntimeError(f"dbt build failed: {summary['counts']} (see the dbt logs above)")
 
-    return dbt_step
-
-
-def _check_target(manifest: Mapping[str, Any], uid: str) -> tuple[AssetKey, list[AssetKey]]:
-    """The asset a test is attached to, and the other assets it reads."""
-    node = manifest["nodes"][uid]
-    parents = [p for p in _parents(manifest, uid) if p in manifest["nodes"]]
-    attached = node.get("attached_node") or parents[0]
-    keys = [TRANSLATOR.get_asset_key(manifest["nodes"][p]) for p in parents]
-    target = TRANSLATOR.get_asset_key(manifest["nodes"][attached])
-    return target, [k for k in keys if k != target]
-
-
-def build_cross_source_tests(manifest: Mapping[str, Any], tests: list[str]):
-    specs = {}
-    for uid in tests:
-        target, others = _check_target(manifest, uid)
-        name = manifest["nodes"][uid]["name"]
-        specs[name] = AssetCheckSpec(
-            name,
-            asset=target,
-            additional_deps=others,
-            description=f"dbt test `{name}` (reads models built by different steps)",
-        )
-
-    @multi_asset_check(
-        name=CROSS_SOURCE_TESTS,
-        specs=list(specs.values()),
-        can_subset=True,
-        pool=WAREHOUSE_POOL,
-        required_resource_keys={"dbt", "lakehouse"},
-    )
-    def cross_source_tests(context) -> Iterator[AssetCheckResult]:
-        lakehouse: LakehouseResource = context.resources.lakehouse
-        _dbt_env(lakehouse)
-        target = new_target(lakehouse.data_dir, CROSS_SOURCE_TESTS)
-        names = sorted(k.name for k in context.selected_asset_check_keys)
-        dbt: DbtCliResource = context.resources.dbt
-        invocation = dbt.cli(
-            ["test", "--select", " ".join(names)],
-            manifest=manifest,
-            dagster_dbt_translator=TRANSLATOR,
-            raise_on_error=False,
-            target_path=target,
-        )
-        invocation.wait()
-        keep_parse_state(target)
-        for result in invocation.get_artifact("run_results.json").get("results", []):
-            name = manifest["nodes"][result["unique_id"]]["name"]
-            if name not in specs:
-                continue
-            yield AssetCheckResult(
-                asset_key=specs[name].asset_key,
-                check_name=name,
-                passed=result["status"] == "pass",
-                metadata={"status": result["status"], "failures": result.get("failures") or 0},
-            )
-
-    return cross_source_tests
-
-
-def build_dbt_assets() -> list:
-    manifest = load_manifest()
-    steps = plan_steps(manifest)
-    lost = cross_step_tests(manifest, steps)
-    definitions: list = [build_dbt_step(step, manifest, lost) for step in steps]
-    if lost:
-        definitions.append(build_cross_source_tests(manifest, lost))
-    return definitions
+    return [dbt_models]
 
 
 def summarize_run_results(run_results: Mapping[str, Any]) -> dict[str, Any]:
@@ -309,21 +175,4 @@ def summarize_run_results(run_results: Mapping[str, Any]) -> dict[str, Any]:
         "elapsed_s": run_results.get("elapsed_time"),
         "counts": counts,
         "failures": failures,
-    }
-
-
-def combine_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    """One summary for a Dagster run of several dbt steps: the counts added up."""
-    counts: dict[str, dict[str, int]] = {}
-    for summary in summaries:
-        for kind, statuses in summary.get("counts", {}).items():
-            for status, n in statuses.items():
-                counts.setdefault(kind, {}).setdefault(status, 0)
-                counts[kind][status] += n
-    return {
-        "invocation_id": ",".join(s.get("invocation_id", "") for s in summaries),
-        "generated_at": max((s.get("generated_at") or "" for s in summaries), default=None),
-        "elapsed_s": sum(s.get("elapsed_s") or 0 for s in summaries),
-        "counts": counts,
-        "failures": [f for s in summaries for f in s.get("failures", [])],
     }

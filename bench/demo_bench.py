@@ -1,0 +1,192 @@
+"""Demo benchmark: the stage times of a first and a second (incremental) `lakehouse demo`,
+and how the dbt stage under Dagster compares with a plain `dbt build` of the same selection
+in the same state. Prints figures; not a test.
+
+Each run starts from an empty data folder and runs the demo twice, each in its own process
+(so start-up counts, as for `make demo`). Inside the dbt stage the bench copies the data
+folder aside, lets Dagster build, then puts the copy back and runs `dbt build` in the same
+environment, and finally restores what Dagster built: both builds start from the same state,
+and the plain one runs second, with the warmer file cache. Medians over the runs.
+
+    uv run python bench/demo_bench.py [--runs 3] [--scale 0.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _measure import children_cpu
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+STATE = ("lake", "warehouse.duckdb", "serving")  # what a dbt build reads and changes
+
+
+def _mirror(src: Path, dst: Path) -> None:
+    """Make dst's copy of the state exactly src's."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in STATE:
+        target = dst / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        if (src / name).is_dir():
+            shutil.copytree(src / name, target)
+        elif (src / name).exists():
+            shutil.copy2(src / name, target)
+
+
+def cpu_seconds() -> float:
+    """CPU of this process and its finished children (dbt runs as a child process)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime + children_cpu()
+
+
+def plain_dbt_build(settings, target: Path) -> tuple[float, float]:
+    """`dbt build` as a user runs it in dbt_project, with the pipeline's variables."""
+    from lake import Lake
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    env = {
+        **os.environ,
+        **settings.dbt_env(Lake.from_url(settings.lake_url).uri()),
+        "DBT_INDIRECT_SELECTION": "buildable",
+    }
+    target.mkdir(parents=True, exist_ok=True)
+    state = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if state.exists():
+        shutil.copyfile(state, target / state.name)
+    started, cpu = time.perf_counter(), children_cpu()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--target-path", str(target)],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        check=False,
+        capture_output=True,
+    )
+    return time.perf_counter() - started, children_cpu() - cpu
+
+
+def one_demo(data_dir: Path, scale: str) -> dict:
+    """Runs in the child process: the demo, with the plain build measured inside its dbt stage."""
+    import orchestration.demo as demo
+    from orchestration.pipeline import TRANSFORM
+    from orchestration.settings import Settings
+
+    settings = Settings.from_env({**os.environ, "DATA_DIR": str(data_dir), "DATAGEN_SCALE": scale})
+    extra = {"baseline_s": 0.0, "bench_overhead_s": 0.0, "dagster_dbt_s": 0.0}
+    real_pipeline = demo.run_pipeline
+
+    def measured_pipeline(defs, instance, run_config, stage):
+        def measured_stage(name, fn):
+            if name != TRANSFORM:
+                return stage(name, fn)
+            before, after = data_dir / "baseline-before", data_dir / "baseline-after"
+            started = time.perf_counter()
+            _mirror(data_dir, before)
+            extra["bench_overhead_s"] += time.perf_counter() - started
+            started, cpu = time.perf_counter(), cpu_seconds()
+            result = stage(name, fn)
+            extra["dagster_dbt_s"] = time.perf_counter() - started
+            extra["dagster_dbt_cpu_s"] = cpu_seconds() - cpu
+            started = time.perf_counter()
+            _mirror(data_dir, after)
+            _mirror(before, data_dir)
+            extra["bench_overhead_s"] += time.perf_counter() - started
+            extra["baseline_s"], extra["baseline_cpu_s"] = plain_dbt_build(
+                settings, data_dir / "baseline-target"
+            )
+            started = time.perf_counter()
+            _mirror(after, data_dir)
+            for folder in (before, after, data_dir / "baseline-target"):
+                shutil.rmtree(folder, ignore_errors=True)
+            extra["bench_overhead_s"] += time.perf_counter() - started
+            return result
+
+        return real_pipeline(defs, instance, run_config, measured_stage)
+
+    demo.run_pipeline = measured_pipeline
+    report = demo.run_demo(settings, quiet=True)
+    return {"stages": dict(report.stages), **extra}
+
+
+def run_child(data_dir: Path, scale: str) -> dict:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(data_dir), "--scale", scale],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    wall = time.perf_counter() - started
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # what `make demo` would have taken: the process, less the bench's own work
+    result["wall_s"] = wall - result["baseline_s"] - result["bench_overhead_s"]
+    return result
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):6.1f}" if values else "     -"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", default="0.01")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(one_demo(Path(args.child), args.scale)))
+        return
+
+    results: dict[str, list[dict]] = {"first": [], "second": []}
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="demo-bench-") as tmp:
+            for which in ("first", "second"):
+                result = run_child(Path(tmp), args.scale)
+                results[which].append(result)
+                dbt, plain = result["dagster_dbt_s"], result["baseline_s"]
+                print(
+                    f"run {run + 1} {which}: {result['wall_s']:.1f} s in all, "
+                    f"dbt stage {dbt:.1f} s, plain dbt build {plain:.1f} s",
+                    flush=True,
+                )
+
+    print(f"\nmedians over {args.runs} runs, scale {args.scale}, {os.cpu_count()} cores (seconds)")
+    for which, runs in results.items():
+        print(f"\n{which} demo")
+        stages = list(dict.fromkeys(s for r in runs for s in r["stages"]))
+        for stage in stages:
+            values = [r["stages"][stage] for r in runs if stage in r["stages"]]
+            print(f"  {stage:<45} {_median(values)}")
+        print(
+            f"  {'whole process (as `lakehouse demo`)':<45} {_median([r['wall_s'] for r in runs])}"
+        )
+        print(
+            f"  {'plain dbt build, same selection and state':<45} "
+            f"{_median([r['baseline_s'] for r in runs])}"
+        )
+        # CPU seconds too: on a shared machine wall time also measures the neighbours
+        for what, key in (("elapsed", ""), ("CPU", "_cpu")):
+            ratios = [r[f"dagster_dbt{key}_s"] / r[f"baseline{key}_s"] for r in runs]
+            print(
+                f"  {'dbt stage / plain dbt build, ' + what:<45} {statistics.median(ratios):6.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()

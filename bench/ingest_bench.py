@@ -37,6 +37,8 @@ from _parity import differences, profile
 
 TABLE = "bench_orders"
 CONNECTION = "bench"
+CONNECTION_SERIAL = "bench_serial"
+OURS = "ours (lakehouse sync)"
 TARGET_ROWS_PER_S = 700_000
 TARGET_PEAK_MIB = 400
 TARGET_INCREMENTAL_SHARE = 0.05
@@ -125,8 +127,11 @@ def write_connections(path: Path, dsn: str, checksum: bool, cdc: bool) -> None:
     }
     if checksum:
         stream["checksum_columns"] = ["quantity"]
-    document = {"connections": {CONNECTION: {"source": "sql", "config": {"dsn": dsn}}}}
-    document["connections"][CONNECTION]["streams"] = [stream]
+    document: dict = {"connections": {}}
+    # the same stream read by one connection: what the parallel range reads gain
+    for name, parallel in ((CONNECTION, 2), (CONNECTION_SERIAL, 1)):
+        config = {"dsn": dsn, "parallel_reads": parallel}
+        document["connections"][name] = {"source": "sql", "config": config, "streams": [stream]}
     if cdc:
         document["connections"][CDC_CONNECTION] = cdc_connection(dsn)
     path.write_text(json.dumps(document))  # JSON is YAML
@@ -276,15 +281,23 @@ def _load() -> str:
 
 
 def compare_full(args, workdir: Path, dsn: str, datadir: Path, connections: Path, size: int):
-    """Ours, ConnectorX and the COPY floors on the same table, in an order that rotates per
-    repeat (each goes first once in three), so a slow spell of the machine hits all."""
+    """Ours (2 and 1 connections), ConnectorX and the COPY floors on the same table, in an
+    order that rotates per round (each job moves), so a slow spell of the machine hits all."""
     jobs = {
-        "ours (lakehouse sync)": (
+        OURS: (
             "sync",
             lambda i: {
                 "connections": str(connections),
                 "name": CONNECTION,
                 "lake": str(workdir / f"lake-{i}"),
+            },
+        ),
+        "ours, 1 connection": (
+            "sync",
+            lambda i: {
+                "connections": str(connections),
+                "name": CONNECTION_SERIAL,
+                "lake": str(workdir / f"serial-{i}"),
             },
         ),
         "ConnectorX stream": (
@@ -315,16 +328,20 @@ def compare_full(args, workdir: Path, dsn: str, datadir: Path, connections: Path
         if i < args.repeat - 1:  # keep the last round's outputs for the comparison
             shutil.rmtree(workdir / f"lake-{i}")
             shutil.rmtree(workdir / f"cx-{i}")
+            shutil.rmtree(workdir / f"serial-{i}")
     last = args.repeat - 1
     ours_files = sorted((workdir / f"lake-{last}" / "bronze").rglob("*.parquet"))
+    ours_profile = profile(ours_files)
     found = differences(
-        profile(ours_files), profile([workdir / f"cx-{last}" / "connectorx.parquet"]), "ConnectorX"
+        ours_profile, profile([workdir / f"cx-{last}" / "connectorx.parquet"]), "ConnectorX"
     )
+    serial_files = sorted((workdir / f"serial-{last}" / "bronze").rglob("*.parquet"))
+    found += differences(ours_profile, profile(serial_files), "1 connection")
     return runs, found
 
 
 def summarize_full(args, runs: dict[str, list[dict]], found: list[str], base_kib: float) -> None:
-    ours = runs["ours (lakehouse sync)"]
+    ours = runs[OURS]
     cx = runs["ConnectorX stream"]
     floor = runs["COPY text > /dev/null"]
     print(
@@ -344,7 +361,11 @@ def summarize_full(args, runs: dict[str, list[dict]], found: list[str], base_kib
     vs_copy = statistics.median(
         f["seconds"] / o["seconds"] for o, f in zip(ours, floor, strict=True)
     )
+    vs_serial = statistics.median(
+        s["seconds"] / o["seconds"] for o, s in zip(ours, runs["ours, 1 connection"], strict=True)
+    )
     peak = _mib(_median(ours, "peak_rss_kib"))
+    print(f"  ours vs ours on 1 connection {vs_serial:5.2f}x its speed (parallel range reads)")
     print(
         f"  ours vs ConnectorX       {vs_cx:5.2f}x its speed   target >= 1.00   "
         f"{_verdict(vs_cx >= 1.0)}"
@@ -358,11 +379,14 @@ def summarize_full(args, runs: dict[str, list[dict]], found: list[str], base_kib
         f"target < {TARGET_PEAK_MIB}   {_verdict(peak < TARGET_PEAK_MIB)}"
     )
     if found:
-        print("  output: ours and ConnectorX's Parquet differ in:")
+        print("  output: ours (2 connections) and the other Parquet outputs differ in:")
         for line in found:
             print(f"    - {line}")
     else:
-        print("  output: identical rows, null counts, numeric sums and Arrow types")
+        print(
+            "  output: ours, ours on 1 connection and ConnectorX's agree in rows, null "
+            "counts, numeric sums and Arrow types"
+        )
 
 
 def compare_incremental(
@@ -485,7 +509,7 @@ def main() -> None:
             runs, found = compare_full(args, workdir, dsn, datadir, connections, size)
             summarize_full(args, runs, found, base_kib)
             if not args.no_incremental:
-                full_s = _median(runs["ours (lakehouse sync)"], "seconds")
+                full_s = _median(runs[OURS], "seconds")
                 compare_incremental(args, workdir, dsn, datadir, connections, size, full_s)
             if args.cdc_rows:
                 compare_cdc(args, workdir, dsn, datadir, connections)

@@ -57,15 +57,18 @@ def update_every_row(dsn: str, rows: int, round_: int) -> float:
 
 def decode_floor(dsn: str) -> tuple[float, int, int]:
     """The server alone: peek every pending pgoutput message of the slot (what our read
-    asks for) and count them on the server. Returns (seconds, messages, bytes)."""
+    asks for) and count them on the server. Returns (seconds, row changes, bytes); the slot
+    may still hold the changes of an earlier round, so the rate is per change peeked."""
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         started = time.perf_counter()
-        messages, size = conn.execute(
-            "SELECT count(*), coalesce(sum(length(data)), 0) FROM "
+        changes, size = conn.execute(
+            # I, U, D: pgoutput's insert, update and delete messages
+            "SELECT count(*) FILTER (WHERE get_byte(data, 0) IN (73, 85, 68)), "
+            "coalesce(sum(length(data)), 0) FROM "
             "pg_logical_slot_peek_binary_changes(%s, NULL, NULL, 'proto_version', '1', "
             "'publication_names', %s)",
             (SLOT, PUBLICATION),
         ).fetchone()
-        return time.perf_counter() - started, messages, size
+        return time.perf_counter() - started, changes, size

@@ -80,13 +80,10 @@ class SqlConfig(BaseModel):
     dsn: str = Field(description="sqlite:///path/to.db or postgresql://user:pass@host/db")
     batch_rows: int = Field(default=100_000, gt=0)
     schema_name: str = Field(default="public", pattern=IDENTIFIER_PATTERN)
-    parallel_reads: int = Field(
-        default=2,
-        ge=1,
-        le=8,
-        description="connections that read a whole PostgreSQL table together, each a range "
-        "of its pages, in one exported snapshot (1: one connection)",
-    )
+    # 2+: a whole large PostgreSQL table is read on that many connections, each a range of
+    # its pages, in one exported snapshot. Off by default: on 2 cores it gained nothing
+    # (docs/ingestion.md, Speed); it can where the server, not this process, is the limit
+    parallel_reads: int = Field(default=1, ge=1, le=8)
     streams: list[SqlStreamOptions] = Field(default_factory=list)
 
     def options(self, stream: str) -> SqlStreamOptions:

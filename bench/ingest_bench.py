@@ -1,12 +1,18 @@
-"""Benchmark: a PostgreSQL table to bronze Parquet through the sync engine.
+"""Benchmark: a PostgreSQL table to bronze Parquet through the sync engine, beside the others.
 
-A throwaway PostgreSQL server (fsync=off) gets a table of 10 mixed columns filled with
-generate_series; an incremental (append_dedup, cursor updated_at) stream is synced to a
-local lake, first in full (an empty lake), then again after 1% of the rows changed.
-Every measured sync runs in a fresh child process, so its peak RSS is its own. Prints
-rows/s, MB/s, peak memory, the incremental sync's share of the full sync's time (medians
-of --repeat runs) and the targets passed or missed; not a test. Usage:
-    uv run python bench/ingest_bench.py [--rows 5000000] [--repeat 3]
+A throwaway PostgreSQL server (fsync=off, wal_level=logical) gets a table of 10 mixed
+columns filled with generate_series. In rounds whose order rotates (a slow spell of the
+shared machine hits every contender), the same table is read by: our full sync (an
+incremental append_dedup stream, cursor updated_at, empty lake), the same with
+parallel_reads 2, ConnectorX's streaming reader writing the same Parquet, and psql's
+COPY (SELECT ...) TO STDOUT > /dev/null in text and binary format (the floor). Then our
+Parquet is compared with ConnectorX's (rows, null counts, sums of numeric columns, Arrow
+types), the incremental sync is timed after 1% of the rows changed, and the CDC source's
+changes per second after every row of a table of --cdc-rows rows was updated, beside the
+server's own logical decoding of the same slot. Every measured run is a fresh child
+process, so its peak RSS is its own. Prints medians, ratios per round, the load average
+and the targets passed or missed; not a test. Usage:
+    uv run python bench/ingest_bench.py [--rows 5000000] [--repeat 3] [--cdc-rows 1000000]
 """
 
 from __future__ import annotations
@@ -130,9 +136,11 @@ def write_connections(path: Path, dsn: str, checksum: bool, cdc: bool) -> None:
         stream["checksum_columns"] = ["quantity"]
     document: dict = {"connections": {}}
     # the same stream read by two connections: what parallel range reads gain
+    # (its incremental syncs also show the cost of the hard-delete pass: off there)
     for name, parallel in ((CONNECTION, None), (CONNECTION_PARALLEL, 2)):
         config = {"dsn": dsn} if parallel is None else {"dsn": dsn, "parallel_reads": parallel}
-        document["connections"][name] = {"source": "sql", "config": config, "streams": [stream]}
+        streams = [stream if parallel is None else {**stream, "detect_deletes": False}]
+        document["connections"][name] = {"source": "sql", "config": config, "streams": streams}
     if cdc:
         document["connections"][CDC_CONNECTION] = cdc_connection(dsn)
     path.write_text(json.dumps(document))  # JSON is YAML
@@ -393,24 +401,36 @@ def summarize_full(args, runs: dict[str, list[dict]], found: list[str], base_kib
 def compare_incremental(
     args, workdir: Path, dsn: str, datadir: Path, connections: Path, size: int, full_s: float
 ) -> None:
-    lake_dir = workdir / f"lake-{args.repeat - 1}"
-    print(f"\nincremental sync after 1% changed, {args.repeat} runs (same lake):")
-    incs = []
+    """Ours after 1% changed, with the hard-delete pass (the default) and without it (the
+    parallel_reads lake, whose stream has detect_deletes off); order alternating."""
+    last = args.repeat - 1
+    jobs = {
+        "with hard deletes": {"name": CONNECTION, "lake": str(workdir / f"lake-{last}")},
+        "detect_deletes off": {
+            "name": CONNECTION_PARALLEL,
+            "lake": str(workdir / f"parallel-{last}"),
+        },
+    }
+    print(f"\nincremental sync after 1% changed, {args.repeat} rounds (same lakes):")
+    runs: dict[str, list[dict]] = {label: [] for label in jobs}
     for i in range(args.repeat):
         changed, update_s = change_rows(dsn)
-        job = {"connections": str(connections), "name": CONNECTION, "lake": str(lake_dir)}
-        incs.append(run_child("sync", job, datadir))
-        _show(f"run {i + 1}", incs[-1], size)
-        print(f"{'':25}(UPDATE of {changed:,} rows took {update_s:.2f} s; not timed)")
-        # >= the last cursor: the changed rows, plus any that share the last cursor
-        if incs[-1]["rows"] < changed:
-            sys.exit(f"changed {changed} rows but the sync wrote {incs[-1]['rows']}")
-    share = _median(incs, "seconds") / full_s
-    print(
-        f"  incremental sync   {_median(incs, 'seconds'):7.2f} s, "
-        f"{_median(incs, 'rows'):,.0f} rows, {share:.1%} of the full sync   "
-        f"target < {TARGET_INCREMENTAL_SHARE:.0%}   {_verdict(share < TARGET_INCREMENTAL_SHARE)}"
-    )
+        print(f" round {i + 1}: UPDATE of {changed:,} rows took {update_s:.2f} s (not timed)")
+        for label in list(jobs)[:: 1 if i % 2 == 0 else -1]:
+            job = {"connections": str(connections), **jobs[label]}
+            runs[label].append(run_child("sync", job, datadir))
+            _show(label, runs[label][-1], size)
+            # >= the last cursor: the changed rows, plus any that share the last cursor
+            if runs[label][-1]["rows"] < changed:
+                sys.exit(f"changed {changed} rows but the sync wrote {runs[label][-1]['rows']}")
+    for label, group in runs.items():
+        share = _median(group, "seconds") / full_s
+        print(
+            f"  incremental, {label:<19} {_median(group, 'seconds'):7.2f} s, "
+            f"{_median(group, 'rows'):,.0f} rows, {share:.1%} of the full sync, peak "
+            f"{_mib(_median(group, 'peak_rss_kib')):,.0f} MiB   target < "
+            f"{TARGET_INCREMENTAL_SHARE:.0%}   {_verdict(share < TARGET_INCREMENTAL_SHARE)}"
+        )
 
 
 def compare_cdc(args, workdir: Path, dsn: str, datadir: Path, connections: Path) -> None:

@@ -8,7 +8,7 @@ folder aside, lets Dagster build, then puts the copy back and runs `dbt build` i
 environment, and finally restores what Dagster built: both builds start from the same state,
 and the plain one runs second, with the warmer file cache. Medians over the runs.
 
-    uv run python bench/demo_bench.py [--runs 3] [--scale 0.01]
+    .venv/bin/python bench/demo_bench.py [--runs 3] [--scale 0.01]
 """
 
 from __future__ import annotations

@@ -68,4 +68,24 @@ def prefetched(events: Iterator[T], is_barrier: Callable[[T], bool], depth: int 
         reader.join(timeout=30)
 
 
-__all__ = ["prefetched"]
+def interleaved(sources: list[Iterator[T]], depth: int = 1) -> Iterator[T]:
+    """Yield the items of every source in turn, each read on its own thread at most `depth`
+    items ahead (parallel range reads of one table: the drivers release the GIL)."""
+    readers = [prefetched(source, lambda _: False, depth) for source in sources]
+    try:
+        active = list(readers)
+        while active:
+            for reader in list(active):
+                item = next(reader, _DONE)
+                if item is _DONE:
+                    active.remove(reader)
+                else:
+                    yield item  # type: ignore[misc]
+    finally:
+        for reader in readers:
+            reader.close()  # stops its thread before the caller closes what it reads
+
+
+_DONE = object()
+
+__all__ = ["interleaved", "prefetched"]

@@ -12,9 +12,11 @@ are read in one snapshot, so they reconcile even while the application writes.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from airbyte_protocol.models import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.redaction import redact
+from ingestion.prefetch import interleaved
 from ingestion.protocol import (
     Checkpoint,
     KeySnapshot,
@@ -45,6 +48,8 @@ from ingestion.sources.connection_loss import guard_reads
 from ingestion.sources.position import KEY, LastPosition, resume_clause
 
 SQLITE_PREFIX = "sqlite:///"
+# a whole PostgreSQL table smaller than this is read on one connection
+PARALLEL_MIN_BYTES = 64 * 2**20
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
@@ -65,8 +70,6 @@ class SqlStreamOptions(BaseModel):
     @field_validator("checksum_columns")
     @classmethod
     def _identifiers(cls, value: list[str]) -> list[str]:
-        import re
-
         for column in value:
             if not re.match(IDENTIFIER_PATTERN, column):
                 raise ValueError(f"{column!r} is not a column name")
@@ -78,6 +81,10 @@ class SqlConfig(BaseModel):
     dsn: str = Field(description="sqlite:///path/to.db or postgresql://user:pass@host/db")
     batch_rows: int = Field(default=100_000, gt=0)
     schema_name: str = Field(default="public", pattern=IDENTIFIER_PATTERN)
+    # 2+: a whole large PostgreSQL table is read on that many connections, each a range of
+    # its pages, in one exported snapshot. Off by default: on 2 cores it gained nothing
+    # (docs/ingestion.md, Speed); it can where the server, not this process, is the limit
+    parallel_reads: int = Field(default=1, ge=1, le=8)
     streams: list[SqlStreamOptions] = Field(default_factory=list)
 
     def options(self, stream: str) -> SqlStreamOptions:
@@ -142,6 +149,19 @@ def _begin_snapshot(conn: Any, dsn: str) -> None:
     if not is_sqlite(dsn):
         cursor = conn.cursor()
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.close()
+
+
+def _import_snapshot(conn: Any, snapshot: str) -> None:
+    """Make `conn`'s transaction see exactly what the exporting one sees (PostgreSQL: the
+    first statements of its transaction)."""
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):
+        raise SqlSourceError(f"unexpected snapshot name {snapshot!r}")
+    cursor = conn.cursor()
+    try:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+    finally:
         cursor.close()
 
 
@@ -226,6 +246,12 @@ def normalize(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+def key_columns(batch: pa.RecordBatch, key: list[str]) -> pa.RecordBatch:
+    """The batch's key columns, copied: a column of a batch imported from the driver holds
+    the memory of the whole batch."""
+    return pa.RecordBatch.from_arrays([pa.concat_arrays([batch.column(k)]) for k in key], key)
+
+
 class SqlSource(Source[SqlConfig]):
     name = "sql"
     config_model = SqlConfig
@@ -283,8 +309,6 @@ class SqlSource(Source[SqlConfig]):
 
     def _keys(self, conn: Any, config: SqlConfig, table: str, key: list[str]) -> pa.Table:
         """Every primary key of the table, in the read's snapshot (one narrow scan)."""
-        import re
-
         for column in key:
             if not re.match(IDENTIFIER_PATTERN, column):
                 raise SqlSourceError(f"{table}: primary key {column!r} is not a column name")
@@ -295,7 +319,7 @@ class SqlSource(Source[SqlConfig]):
             return cursor.fetch_arrow_table()
         except Exception as exc:
             raise SqlSourceError(
-                f"cannot read the keys of table {table!r} from {redact(config.dsn)}: {exc}"
+                f"cannot read the keys of table {table!r} from {config.dsn}: {exc}"
             ) from exc
         finally:
             cursor.close()
@@ -320,32 +344,30 @@ class SqlSource(Source[SqlConfig]):
                 where, params = resume_clause(
                     state, cursor_field, key, schema, is_sqlite(config.dsn)
                 )
-            cursor = conn.cursor()
-            cursor.adbc_statement.set_options(**_batch_options(config.dsn, config.batch_rows))
-            try:
-                cursor.execute(
-                    f"SELECT * FROM {quoted(config.schema_name, table, config.dsn)}{where}",
-                    params or None,
-                )
-            except Exception as exc:
-                raise SqlSourceError(
-                    redact(f"cannot read table {table!r} from {config.dsn}: {exc}")
-                ) from exc
-            reader: pa.RecordBatchReader = cursor.fetch_record_batch()
-            schema = normalized_schema(reader.schema)
             position = LastPosition(cursor_field, key) if cursor_field else None
-            try:
-                for batch in reader:
+            wants_keys = options.detect_deletes and cursor_field is not None and bool(key)
+            # a read of the whole table sees every key: keep them instead of a second scan
+            keys_read: list[pa.RecordBatch] | None = [] if wants_keys and not where else None
+            with ExitStack() as open_readers:
+                readers = self._readers(conn, config, table, where, params, open_readers)
+                schema = normalized_schema(readers[0].schema)
+                batches = interleaved(readers) if len(readers) > 1 else iter(readers[0])
+                # closed first: it stops the threads that read the cursors closed next
+                open_readers.callback(getattr(batches, "close", lambda: None))
+                for batch in batches:
                     batch = normalize(batch, schema)
                     if position is not None:
                         position.update(batch)
+                    if keys_read is not None:
+                        keys_read.append(key_columns(batch, key))
                     yield Records(name, batch)
-            finally:
-                cursor.close()
             row = self._count(conn, config, table, where, params, options.checksum_columns)
             sums = dict(zip(options.checksum_columns, row[1:], strict=True))
             yield SourceTotals(name, rows=int(row[0]), sums=sums)
-            if options.detect_deletes and cursor_field is not None and key:
+            if keys_read is not None:
+                key_schema = pa.schema([schema.field(k) for k in key])
+                yield KeySnapshot(name, pa.Table.from_batches(keys_read, key_schema))
+            elif wants_keys:
                 yield KeySnapshot(name, self._keys(conn, config, table, key))
             # commit ends the snapshot (on SQLite it also releases the read lock)
             conn.commit()
@@ -356,6 +378,65 @@ class SqlSource(Source[SqlConfig]):
                 new_state.pop(KEY, None)
             new_state.update(position.state())
         yield Checkpoint(name, new_state)
+
+    def _readers(
+        self, conn: Any, config: SqlConfig, table: str, where: str, params: tuple, stack: ExitStack
+    ) -> list[pa.RecordBatchReader]:
+        """Readers of the rows to read: one query, or for a whole large PostgreSQL table one
+        per range of its pages, each on its own connection in `conn`'s snapshot."""
+        select = f"SELECT * FROM {quoted(config.schema_name, table, config.dsn)}"
+        ranges = [""] if where else self._page_ranges(conn, config, table)
+        connections = [conn]
+        if len(ranges) > 1:
+            snapshot = _fetch_one(conn, "SELECT pg_export_snapshot()")[0]
+            for _ in ranges[1:]:
+                connections.append(stack.enter_context(connect(config.dsn)))
+                _import_snapshot(connections[-1], snapshot)
+        readers = []
+        for connection, clause in zip(connections, ranges, strict=True):
+            cursor = connection.cursor()
+            stack.callback(cursor.close)
+            cursor.adbc_statement.set_options(**_batch_options(config.dsn, config.batch_rows))
+            try:
+                cursor.execute(f"{select}{where or clause}", params or None)
+            except Exception as exc:
+                raise SqlSourceError(
+                    f"cannot read table {table!r} from {config.dsn}: {exc}"
+                ) from exc
+            readers.append(cursor.fetch_record_batch())
+        return readers
+
+    def _page_ranges(self, conn: Any, config: SqlConfig, table: str) -> list[str]:
+        """WHERE clauses that split a large PostgreSQL table into `parallel_reads` ranges of
+        its pages (TID range scans: each connection reads only its pages); [""] for one
+        range. The last range is open-ended, and the lock (held to the end of the
+        transaction) keeps VACUUM FULL or CLUSTER from moving rows between ranges."""
+        if is_sqlite(config.dsn) or config.parallel_reads < 2:
+            return [""]
+        name = quoted(config.schema_name, table, config.dsn)
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(f"LOCK TABLE {name} IN ACCESS SHARE MODE")
+            finally:
+                cursor.close()
+            size, block = _fetch_one(
+                conn,
+                "SELECT pg_relation_size($1::regclass), current_setting('block_size')::int",
+                (name,),
+            )
+        except Exception as exc:
+            raise SqlSourceError(f"cannot read table {table!r} from {config.dsn}: {exc}") from exc
+        if size < PARALLEL_MIN_BYTES:
+            return [""]
+        n, pages = config.parallel_reads, size // block
+        edges = [None, *(pages * i // n for i in range(1, n)), None]
+        clauses = []
+        for low, high in pairwise(edges):
+            bounds = [f"ctid >= '({low},0)'"] if low is not None else []
+            bounds += [f"ctid < '({high},0)'"] if high is not None else []
+            clauses.append(" WHERE " + " AND ".join(bounds))
+        return clauses
 
     def _position_key(
         self,

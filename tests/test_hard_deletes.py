@@ -110,3 +110,65 @@ def test_keys_gone_compares_by_value_across_integer_widths(key):
     rows = tombstones(gone, schema)
     assert rows.column_names == [*key, "name", "_op"]
     assert rows.to_pylist() == [{**dict.fromkeys(key, 2), "name": None, "_op": "d"}]
+
+
+@pytest.mark.parametrize("key", [["id"], ["day", "currency"]])
+def test_live_keys_ranks_only_keys_ever_deleted(tmp_path, key):
+    """A key is alive when its newest version is not a delete: deleted, deleted then
+    inserted again, never deleted, and deleted with an update in the same extraction."""
+    from datetime import UTC, datetime
+
+    import pyarrow.parquet as pq
+
+    lake = open_lake(str(tmp_path / "lake"))
+    folder = tmp_path / "lake" / "bronze" / "src" / "things" / "extracted_date=2026-01-01"
+    folder.mkdir(parents=True)
+    at = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in range(3)]
+    syncs = [  # (extracted at, [(key number, op)])
+        (at[0], [(1, None), (2, None), (3, None), (4, None)]),
+        (at[1], [(1, "d"), (2, "d"), (4, None), (4, "d")]),
+        (at[2], [(2, None), (3, None)]),
+    ]
+    for n, (extracted, rows) in enumerate(syncs):
+        columns = {k: [i * (10**j) for i, _ in rows] for j, k in enumerate(key)}
+        columns |= {"_op": [op for _, op in rows], "_extracted_at": [extracted] * len(rows)}
+        table = pa.table(columns).cast(
+            pa.schema([*(pa.field(k, pa.int64()) for k in key), pa.field("_op", pa.string()),
+                       pa.field("_extracted_at", pa.timestamp("us", tz="UTC"))])
+        )  # fmt: skip
+        pq.write_table(table, folder / f"part-{n}.parquet")
+    alive = live_keys(lake, "src", "things", key).sort_by([(k, "ascending") for k in key])
+    assert alive.column(key[0]).to_pylist() == [2, 3]
+
+
+def test_detect_deletes_at_most_once_per_interval(sources, tmp_path):
+    """`detect_deletes: 1h`: the first incremental sync checks the keys, the next one within
+    the hour does not (the time is kept in the stream's state), an old check runs again."""
+    root, connections = sources
+    db = root / "shop.db"
+    shop = connections["shop"]
+    for stream in shop.streams:
+        stream.model_extra["detect_deletes"] = "1h"
+    lake = open_lake(str(tmp_path / "lake"))
+    sync_connection(lake, "shop", shop, streams=["orders"])  # checks (no bronze yet)
+    apply_changes(f"sqlite:///{db}", 0.05, seed=3, deletes=True)
+    # the first sync's check was just now: this one does not look at the keys
+    assert sync_connection(lake, "shop", shop, streams=["orders"]).streams[0].rows_deleted == 0
+    state_path = lake.path("_ops", "state", "shop.json")
+    document = lake.read_json(state_path)
+    orders = document["streams"]["orders"]["state"]
+    assert "keys_checked_at" in orders
+    orders["keys_checked_at"] = "2000-01-01T00:00:00+00:00"
+    lake.write_json(state_path, document)
+    assert sync_connection(lake, "shop", shop, streams=["orders"]).streams[0].rows_deleted > 0
+
+
+def test_detect_deletes_refuses_a_bad_interval():
+    from pydantic import ValidationError
+
+    from ingestion.sources.sql import SqlStreamOptions
+
+    assert SqlStreamOptions(name="t", detect_deletes="6h").detect_deletes.total_seconds() == 21600
+    assert SqlStreamOptions(name="t", detect_deletes=False).detect_deletes is False
+    with pytest.raises(ValidationError, match="30m, 6h, 1d"):
+        SqlStreamOptions(name="t", detect_deletes="sometimes")

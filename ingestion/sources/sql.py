@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from ingestion.sources.connection_loss import guard_reads
 from ingestion.sources.position import KEY, LastPosition, resume_clause
 
 SQLITE_PREFIX = "sqlite:///"
+KEYS_CHECKED_AT = "keys_checked_at"  # state: when the keys were last handed over
 # a whole PostgreSQL table smaller than this is read on one connection
 PARALLEL_MIN_BYTES = 64 * 2**20
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
@@ -64,8 +66,28 @@ class SqlStreamOptions(BaseModel):
     # numeric columns whose sums the source reports over the range read (reconciliation)
     checksum_columns: list[str] = Field(default_factory=list)
     # after an incremental read, hand over every primary key so the engine can land
-    # tombstones for rows deleted at the source (a cursor cannot see a hard delete)
-    detect_deletes: bool = True
+    # tombstones for rows deleted at the source (a cursor cannot see a hard delete): every
+    # sync (true), never (false), or at most once per interval ("30m", "6h", "1d")
+    detect_deletes: bool | timedelta = True
+
+    @field_validator("detect_deletes", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value.lower() in ("true", "false"):
+            return value
+        match = re.fullmatch(r"(\d+)\s*([mhd])", value.strip())
+        if not match or int(match[1]) == 0:
+            raise ValueError(f"{value!r}: expected true, false or an interval such as 30m, 6h, 1d")
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
+        return timedelta(**{unit: int(match[1])})
+
+    def deletes_due(self, state: dict[str, Any], now: datetime) -> bool:
+        """Whether this read should hand over the keys (the interval counts from the last
+        read that did, kept in the stream's state)."""
+        if isinstance(self.detect_deletes, bool):
+            return self.detect_deletes
+        last = state.get(KEYS_CHECKED_AT)
+        return last is None or now - datetime.fromisoformat(last) >= self.detect_deletes
 
     @field_validator("checksum_columns")
     @classmethod
@@ -345,7 +367,8 @@ class SqlSource(Source[SqlConfig]):
                     state, cursor_field, key, schema, is_sqlite(config.dsn)
                 )
             position = LastPosition(cursor_field, key) if cursor_field else None
-            wants_keys = options.detect_deletes and cursor_field is not None and bool(key)
+            now = datetime.now(UTC)
+            wants_keys = cursor_field is not None and bool(key) and options.deletes_due(state, now)
             # a read of the whole table sees every key: keep them instead of a second scan
             keys_read: list[pa.RecordBatch] | None = [] if wants_keys and not where else None
             with ExitStack() as open_readers:
@@ -377,6 +400,8 @@ class SqlSource(Source[SqlConfig]):
             if not key:
                 new_state.pop(KEY, None)
             new_state.update(position.state())
+            if wants_keys and isinstance(options.detect_deletes, timedelta):
+                new_state[KEYS_CHECKED_AT] = now.isoformat()
         yield Checkpoint(name, new_state)
 
     def _readers(

@@ -37,9 +37,15 @@ setup: .venv/.synced dbt_project/target/manifest.json ## Install uv and the lock
 demo: setup ## Generate the sources and run the whole pipeline on the embedded default, then summarize
 	$(RUN) lakehouse demo
 
-test: setup superset-setup ## Run every test (unit and integration: PostgreSQL, S3 endpoint, dbt, Dagster)
+# pytest-xdist workers: tests that share a module's expensive fixture stay on one worker
+# (tests/conftest.py); the waits of one worker (server start-ups, subprocesses) overlap the
+# other's work. TEST_WORKERS=0 runs in one process. uv's folder goes on PATH so that
+# scripts/install_connector.sh installs the test connector with uv, not pip (minutes slower).
+TEST_WORKERS ?= 2
+
+test: setup superset-setup ## Run every test (unit and integration: PostgreSQL, S3 endpoint, dbt, Dagster); lists the 20 slowest
 	@test -n "$(PG_BINDIR)" || { echo "error: PostgreSQL server binaries not found: apt-get install postgresql (see README)"; exit 1; }
-	PG_BINDIR=$(PG_BINDIR) $(RUN) pytest
+	PATH="$(dir $(UV)):$$PATH" PG_BINDIR=$(PG_BINDIR) $(RUN) pytest -n $(TEST_WORKERS) --durations=20
 
 test-fast: setup ## Unit tests only
 	$(RUN) pytest -m "not integration"

@@ -20,6 +20,39 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# A test's Superset serves a few clients at once: two gunicorn processes (2 threads each), not
+# the default four per core, each of which imports the whole of Superset while it starts.
+os.environ.setdefault("SUPERSET_WORKERS", "2")
+
+
+# -- parallel runs: `make test` runs pytest-xdist workers with --dist loadgroup --------------
+SHARED_SCOPES = ("package", "module", "session")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses a module- or session-scoped fixture defined in its own module (a demo
+    run, a Superset, a Dagster UI, a generated source) joins its module's xdist group: the
+    group runs on one worker, so the fixture is built once. Tests without one spread over the
+    workers one by one. An explicit `xdist_group` mark wins. Without -n this changes nothing."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        module = item.nodeid.split("::")[0]
+        info = getattr(item, "_fixtureinfo", None)
+        fixturedefs = info.name2fixturedefs.values() if info else ()
+        if any(
+            fixturedef.scope in SHARED_SCOPES and fixturedef.baseid == module
+            for definitions in fixturedefs
+            for fixturedef in definitions
+        ):
+            item.add_marker(pytest.mark.xdist_group(Path(module).stem))
+    if hasattr(config, "workerinput"):
+        # xdist hands out work in collection order (--no-loadscope-reorder): integration tests
+        # first, so that a long one does not start last while the other worker idles. Only on
+        # workers: a serial run keeps each module's tests together (module fixtures built once).
+        items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
 
 @pytest.fixture(autouse=True)
 def _restore_environ() -> Iterator[None]:

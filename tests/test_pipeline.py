@@ -52,11 +52,15 @@ def gold_revenue_by_day(con: duckdb.DuckDBPyConnection, lake_uri: str) -> dict:
 
 
 def dbt_env(tmp_path: Path) -> dict[str, str]:
-    """The analytics engineer's environment: the repo's profile, this run's lake and file."""
+    """The analytics engineer's environment: the repo's profile, this run's lake and file.
+    Target and log folders of the run's own: a parallel test worker reads the project's
+    target/manifest.json, which a build there would rewrite under it."""
     env = {
         **os.environ,
         "LAKE_ROOT": str(tmp_path / "lake"),
         "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),
+        "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
     }
     env.pop("DBT_TARGET", None)
     return env

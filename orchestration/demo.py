@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetSelection, materialize
 
 from datagen.changes import apply_changes
 from datagen.generate import GenerationRequest, already_generated, generate
@@ -19,6 +19,7 @@ from orchestration.assets.serving import DASHBOARDS_GROUP, SERVING_GROUP
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
 from orchestration.doctor import redact
+from orchestration.instance import persistent_instance
 from orchestration.settings import Settings
 from orchestration.summary import DemoReport, count_dlq_rows, count_layer_rows, print_report
 
@@ -86,7 +87,7 @@ def _run_assets(report: DemoReport, settings: Settings, log_level: str) -> None:
     defs = build_definitions(settings)
     assets = list(defs.assets or [])
     resources = defs.resources or {}
-    instance = DagsterInstance.ephemeral()
+    instance = persistent_instance(settings)  # what `make ui` shows
 
     # Dagster's console logger is chatty at DEBUG; the summary is what the demo is for
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}

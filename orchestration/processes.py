@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 STOP_TIMEOUT_S = 20.0
 
@@ -20,3 +21,11 @@ def stop_process_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def service_log(data_dir: Path, name: str) -> Path:
+    """Where a service started by `make ui` / `make bi` writes its output (rewritten on each
+    start): DATA_DIR/logs/<name>.log, never the console."""
+    path = data_dir / "logs" / f"{name}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

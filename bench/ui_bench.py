@@ -1,0 +1,88 @@
+"""Time-to-ready of `make ui`: Dagster (code location loaded) and Superset (/health), twice.
+
+    DATA_DIR=... uv run python bench/ui_bench.py [--starts 2] [--from-scratch]
+
+Uses the data under DATA_DIR (run `lakehouse demo` into it first). Starts
+`python -m orchestration.ui` on free ports `--starts` times in a row, each time until both
+UIs are ready, then stops it. `--from-scratch` first deletes Superset's metadata database
+and its stamp under DATA_DIR/superset, so the first start prepares them (the first `make ui`
+of an installation); the dashboards are re-imported from the bundle. Prints, per start: the
+seconds until each UI was ready, and how many lines the command printed. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestration import bi
+from orchestration.processes import stop_process_group
+from orchestration.readiness import dagster_ready, superset_ready, wait_until_ready
+from orchestration.settings import REPO_ROOT, Settings
+
+TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_one_start(settings: Settings, output: Path) -> tuple[dict[str, float], int]:
+    dagster_port, superset_port = _free_port(), _free_port()
+    env = {**os.environ, "DATA_DIR": str(settings.data_dir), "SUPERSET_PORT": str(superset_port)}
+    command = [sys.executable, "-m", "orchestration.ui", "--port", str(dagster_port)]
+    with output.open("w") as sink:
+        process = subprocess.Popen(
+            command, env=env, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            ready = wait_until_ready(
+                {
+                    "dagster": (lambda: dagster_ready(f"http://127.0.0.1:{dagster_port}"), process),
+                    "superset": (
+                        lambda: superset_ready(f"http://127.0.0.1:{superset_port}"),
+                        process,
+                    ),
+                },
+                TIMEOUT_S,
+            )
+        finally:
+            stop_process_group(process)
+    return ready, len(output.read_text().splitlines())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--starts", type=int, default=2)
+    parser.add_argument("--from-scratch", action="store_true")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    if args.from_scratch:
+        home = bi.superset_home(settings)
+        for name in ("superset.db", bi.STAMP_FILE):
+            (home / name).unlink(missing_ok=True)
+    print(f"make ui time-to-ready, DATA_DIR={settings.data_dir}, {os.cpu_count()} cores")
+    for start in range(1, args.starts + 1):
+        output = settings.data_dir / "logs" / f"ui-bench-{start}.out"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        ready, lines = time_one_start(settings, output)
+        print(
+            f"  start {start}: Dagster {ready['dagster']:5.1f} s, Superset "
+            f"{ready['superset']:5.1f} s, both {max(ready.values()):5.1f} s; "
+            f"{lines} console lines (stop included: {time.monotonic() - began:.1f} s)",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,11 +7,12 @@ its /health answers 200.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
-
-import httpx
 
 WORKSPACE = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
 POLL_S = 0.5
@@ -21,22 +22,30 @@ class NotReady(RuntimeError):
     """A service exited, or did not become ready in time; the message names it."""
 
 
-def dagster_ready(url: str) -> bool:
+def _get(url: str, body: dict | None = None) -> bytes | None:
+    """The body of a 200 answer (a POST of `body` as JSON when given), else None. urllib, not
+    httpx: `make ui` imports this before it starts anything, and httpx costs a second."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     try:
-        response = httpx.post(f"{url}/graphql", json={"query": WORKSPACE}, timeout=5)
-        response.raise_for_status()
-        workspace = response.json()["data"]["workspaceOrError"]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read() if response.status == 200 else None
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def dagster_ready(url: str) -> bool:
+    answer = _get(f"{url}/graphql", {"query": WORKSPACE})
+    try:
+        workspace = json.loads(answer or b"null")["data"]["workspaceOrError"]
+    except (ValueError, KeyError, TypeError):
         return False
     entries = workspace.get("locationEntries") or []
     return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
 
 
 def superset_ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return _get(f"{url}/health") is not None
 
 
 def wait_until_ready(

@@ -254,8 +254,8 @@ def test_the_password_is_kept_0600_and_never_printed(session):
     password = load_credentials(session.settings)["SUPERSET_ADMIN_PASSWORD"]
     assert len(password) >= 16
     for text in (session.first_console, session.second.console()):
-        assert str(path) in text  # the block says where the password is
         assert password not in text
+        assert str(path) in text  # the block says where the password is instead
     assert password not in session.first_superset_log
     assert password not in session.superset_log.read_text()
 

@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from orchestration import bi
@@ -35,6 +36,8 @@ def tree_cpu_seconds(root: int) -> float:
     for, e.g. Superset's bootstrap), from /proc."""
     parents, cpu = {}, {}
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
@@ -76,6 +79,10 @@ def time_one_start(settings: Settings, output: Path) -> tuple[dict[str, float], 
                 TIMEOUT_S,
             )
             cpu = tree_cpu_seconds(process.pid)
+            # the command prints its block right after its own check: let it, to count it
+            deadline = time.monotonic() + 10
+            while "Ready in" not in output.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
         finally:
             stop_process_group(process)
     return ready, cpu, len(output.read_text().splitlines())

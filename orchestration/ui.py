@@ -23,11 +23,12 @@ from pathlib import Path
 
 from orchestration.dbt_manifest import manifest_is_current
 from orchestration.instance import dagster_home, prepare_dagster_home
-from orchestration.processes import service_log, stop_process_group
+from orchestration.processes import service_log, stop_process_groups
 from orchestration.readiness import NotReady, dagster_ready, superset_ready, wait_until_ready
 from orchestration.settings import Settings
 
 READY_TIMEOUT_S = 300
+STOP_TIMEOUT_S = 15  # below the 20 s a supervisor's stop_process_group waits for this one
 
 
 def start_dagster(port: int, home: Path, log: Path) -> subprocess.Popen:
@@ -94,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for service in reversed(services.values()):
-            stop_process_group(service)
+        stop_process_groups(list(services.values()), STOP_TIMEOUT_S)
 
 
 def add_superset(settings: Settings, services: dict, checks: dict) -> list[str]:

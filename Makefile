@@ -65,10 +65,10 @@ superset-setup: $(SUPERSET_VENV)/.synced ## Create Superset's own virtualenv fro
 superset-lock: ## Re-resolve superset/requirements.in into superset/requirements.lock
 	$(UV) pip compile --quiet superset/requirements.in --python-version 3.11 -o superset/requirements.lock
 
-bi: setup superset-setup ## Start Superset on 127.0.0.1:8088 (bootstrap if needed), print URL and credentials
+bi: setup superset-setup ## Start Superset on 127.0.0.1:8088 (bootstrap if needed), print its URL and where the password is
 	$(RUN) python -m orchestration.bi
 
-ui: setup superset-setup ## Start the Dagster UI (webserver + daemon) on 127.0.0.1:3000 and Superset on :8088
+ui: setup superset-setup ## Dagster UI (webserver + daemon, the data folder's instance) on 127.0.0.1:3000 and Superset on :8088; logs in DATA_DIR/logs
 	$(RUN) python -m orchestration.ui
 
 DOCS_PORT ?= 8080

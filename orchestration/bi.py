@@ -1,11 +1,14 @@
 """`make bi`: Superset over the serving catalog on 127.0.0.1, stopped cleanly by Ctrl-C.
 
 On first use a random SECRET_KEY and admin password are generated into an untracked file
-(`DATA_DIR/superset/credentials.env`, mode 0600) and printed; the environment's
-SUPERSET_SECRET_KEY / SUPERSET_ADMIN_USERNAME / SUPERSET_ADMIN_PASSWORD win over the file.
-The bootstrap (migrate, init, admin, import the dashboards) runs when the bundle, the
-Superset lock or the credentials changed since it last ran. Superset itself runs in its own
-virtualenv (`.superset-venv`, `make superset-setup`).
+(`DATA_DIR/superset/credentials.env`, mode 0600); the console names the file, never the
+password. The environment's SUPERSET_SECRET_KEY / SUPERSET_ADMIN_USERNAME /
+SUPERSET_ADMIN_PASSWORD win over the file. The bootstrap (migrate, init, admin, import the
+dashboards) runs only when something it depends on changed since it last ran: the stamp
+`DATA_DIR/superset/.bootstrapped` holds a hash of the bundle, the Superset lock (so its
+version), its configuration and the credentials. Superset and its bootstrap write to
+`DATA_DIR/logs/superset.log`. Superset itself runs in its own virtualenv (`.superset-venv`,
+`make superset-setup`).
 """
 
 from __future__ import annotations
@@ -17,20 +20,20 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+from typing import IO
 
 from lake import open_lake
 from lake.serving import catalog_path, publish_gold
-from orchestration.processes import stop_process_group
+from orchestration.processes import service_log, stop_process_group
+from orchestration.readiness import NotReady, superset_ready, wait_until_ready
 from orchestration.settings import REPO_ROOT, Settings
 
 SUPERSET_DIR = REPO_ROOT / "superset"
 SUPERSET_VENV = REPO_ROOT / ".superset-venv"
 CREDENTIAL_KEYS = ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_USERNAME", "SUPERSET_ADMIN_PASSWORD")
 DEFAULT_PORT = 8088
+STAMP_FILE = ".bootstrapped"  # what the metadata was last prepared from
 DEFAULT_THREADS = 2  # per gunicorn worker (SUPERSET_THREADS); see default_workers
 
 
@@ -131,34 +134,49 @@ def _bootstrap_fingerprint(env: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def bootstrap(settings: Settings, env: dict[str, str] | None = None, force: bool = False) -> None:
-    """Run superset/bootstrap.py unless nothing it depends on changed since its last run."""
+def bootstrap(
+    settings: Settings,
+    env: dict[str, str] | None = None,
+    force: bool = False,
+    log: IO | None = None,
+) -> bool:
+    """Run superset/bootstrap.py unless nothing it depends on changed since its last run
+    (its output to `log` when given). True when it ran."""
     env = env or superset_env(settings)
     uri = env.get("SERVING_DATABASE_URI", "").strip()
     if not uri or uri.startswith("duckdb:"):
         ensure_catalog(settings)  # server mode reads PostgreSQL's analytics schema instead
-    marker = superset_home(settings) / ".bootstrapped"
+    marker = superset_home(settings) / STAMP_FILE
     fingerprint = _bootstrap_fingerprint(env)
     if not force and marker.exists() and marker.read_text() == fingerprint:
-        return
+        if log is not None:
+            print(f"metadata up to date ({marker}): bootstrap skipped", file=log, flush=True)
+        return False
     command = [str(_venv_bin("python")), str(SUPERSET_DIR / "bootstrap.py")]
-    result = subprocess.run(command, env=env, cwd=REPO_ROOT, check=False)
+    result = subprocess.run(
+        command, env=env, cwd=REPO_ROOT, check=False, stdout=log, stderr=log and subprocess.STDOUT
+    )
     if result.returncode != 0:
-        raise SupersetError(f"the Superset bootstrap failed (exit {result.returncode})")
+        where = f": see {log.name}" if log is not None else ""
+        raise SupersetError(f"the Superset bootstrap failed (exit {result.returncode}){where}")
     marker.write_text(fingerprint)
+    return True
 
 
 def start_superset(
-    settings: Settings, port: int | None = None, run_bootstrap: bool = True
+    settings: Settings, port: int | None = None, run_bootstrap: bool = True, log: IO | None = None
 ) -> subprocess.Popen:
-    """Start Superset's webserver on 127.0.0.1 in its own session (stop the process group)."""
+    """Start Superset's webserver on 127.0.0.1 in its own session (stop the process group);
+    its output (and the bootstrap's) to `log` when given."""
     port = port or int(os.environ.get("SUPERSET_PORT") or DEFAULT_PORT)
     env = superset_env(settings, port)
     if run_bootstrap:
-        bootstrap(settings, env)
+        bootstrap(settings, env, log=log)
     workers = os.environ.get("SUPERSET_WORKERS") or str(default_workers())
     command = [
         str(_venv_bin("gunicorn")),
+        "--config",
+        str(SUPERSET_DIR / "gunicorn_config.py"),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -173,7 +191,14 @@ def start_superset(
         "warning",
         "superset.app:create_app()",
     ]
-    return subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+        stdout=log,
+        stderr=log and subprocess.STDOUT,
+    )
 
 
 def default_workers() -> int:
@@ -185,18 +210,18 @@ def default_workers() -> int:
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SupersetError(f"Superset exited with {process.returncode} while starting")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise SupersetError(f"Superset did not answer {url}/health within {timeout:.0f}s")
+    try:
+        wait_until_ready({"Superset": (lambda: superset_ready(url), process)}, timeout)
+    except NotReady as exc:
+        raise SupersetError(str(exc)) from exc
+
+
+def credentials_hint(settings: Settings) -> str:
+    """Where the admin password is: the console never shows the password itself."""
+    user = load_credentials(settings)["SUPERSET_ADMIN_USERNAME"]
+    if os.environ.get("SUPERSET_ADMIN_PASSWORD"):
+        return f"user {user}, password from SUPERSET_ADMIN_PASSWORD"
+    return f"user {user}, password in {credentials_file(settings)} (yours only, mode 0600)"
 
 
 def stop_superset(process: subprocess.Popen, timeout: float = 20) -> None:
@@ -213,19 +238,20 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C, or a TERM from a supervisor, stops the webserver's whole process group
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    log_path = service_log(settings.data_dir, "superset")
+    url = f"http://127.0.0.1:{args.port}"
+    process = None
     try:
-        process = start_superset(settings, args.port)
-        url = f"http://127.0.0.1:{args.port}"
+        with log_path.open("w") as log:
+            process = start_superset(settings, args.port, log=log)
         wait_until_healthy(url, process)
     except SupersetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if process is not None:
+            stop_superset(process)
+        print(f"error: {exc} (log: {log_path})", file=sys.stderr)
         return 1
-    credentials = load_credentials(settings)
     print(
-        f"Superset: {url}  (Ctrl-C to stop)\n"
-        f"  user:     {credentials['SUPERSET_ADMIN_USERNAME']}\n"
-        f"  password: {credentials['SUPERSET_ADMIN_PASSWORD']}\n"
-        f"  (stored in {credentials_file(settings)}, untracked)",
+        f"Superset: {url}  {credentials_hint(settings)}\n  log: {log_path}  (Ctrl-C to stop)",
         flush=True,
     )
     try:

@@ -73,6 +73,8 @@ def _connection(connections, name: str, settings: Settings):
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
     from lake import open_lake
+    from orchestration.assets.ingestion import record_sync
+    from orchestration.instance import persistent_instance
     from orchestration.sync_command import run_sync
 
     connections = _load(settings)
@@ -84,6 +86,8 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
         streams=args.stream or None,
         full_refresh=args.full_refresh,
     )
+    with persistent_instance(settings) as instance:  # the UI shows the CLI's syncs too
+        record_sync(instance, result)
     return 0 if result.status == "succeeded" else 1
 
 

@@ -25,6 +25,7 @@ from lake import Lake, open_lake
 from lake.postgres_tables import dsn_from_env
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
+from orchestration.instance import persistent_instance
 from orchestration.output_capture import captured_output
 from orchestration.pipeline import PipelineOutcome, run_pipeline
 from orchestration.settings import Settings
@@ -124,7 +125,7 @@ def _run(
 
     defs = stage("load the definitions", lambda: build_definitions(settings))
     if instance is None:
-        instance = DagsterInstance.ephemeral()
+        instance = persistent_instance(settings)  # what `make ui` shows
     with crm_api_running(settings.scale, settings.seed):
         outcome = run_pipeline(defs, instance, RUN_CONFIG, stage)
     report.failed_steps = outcome.failed_steps

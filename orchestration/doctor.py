@@ -311,7 +311,7 @@ def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
     # Dagster home and the UIs
     explicit = env.get("DAGSTER_HOME") or ""
     home = Path(explicit or settings.data_dir / "dagster_home")
-    setting = str(home) if explicit else f"{home} (DAGSTER_HOME unset: what `make ui` uses)"
+    setting = str(home) if explicit else f"{home} (DAGSTER_HOME unset: the demo, CLI and UI's)"
     if home.is_dir():
         writable = os.access(home, os.W_OK)
         detail = "a writable folder" if writable else "not writable by this user"

@@ -14,6 +14,7 @@ from packaging.version import Version  # the type dagster-dbt compares (its depe
 
 from ingestion.connections import Connection, ConnectionsFile, load_connections
 from lake import Lake, open_lake
+from orchestration.dbt_manifest import manifest_is_current
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -66,22 +67,12 @@ class LakehouseResource(ConfigurableResource):
         return self.connections().connections[name]
 
 
-DBT_SOURCE_FOLDERS = ("models", "macros", "snapshots", "tests", "seeds")
-
-
-def _project_changed_since(timestamp: float) -> bool:
-    files = [DBT_PROJECT_DIR / "dbt_project.yml"]
-    for folder in DBT_SOURCE_FOLDERS:
-        files += [p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file()]
-    return any(p.stat().st_mtime > timestamp for p in files)
-
-
 def ensure_dbt_manifest(settings: Settings | None = None) -> None:
     """Parse the dbt project when there is no manifest yet (`make setup` makes one) or when
     a model, macro, test or snapshot changed since: a stale manifest would give Dagster a
     graph that no longer matches what dbt runs."""
     manifest = DBT_PROJECT.manifest_path
-    if not manifest.exists() or _project_changed_since(manifest.stat().st_mtime):
+    if not manifest_is_current(manifest):
         parse_dbt_project(settings)
 
 

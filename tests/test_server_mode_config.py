@@ -353,8 +353,8 @@ def test_dagster_instance_stores_runs_in_postgresql_configured_by_the_environmen
     dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
     home = config["services"]["pipeline"]["environment"]["DAGSTER_HOME"]
     assert f"COPY docker/dagster/dagster.yaml {home}/dagster.yaml" in dockerfile
-    # the pools and settings of the instance `make ui` writes (orchestration/ui.py)
-    from orchestration.ui import DAGSTER_YAML
+    # the pools and settings of the instance the embedded default writes (orchestration/instance.py)
+    from orchestration.instance import DAGSTER_YAML
 
     dev = yaml.safe_load(DAGSTER_YAML)
     assert {k: v for k, v in instance.items() if k != "storage"} == dev

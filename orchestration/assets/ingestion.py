@@ -10,19 +10,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetSpec,
+    DagsterInstance,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
 from ingestion.connections import Connection, ConnectionsFile
-from ingestion.records import StreamResult
+from ingestion.records import StreamResult, SyncResult
 from ingestion.sync import sync_connection
 from orchestration.resources import LakehouseResource
 from orchestration.volume import volume_check
@@ -171,3 +174,30 @@ def build_connection_assets(name: str, connection: Connection):
 
 def build_ingestion_assets(connections: ConnectionsFile) -> list:
     return [build_connection_assets(name, c) for name, c in connections.connections.items()]
+
+
+def record_sync(instance: DagsterInstance, result: SyncResult) -> None:
+    """A sync run outside Dagster (`lakehouse sync`) recorded on its bronze assets, with the
+    same metadata and reconciliation check as a sync the orchestrator ran. A failed sync
+    committed nothing, so it records nothing."""
+    if result.status != "succeeded":
+        return
+    for stream in result.streams:
+        key = bronze_key(result.connection, stream.stream)
+        instance.report_runless_asset_event(
+            AssetMaterialization(
+                asset_key=key,
+                description=f"lakehouse sync {result.connection} ({result.sync_id})",
+                metadata=_stream_metadata(result.sync_id, stream),
+            )
+        )
+        check = _reconciliation(key, stream)
+        instance.report_runless_asset_event(
+            AssetCheckEvaluation(
+                asset_key=key,
+                check_name=check.check_name,
+                passed=check.passed,
+                metadata=check.metadata,
+                severity=check.severity,
+            )
+        )

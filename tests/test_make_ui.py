@@ -1,0 +1,276 @@
+"""`make ui` after `make demo`, for real: the demo records into the data folder's persistent
+Dagster instance, and `python -m orchestration.ui` (Dagster and Superset) shows it.
+
+One data folder for the module: the demo at a tiny scale, then the UI started twice (the
+second start must not prepare Superset's metadata again), the second left running for the
+browser (the system Chromium through Playwright). Screenshots go to test-artifacts/make-ui/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
+
+from orchestration.bi import SUPERSET_VENV, credentials_file, load_credentials
+from orchestration.demo import run_demo
+from orchestration.settings import REPO_ROOT, Settings
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "make-ui"
+READY_TIMEOUT_S = 360
+ORDERS = AssetKey(["bronze", "shop", "orders"])
+MIGRATED = "metadata database migrated"  # a step line of superset/bootstrap.py
+RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Start:
+    """One `python -m orchestration.ui`: its console output and Superset's log."""
+
+    process: subprocess.Popen
+    dagster_url: str
+    superset_url: str
+    output: Path
+
+    def console(self) -> str:
+        return self.output.read_text()
+
+
+def _start(settings: Settings, name: str) -> Start:
+    dagster_port, superset_port = _free_port(), _free_port()
+    output = settings.data_dir / f"{name}.out"
+    env = {
+        **os.environ,
+        "DATA_DIR": str(settings.data_dir),
+        "DATAGEN_SCALE": str(settings.scale),
+        "SUPERSET_PORT": str(superset_port),
+    }
+    env.pop("DAGSTER_HOME", None)  # the data folder's instance, as for a new user
+    env.pop("SUPERSET_ADMIN_PASSWORD", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.ui", "--port", str(dagster_port)],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    start = Start(
+        process,
+        f"http://127.0.0.1:{dagster_port}",
+        f"http://127.0.0.1:{superset_port}",
+        output,
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while "Ready in" not in start.console():
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(start)
+            pytest.fail(f"make ui did not get ready:\n{start.console()}")
+        time.sleep(1)
+    return start
+
+
+def _stop(start: Start) -> None:
+    if start.process.poll() is None:
+        os.killpg(start.process.pid, signal.SIGTERM)
+        try:
+            start.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(start.process.pid, signal.SIGKILL)
+            start.process.wait()
+
+
+@dataclass
+class Session:
+    settings: Settings
+    first_console: str
+    first_superset_log: str
+    second: Start
+
+    @property
+    def superset_log(self) -> Path:
+        return self.settings.data_dir / "logs" / "superset.log"
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> Iterator[Session]:
+    if not (SUPERSET_VENV / "bin" / "gunicorn").exists():
+        pytest.fail("Superset's virtualenv is missing: run `make superset-setup`")
+    os.environ.pop("DAGSTER_HOME", None)
+    os.environ.pop("SUPERSET_ADMIN_PASSWORD", None)
+    data_dir = tmp_path_factory.mktemp("make-ui")
+    settings = Settings.from_env({"DATA_DIR": str(data_dir), "DATAGEN_SCALE": "0.002"})
+    run_demo(settings, quiet=True)
+    first = _start(settings, "first")
+    _stop(first)
+    first_log = (data_dir / "logs" / "superset.log").read_text()
+    second = _start(settings, "second")
+    yield Session(settings, first.console(), first_log, second)
+    _stop(second)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see README)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _dismiss_newsletter(page) -> None:
+    skip = page.get_by_role("button", name="Skip")
+    if skip.count():
+        skip.click()
+
+
+def _demo_record(settings: Settings):
+    """The orders stream's last materialization and reconciliation, from the instance."""
+    with DagsterInstance.from_config(str(settings.data_dir / "dagster_home")) as instance:
+        event = instance.get_latest_materialization_event(ORDERS)
+        runs = instance.get_runs()
+    assert event is not None, "the demo recorded no materialization of bronze/shop/orders"
+    return event, runs
+
+
+# -- the persistent instance ---------------------------------------------------------------
+def test_the_demo_records_its_runs_and_metadata_in_the_data_folders_instance(session):
+    event, runs = _demo_record(session.settings)
+    assert len(runs) >= 3  # ingest, dbt, publish
+    assert all(r.is_success for r in runs), [(r.run_id, r.status) for r in runs]
+    metadata = event.asset_materialization.metadata
+    rows = metadata["dagster/row_count"].value
+    assert rows > 0
+    assert metadata["bytes"].value > 0 and metadata["files_written"].value >= 1
+    assert metadata["duration_s"].value > 0
+
+
+def test_the_ui_lists_the_demos_runs(session, page):
+    _, runs = _demo_record(session.settings)
+    listed = httpx.post(f"{session.second.dagster_url}/graphql", json={"query": RUNS}, timeout=30)
+    listed_ids = {r["runId"] for r in listed.json()["data"]["runsOrError"]["results"]}
+    assert {r.run_id for r in runs} <= listed_ids
+    page.goto(f"{session.second.dagster_url}/runs", wait_until="networkidle")
+    _dismiss_newsletter(page)
+    for run in runs:  # the runs table shows each run's id by its first 8 characters
+        page.get_by_text(run.run_id[:8], exact=True).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "runs.png"))
+
+
+def test_an_asset_page_shows_its_last_materialization_with_rows_and_its_check(session, page):
+    event, _ = _demo_record(session.settings)
+    metadata = event.asset_materialization.metadata
+    rows_read, rows = metadata["rows_read"].value, metadata["dagster/row_count"].value
+    page.goto(f"{session.second.dagster_url}/assets/bronze/shop/orders", wait_until="networkidle")
+    _dismiss_newsletter(page)
+    page.get_by_text("Latest materialization", exact=True).first.wait_for(timeout=30_000)
+    # the metadata table of the last materialization: key, timestamp, value
+    row = page.locator("tr", has=page.get_by_text("rows_read", exact=True)).first
+    row.wait_for(timeout=30_000)
+    assert row.locator("td").last.inner_text().strip() == str(rows_read)
+    status = page.get_by_text("Row count", exact=True).first.locator("xpath=..")
+    assert f"{rows:,}" in status.inner_text()
+    assert "Never materialized" not in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "asset-orders.png"), full_page=True)
+
+    page.goto(
+        f"{session.second.dagster_url}/assets/bronze/shop/orders?view=checks",
+        wait_until="networkidle",
+    )
+    check = page.locator(
+        "[class*='checkRow']", has=page.get_by_text("sync_reconciled", exact=True)
+    ).first
+    check.wait_for(timeout=30_000)
+    assert "Succeeded" in check.inner_text(), check.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "asset-orders-checks.png"), full_page=True)
+
+
+def test_lakehouse_sync_records_into_the_same_instance(session):
+    env = {**os.environ, "DATA_DIR": str(session.settings.data_dir), "DATAGEN_SCALE": "0.002"}
+    env.pop("DAGSTER_HOME", None)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), "sync", "fx"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    with DagsterInstance.from_config(str(session.settings.data_dir / "dagster_home")) as instance:
+        event = instance.get_latest_materialization_event(AssetKey(["bronze", "fx", "rates"]))
+        check = instance.get_latest_asset_check_evaluation_record(
+            AssetCheckKey(AssetKey(["bronze", "fx", "rates"]), "sync_reconciled")
+        )
+    assert event is not None and event.run_id == ""  # recorded outside any run
+    assert "lakehouse sync fx" in event.asset_materialization.description
+    assert "dagster/row_count" in event.asset_materialization.metadata
+    assert check is not None and check.run_id == "" and check.evaluation.passed
+
+
+# -- Superset beside it: credentials and the prepared metadata ------------------------------
+def test_the_password_is_kept_0600_and_never_printed(session):
+    path = credentials_file(session.settings)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    password = load_credentials(session.settings)["SUPERSET_ADMIN_PASSWORD"]
+    assert len(password) >= 16
+    for text in (session.first_console, session.second.console()):
+        assert password not in text
+        assert str(path) in text  # the block says where the password is instead
+    assert password not in session.first_superset_log
+    assert password not in session.superset_log.read_text()
+
+
+def test_the_console_gets_one_block_and_the_servers_log_to_files(session):
+    console = session.second.console()
+    assert session.second.dagster_url in console and session.second.superset_url in console
+    assert len(console.splitlines()) <= 8, console
+    dagster_log = session.settings.data_dir / "logs" / "dagster.log"
+    assert "dagster" in dagster_log.read_text().lower()
+
+
+def test_a_second_start_does_not_prepare_supersets_metadata_again(session):
+    assert MIGRATED in session.first_superset_log  # the first start ran the bootstrap
+    second_log = session.superset_log.read_text()
+    assert MIGRATED not in second_log
+    assert "bootstrap skipped" in second_log
+    assert httpx.get(f"{session.second.superset_url}/health", timeout=10).status_code == 200

@@ -1,6 +1,6 @@
 """Time-to-ready of `make ui`: Dagster (code location loaded) and Superset (/health), twice.
 
-    DATA_DIR=... uv run python bench/ui_bench.py [--starts 2] [--from-scratch]
+    DATA_DIR=... .venv/bin/python bench/ui_bench.py [--starts 2] [--from-scratch]
 
 Uses the data under DATA_DIR (run `lakehouse demo` into it first). Starts
 `python -m orchestration.ui` on free ports `--starts` times in a row, each time until both

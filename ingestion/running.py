@@ -44,7 +44,9 @@ class ConnectionBusyError(RuntimeError):
 def lock_path(lake: Lake, connection: str) -> Path:
     if not lake.location.is_s3:
         return Path(lake.path("_ops", "locks", f"{connection}.lock"))
-    lake_id = hashlib.sha256(lake.url.encode()).hexdigest()[:16]
+    # one bucket name on two endpoints (two MinIOs, AWS and a local server) is two lakes
+    endpoint = (lake.location.s3.endpoint if lake.location.s3 else None) or "aws"
+    lake_id = hashlib.sha256(f"{endpoint} {lake.url}".encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / "lakehouse-locks" / f"{lake_id}-{connection}.lock"
 
 

@@ -152,9 +152,13 @@ def test_a_new_column_evolves_bronze_and_is_recorded(tmp_path):
     (landing / "b.jsonl").write_text('{"id": 2, "v": "b", "colour": "red"}\n')
     result = sync_connection(lake, "drops", connection)
     files = lake.path("bronze", "drops", "items") + "/*/*.parquet"
-    rows = duckdb.execute(
-        f"select id, v, colour from read_parquet('{files}', union_by_name = true) order by id"
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"select id, v, colour from read_parquet('{files}', union_by_name = true) order by id"
+        )
+        .fetchall()
+    )
     assert rows == [(1, "a", None), (2, "b", "red")]
     event = lake.read_json(lake.path("_ops", "events", "schema", "drops", f"{result.sync_id}.json"))
     assert event["events"] == [

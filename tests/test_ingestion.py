@@ -47,8 +47,10 @@ def bronze_table(lake, source, stream):
 def latest_per_key(lake, source: str, stream: str, keys: str, select: str = "*") -> list:
     """What staging keeps: the latest version of each key, deletes dropped."""
     files = lake.path("bronze", source, stream) + "/*/*.parquet"
-    return duckdb.execute(
-        f"""select {select} from (
+    return (
+        duckdb.connect()
+        .execute(
+            f"""select {select} from (
         select * exclude (version) from (
             select *, row_number() over (
                 partition by {keys} order by _position desc nulls last, _extracted_at desc
@@ -56,7 +58,9 @@ def latest_per_key(lake, source: str, stream: str, keys: str, select: str = "*")
             from read_parquet('{files}', union_by_name = true, hive_partitioning = true)
         ) where version = 1 and coalesce(_op, '') <> 'd'
         )"""
-    ).fetchall()
+        )
+        .fetchall()
+    )
 
 
 def source_rows(db, sql: str):

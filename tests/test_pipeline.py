@@ -193,10 +193,14 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     assert again.layers["staging"]["stg_shop__orders"] == orders
     assert again.layers["gold"]["fct_orders"] == orders
     assert again.layers["bronze"]["shop.orders"] > orders  # new versions appended, deduped later
-    gold_delivered = duckdb.execute(
-        "select count(*) from read_parquet(?) where order_status = 'delivered'",
-        [f"{tmp_path}/lake/gold/fct_orders/*.parquet"],
-    ).fetchone()[0]
+    gold_delivered = (
+        duckdb.connect()
+        .execute(
+            "select count(*) from read_parquet(?) where order_status = 'delivered'",
+            [f"{tmp_path}/lake/gold/fct_orders/*.parquet"],
+        )
+        .fetchone()[0]
+    )
     assert gold_delivered == delivered
     assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
 
@@ -206,14 +210,20 @@ def assert_gone_from_gold(lake: Path, order_ids: set[int]) -> None:
     checked = []
     for table in sorted(p for p in (lake / "gold").iterdir() if p.is_dir()):
         files = f"{table}/**/*.parquet"
-        columns = {c[0] for c in duckdb.execute(f"describe select * from '{files}'").fetchall()}
+        columns = {
+            c[0] for c in duckdb.connect().execute(f"describe select * from '{files}'").fetchall()
+        }
         if "order_id" not in columns:
             continue
         ids = ", ".join(str(i) for i in sorted(order_ids))
-        left = duckdb.execute(
-            f"select count(*) from read_parquet('{files}', union_by_name = true) "
-            f"where order_id in ({ids})"
-        ).fetchone()[0]
+        left = (
+            duckdb.connect()
+            .execute(
+                f"select count(*) from read_parquet('{files}', union_by_name = true) "
+                f"where order_id in ({ids})"
+            )
+            .fetchone()[0]
+        )
         checked.append(table.name)
         assert left == 0, f"{table.name} still holds {left} rows of deleted orders"
     assert {"fct_orders", "fct_order_items", "fct_payments"} <= set(checked), checked
@@ -288,14 +298,20 @@ def test_demo_with_the_oltp_in_postgresql(tmp_path, postgres_database):
         ).fetchone()
     assert second.layers["gold"]["fct_orders"] == orders
     fct_orders = tmp_path / "lake" / "gold" / "fct_orders" / "*.parquet"
-    gold = duckdb.execute(
-        f"select sum(order_total_cents) from read_parquet('{fct_orders}')"
-    ).fetchone()[0]
+    gold = (
+        duckdb.connect()
+        .execute(f"select sum(order_total_cents) from read_parquet('{fct_orders}')")
+        .fetchone()[0]
+    )
     assert gold == total
-    tombstones = duckdb.execute(
-        "select count(*) from read_parquet(?, union_by_name = true) where _op = 'd'",
-        [f"{tmp_path}/lake/bronze/shop/orders/*/*.parquet"],
-    ).fetchone()[0]
+    tombstones = (
+        duckdb.connect()
+        .execute(
+            "select count(*) from read_parquet(?, union_by_name = true) where _op = 'd'",
+            [f"{tmp_path}/lake/bronze/shop/orders/*/*.parquet"],
+        )
+        .fetchone()[0]
+    )
     assert tombstones > 0  # the deletes arrived as tombstones, and staging dropped the keys
     assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
     assert second.dbt["failures"] == []

@@ -69,8 +69,9 @@ def bronze_rows(lake_dir: Path, connection: str) -> Counter:
     """Every bronze row of the connection, (stream, columns by name), without what differs
     from one sync to the next (sync id, extraction time, its partition)."""
     rows: Counter = Counter()
+    con = duckdb.connect()  # its own: the module's default connection is shared by tests
     for stream_dir in sorted((lake_dir / "bronze" / connection).iterdir()):
-        relation = duckdb.sql(
+        relation = con.sql(
             f"select * from read_parquet('{stream_dir}/*/*.parquet', union_by_name = true, "
             "hive_partitioning = true)"
         )
@@ -393,9 +394,14 @@ def tied_syncs(tmp_path: Path, dsn: str, timestamp_type: str, stamp: str, later:
     assert rows_of_one_sync(reread=100) == 100  # all of them read before
     assert "cursor_key" in lake.read_json(state_path)["streams"]["events"]["state"]
     assert rows_of_one_sync() == 0
-    bronze = duckdb.sql(
-        f"select region, id, payload from read_parquet('{tmp_path}/lake/bronze/ties/events/*/*')"
-    ).fetchall()
+    bronze = (
+        duckdb.connect()
+        .sql(
+            "select region, id, payload from "
+            f"read_parquet('{tmp_path}/lake/bronze/ties/events/*/*')"
+        )
+        .fetchall()
+    )
     # each version of each row once, bar the 100 the legacy state re-read
     assert len(bronze) == 5300 + 100 + 100
     assert len(set(bronze)) == 5400

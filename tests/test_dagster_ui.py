@@ -24,17 +24,10 @@ import yaml
 
 from datagen.generate import GenerationRequest, generate
 from orchestration.settings import REPO_ROOT, Settings
+from tests.browser import chromium, desktop_page, dismiss_dagster_newsletter
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "dagster"
 STARTUP_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 240
@@ -137,35 +130,20 @@ def ui(tmp_path_factory) -> Iterator[DagsterUI]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see README)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def _dismiss_newsletter(page) -> None:
-    skip = page.get_by_role("button", name="Skip")
-    if skip.count():
-        skip.click()
+    with desktop_page(browser, ARTIFACTS) as page:
+        yield page
 
 
 def test_the_lineage_runs_from_a_bronze_stream_to_a_dashboard(ui, page):
     path = "/asset-groups~" + urllib.parse.quote(LINEAGE, safe="") + "/"
     page.goto(ui.url + path, wait_until="networkidle")
-    _dismiss_newsletter(page)
+    dismiss_dagster_newsletter(page)
     page.get_by_text("Global asset lineage").first.wait_for()
     # the graph opens with its groups collapsed: bronze -> staging -> ... -> dashboards
     for group in ("bronze", "staging", "intermediate", "marts", "serving", "dashboards"):
@@ -179,7 +157,7 @@ def test_the_lineage_runs_from_a_bronze_stream_to_a_dashboard(ui, page):
 
 def test_a_materialization_launched_from_the_ui_succeeds(ui, page):
     page.goto(ui.url + "/assets/bronze/fx/rates", wait_until="networkidle")
-    _dismiss_newsletter(page)
+    dismiss_dagster_newsletter(page)
     page.get_by_text("rates", exact=True).first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "asset-before-materialize.png"))
     # the button's accessible name carries its icon's name ("... Materialize")
@@ -195,7 +173,7 @@ def test_a_materialization_launched_from_the_ui_succeeds(ui, page):
         time.sleep(2)
     assert run is not None, "no run was launched"
     page.goto(f"{ui.url}/runs/{run['runId']}", wait_until="networkidle")
-    _dismiss_newsletter(page)
+    dismiss_dagster_newsletter(page)
     page.get_by_text("Success", exact=False).first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "materialization-run.png"))
     assert run["status"] == "SUCCESS", ui.log.read_text()[-3000:]
@@ -240,7 +218,7 @@ def test_a_bad_connections_file_shows_in_the_code_location_status(tmp_path, page
         assert "connections.fx.streams[0].format" in messages
 
         page.goto(f"{ui.url}/deployment/locations", wait_until="networkidle")
-        _dismiss_newsletter(page)
+        dismiss_dagster_newsletter(page)
         page.get_by_text("Failed", exact=False).first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "bad-connections-location.png"))
     finally:

@@ -26,17 +26,10 @@ from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from orchestration.bi import SUPERSET_VENV, credentials_file, load_credentials
 from orchestration.demo import run_demo
 from orchestration.settings import REPO_ROOT, Settings
+from tests.browser import chromium, desktop_page, dismiss_dagster_newsletter
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "make-ui"
 READY_TIMEOUT_S = 360
 ORDERS = AssetKey(["bronze", "shop", "orders"])
@@ -138,29 +131,14 @@ def session(tmp_path_factory) -> Iterator[Session]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see README)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def _dismiss_newsletter(page) -> None:
-    skip = page.get_by_role("button", name="Skip")
-    if skip.count():
-        skip.click()
+    with desktop_page(browser, ARTIFACTS) as page:
+        yield page
 
 
 def _demo_record(settings: Settings):
@@ -190,7 +168,7 @@ def test_the_ui_lists_the_demos_runs(session, page):
     listed_ids = {r["runId"] for r in listed.json()["data"]["runsOrError"]["results"]}
     assert {r.run_id for r in runs} <= listed_ids
     page.goto(f"{session.second.dagster_url}/runs", wait_until="networkidle")
-    _dismiss_newsletter(page)
+    dismiss_dagster_newsletter(page)
     for run in runs:  # the runs table shows each run's id by its first 8 characters
         page.get_by_text(run.run_id[:8], exact=True).first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "runs.png"))
@@ -201,7 +179,7 @@ def test_an_asset_page_shows_its_last_materialization_with_rows_and_its_check(se
     metadata = event.asset_materialization.metadata
     rows_read, rows = metadata["rows_read"].value, metadata["dagster/row_count"].value
     page.goto(f"{session.second.dagster_url}/assets/bronze/shop/orders", wait_until="networkidle")
-    _dismiss_newsletter(page)
+    dismiss_dagster_newsletter(page)
     page.get_by_text("Latest materialization", exact=True).first.wait_for(timeout=30_000)
     # the metadata table of the last materialization: key, timestamp, value
     row = page.locator("tr", has=page.get_by_text("rows_read", exact=True)).first

@@ -41,18 +41,11 @@ from orchestration.bi import (
 )
 from orchestration.demo import run_demo
 from orchestration.settings import REPO_ROOT, Settings
+from tests.browser import chromium
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "superset"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SCALE = "0.01"
 sys.path.insert(0, str(SUPERSET_DIR))
 from bundle_spec import DASHBOARDS  # noqa: E402
@@ -276,14 +269,8 @@ def test_chart_numbers_equal_the_gold_marts(superset):
 # -- the browser ------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see README)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 # A fingerprint of each chart on the page: its canvases' pixels (hashed) and its text.

@@ -330,10 +330,8 @@ class SqlSource(Source[SqlConfig]):
             ) from exc
 
     def _keys(self, conn: Any, config: SqlConfig, table: str, key: list[str]) -> pa.Table:
-        """Every primary key of the table, in the read's snapshot (one narrow scan)."""
-        for column in key:
-            if not re.match(IDENTIFIER_PATTERN, column):
-                raise SqlSourceError(f"{table}: primary key {column!r} is not a column name")
+        """Every primary key of the table, in the read's snapshot (one narrow scan); `key`
+        holds columns of the table (`_position_key` checked them)."""
         columns = ", ".join(f'"{k}"' for k in key)
         cursor = conn.cursor()
         try:

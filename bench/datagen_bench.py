@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from datagen import clickstream, fx
-from datagen.marketplace import COUNTRIES, generate_shop
+from datagen.marketplace import COUNTRIES, COUNTRY_WEIGHTS, generate_shop
 from datagen.oltp import write_tables
 from datagen.volumes import Volumes
 
@@ -40,7 +40,7 @@ def main() -> None:
             events = timed(
                 "clickstream events",
                 clickstream.generate_events,
-                volumes.events, volumes.customers, volumes.products, COUNTRIES, 42,
+                volumes.events, volumes.customers, volumes.products, COUNTRIES, 42, COUNTRY_WEIGHTS,
             )  # fmt: skip
             timed("clickstream JSONL drops", clickstream.write_daily_drops, events, root / "c", 42)
             timed("fx rates CSV", fx.write_monthly_drops, fx.generate_rates(42), root / "fx")

@@ -6,7 +6,9 @@ and applies everything in one transaction through plain SQL that SQLite and Post
 both run:
 
 - inserts: copies of a sample of orders (with their items and payments) under new ids,
-  placed on the last day of the generated period (the FX rates cover it);
+  placed over the RECENT_DAYS days up to the latest order (inside the generated period,
+  which the FX rates cover), each at a moment derived from its id: orders that arrive late,
+  spread over recent days rather than piled on one;
 - updates: a sample of orders moves to another status, with a new `updated_at`;
 - deletes (optional): a sample of orders without refunds or disputes, with their items
   and payments. A cursor alone cannot see a hard delete: CDC can, and so can the sync
@@ -26,6 +28,10 @@ ORDER_COLUMNS = ["customer_id", "merchant_id", "status", "currency", "order_tota
 ITEM_COLUMNS = ["product_id", "quantity", "unit_price_cents"]
 PAYMENT_COLUMNS = ["method", "status", "amount_cents", "currency"]
 STATUS_MOVES = {"shipped": "delivered"}
+RECENT_DAYS = 14
+_RECENT_SECONDS = RECENT_DAYS * 86_400
+# the k-th sampled order lands at frac(k * golden ratio) of the recent days: evenly spread
+_GOLDEN_STEP = round(_RECENT_SECONDS * (5**0.5 - 1) / 2)
 
 
 @dataclass
@@ -41,10 +47,24 @@ def _one(cursor: Any, sql: str) -> Any:
     return cursor.fetchone()[0]
 
 
+def _modulus(fraction: float) -> int:
+    return max(2, round(1 / fraction))
+
+
 def _sample(fraction: float, seed: int, salt: int) -> str:
     """A deterministic predicate selecting about `fraction` of orders by id."""
-    modulus = max(2, round(1 / fraction))
+    modulus = _modulus(fraction)
     return f"order_id % {modulus} = {(seed * 7 + salt) % modulus}"
+
+
+def _placed_before(latest_order: Any, dialect: str, fraction: float) -> str:
+    """SQL for the placement time of a copied order: up to RECENT_DAYS before the latest
+    order, at an offset derived from the original `order_id` (the same in every table)."""
+    offset = f"((order_id / {_modulus(fraction)}) * {_GOLDEN_STEP} % {_RECENT_SECONDS})"
+    if dialect == "postgresql":
+        return f"(TIMESTAMPTZ '{latest_order.isoformat()}' - {offset} * INTERVAL '1 second')"
+    # SQLite keeps timestamps as ISO-8601 text, microseconds included
+    return f"strftime('%Y-%m-%dT%H:%M:%S.000000', '{latest_order}', '-' || {offset} || ' seconds')"
 
 
 def apply_changes(
@@ -66,9 +86,10 @@ def apply_changes(
             stamp = f"'{changed.strftime('%Y-%m-%dT%H:%M:%S.%f')}'"
         result.changed_at = changed.isoformat()
 
-        # new orders are dated the last day with FX rates (the generated period), changed now
-        placed = _one(cursor, "SELECT MAX(created_at) FROM orders")
-        placed = f"'{placed}'" if isinstance(placed, str) else f"TIMESTAMPTZ '{placed.isoformat()}'"
+        # new orders are dated over the recent days with FX rates (the generated period),
+        # changed now; items and payments take their order's date
+        latest_order = _one(cursor, "SELECT MAX(created_at) FROM orders")
+        placed = _placed_before(latest_order, dialect, fraction)
         order_offset = _one(cursor, "SELECT MAX(order_id) FROM orders")
         item_offset = _one(cursor, "SELECT MAX(order_item_id) FROM order_items")
         payment_offset = _one(cursor, "SELECT MAX(payment_id) FROM payments")

@@ -1,7 +1,9 @@
 """Clickstream events as daily JSON-lines drops, with bots, test traffic and bad lines.
 
 Sessions are generated whole (a visitor, a start time, a run of events a few
-minutes apart) so that sessionization downstream has real structure to find.
+minutes apart) so that sessionization downstream has real structure to find. Sessions
+start on the same demand curve as orders (growth, weekdays, promotion days, evening peak:
+datagen/seasonality.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from datagen.volumes import PERIOD_DAYS, PERIOD_START
+from datagen.seasonality import PERIOD_SECONDS, random_moments
+from datagen.volumes import PERIOD_START
 
 EVENT_TYPES = np.array(["page_view", "product_view", "add_to_cart", "checkout_started", "purchase"])
 # chance that a session's next event moves one step down the funnel
@@ -51,15 +54,23 @@ def _prefixed(prefix: str, numbers: np.ndarray) -> pa.Array:
 
 
 def generate_events(
-    n_events: int, n_customers: int, n_products: int, countries: np.ndarray, seed: int
+    n_events: int,
+    n_customers: int,
+    n_products: int,
+    countries: np.ndarray,
+    seed: int,
+    country_weights: np.ndarray | None = None,
 ) -> pa.Table:
-    """About `n_events` events grouped into sessions, sorted by time."""
+    """About `n_events` events grouped into sessions, sorted by time; each session's country
+    drawn with `country_weights` (uniform when None)."""
     rng = np.random.default_rng(seed + 1)
     n_sessions = max(1, n_events // SESSION_MEAN_EVENTS)
     lengths = rng.integers(1, 2 * SESSION_MEAN_EVENTS, n_sessions)
     session_idx = np.repeat(np.arange(n_sessions), lengths)
     n = len(session_idx)
-    starts = rng.integers(0, PERIOD_DAYS * 86_400 - 3_600, n_sessions)
+    # a session lasts at most 90 minutes: those starting at the very end start earlier
+    starts = random_moments(rng, n_sessions)
+    starts = np.where(starts > PERIOD_SECONDS - 5_400, starts - 5_400, starts)
     # position of each event within its session, then gaps of 5 s .. 10 min between events
     first_of_session = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     position = np.arange(n) - np.repeat(first_of_session, lengths)
@@ -82,6 +93,10 @@ def generate_events(
     product = rng.integers(1, n_products + 1, n)
     has_product = step >= 1
     micros = (seconds + int(PERIOD_START.timestamp())) * 1_000_000
+    if country_weights is None:
+        session_country = rng.integers(0, len(countries), n_sessions)
+    else:
+        session_country = rng.choice(len(countries), n_sessions, p=country_weights)
     user_id = pa.array(customer[session_idx], pa.int64(), mask=(anonymous | is_bot)[session_idx])
     table = pa.table(
         {
@@ -96,9 +111,7 @@ def generate_events(
                 _decoded(PAGES, rng.integers(0, len(PAGES), n)),
             ),
             "product_id": pa.array(product, pa.int64(), mask=~has_product),
-            "country_code": _decoded(
-                countries, rng.integers(0, len(countries), n_sessions)[session_idx]
-            ),
+            "country_code": _decoded(countries, session_country[session_idx]),
             "user_agent": _decoded(
                 np.concatenate([BROWSER_AGENTS, BOT_AGENTS]), user_agent[session_idx]
             ),

@@ -4,13 +4,13 @@ The CRM knows a subset of the shop's customers (matched by ``customer_id``) as c
 tracks sales deals against them. Everything is derived from one seeded numpy generator with
 vectorized draws, so a given ``(n_customers, seed)`` always yields identical tables.
 
-Volumes per ``n_customers`` (the demo uses ``n_customers = 100_000 * scale``):
+Volumes per ``n_customers`` (the demo uses the shop's customers, ``400_000 * scale``):
 
 =========  ==========================================  =================
 table      rows                                        at scale 0.01
 =========  ==========================================  =================
-contacts   ``max(1, round(0.4 * n_customers))``         400
-deals      ``max(1, round(0.5 * contacts))``            200
+contacts   ``max(1, round(0.4 * n_customers))``         1,600
+deals      ``max(1, round(0.5 * contacts))``            800
 =========  ==========================================  =================
 
 Timestamps are ISO-8601 UTC strings (``YYYY-MM-DDTHH:MM:SSZ``), as a vendor API would send

@@ -53,6 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datagen.crm import generate_crm
+from datagen.volumes import Volumes
 
 logger = logging.getLogger(__name__)
 
@@ -404,7 +405,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="python -m datagen.crm_api",
         description=f"Serve the synthetic CRM as a REST API (token from ${TOKEN_ENV_VAR}).",
     )
-    parser.add_argument("--scale", type=float, default=0.01, help="100_000 * scale customers")
+    parser.add_argument(
+        "--scale", type=float, default=0.01, help="the customers of the shop at this scale"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -416,9 +419,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     token = os.environ.get(TOKEN_ENV_VAR, "")
     if not token:
         sys.exit(f"error: {TOKEN_ENV_VAR} is not set; export the bearer token clients will send")
-    n_customers = int(100_000 * args.scale)
-    if n_customers < 1:
-        parser.error(f"--scale {args.scale} gives no customers; use at least 0.00001")
+    if not args.scale > 0:
+        parser.error(f"--scale must be a positive number, got {args.scale}")
+    n_customers = Volumes.for_scale(args.scale).customers
     if args.requests_per_second <= 0 or args.burst < 1:
         parser.error("--requests-per-second must be > 0 and --burst >= 1")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common.redaction import redact
 from datagen import clickstream, fx
-from datagen.marketplace import COUNTRIES, generate_shop
+from datagen.marketplace import COUNTRIES, COUNTRY_WEIGHTS, generate_shop
 from datagen.oltp import write_tables
 from datagen.volumes import Volumes
 
@@ -65,7 +65,12 @@ def generate(request: GenerationRequest) -> GenerationResult:
     del shop  # gigabytes at scale 10: free them before the clickstream is generated
 
     events = clickstream.generate_events(
-        volumes.events, volumes.customers, volumes.products, COUNTRIES, request.seed
+        volumes.events,
+        volumes.customers,
+        volumes.products,
+        COUNTRIES,
+        request.seed,
+        COUNTRY_WEIGHTS,
     )
     shutil.rmtree(landing / "clickstream", ignore_errors=True)
     event_files = clickstream.write_daily_drops(events, landing / "clickstream", request.seed)

@@ -1,6 +1,7 @@
 """Row counts per scale: one knob (`--scale`) sets the volume of every dataset.
 
-Scale 1 is 1,000,000 orders; the other counts keep marketplace-like ratios to it.
+Scale 1 is 1,000,000 orders; the other counts keep marketplace-like ratios to it. How the
+rows are spread (over days, customers, merchants) is described in docs/datagen.md.
 """
 
 from __future__ import annotations
@@ -13,19 +14,14 @@ PERIOD_START = datetime(2025, 11, 1, tzinfo=UTC)
 PERIOD_DAYS = 365
 PERIOD_END = PERIOD_START + timedelta(days=PERIOD_DAYS)
 
-# Per unit of scale. Items, payments, refunds and disputes follow from orders at
-# the rates below, so their exact counts are derived, not fixed.
-CUSTOMERS_PER_SCALE = 100_000
+# Per unit of scale. Items, payments, refunds and disputes follow from orders at the rates
+# of datagen/marketplace.py and datagen/merchant_risk.py, so their counts are derived.
+# 2.5 orders per customer over the year: most buy once, a minority come back (datagen/buyers.py).
+CUSTOMERS_PER_SCALE = 400_000
 MERCHANTS_PER_SCALE = 2_000
 PRODUCTS_PER_SCALE = 20_000
 ORDERS_PER_SCALE = 1_000_000
 EVENTS_PER_ORDER = 3
-
-ITEMS_PER_ORDER_MAX = 4  # uniform 1..4, mean 2.5
-FAILED_PAYMENT_RATE = 0.04  # a failed attempt before the successful one
-CANCELLED_RATE = 0.03
-REFUND_RATE = 0.05
-DISPUTE_RATE = 0.01
 
 
 @dataclass(frozen=True)

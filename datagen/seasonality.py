@@ -25,10 +25,9 @@ GROWTH_OVER_PERIOD = 1.8
 WEEKDAY_WEIGHTS = np.array([1.00, 0.97, 0.97, 0.98, 0.95, 1.12, 1.22])
 # day -> (name, lift over an ordinary day)
 PROMOTION_DAYS: dict[date, tuple[str, float]] = {
-    date(2025, 11, 11): ("Singles' Day", 2.0),
-    date(2025, 11, 28): ("Black Friday", 3.5),
+    date(2025, 11, 28): ("Black Friday", 4.0),
     date(2025, 12, 1): ("Cyber Monday", 3.0),
-    date(2026, 7, 14): ("summer sale", 2.5),
+    date(2026, 7, 14): ("summer sale", 3.0),
 }
 HOUR_WEIGHTS = np.array(
     [0.60, 0.40, 0.30, 0.25, 0.25, 0.30, 0.50, 0.80, 1.00, 1.10, 1.15, 1.20,

@@ -46,16 +46,18 @@ fact_orders_unbalanced as (
         or orders.refunded_reporting != fact_lines.lines_refunded_reporting
 ),
 
+fact_refunds as (
+    select
+        order_id,
+        sum(amount_reporting) as amount_reporting
+    from {{ ref('fct_refunds') }}
+    group by order_id
+),
+
 refunds_reporting_unbalanced as (
     select count(*) as n_rows
     from {{ ref('fct_orders') }} as orders
-    left join (
-        select
-            order_id,
-            sum(amount_reporting) as amount_reporting
-        from {{ ref('fct_refunds') }}
-        group by order_id
-    ) as refunds
+    left join fact_refunds as refunds
         on orders.order_id = refunds.order_id
     where orders.refunded_reporting != coalesce(refunds.amount_reporting, 0)
 ),

@@ -66,23 +66,52 @@ DATASETS = (
     Dataset(
         "daily_revenue",
         main_dttm="order_date",
+        description=(
+            "Revenue per day, buyer country and product category (docs/metrics.md). Money and "
+            "units add up over every column; orders do not (an order spans categories): "
+            "count orders with daily_orders."
+        ),
         metrics={
-            "revenue": "SUM(revenue_reporting)",
-            "orders": "SUM(order_count)",
+            "gross_revenue": "SUM(gross_revenue_reporting)",
+            "net_revenue": "SUM(net_revenue_reporting)",
+            "refunded": "SUM(refunded_reporting)",
             "units": "SUM(units)",
         },
     ),
     Dataset(
+        "daily_orders",
+        main_dttm="order_date",
+        description="Orders per day and buyer country, each order once (docs/metrics.md).",
+        metrics={
+            "orders": "SUM(order_count)",
+            "gross_revenue": "SUM(gross_revenue_reporting)",
+            "net_revenue": "SUM(net_revenue_reporting)",
+            "average_order_value": ("SUM(gross_revenue_reporting) / NULLIF(SUM(order_count), 0)"),
+        },
+    ),
+    Dataset(
         "sales_by_region_product",
-        metrics={"revenue": "SUM(revenue_reporting)", "units": "SUM(units)"},
+        metrics={
+            "gross_revenue": "SUM(gross_revenue_reporting)",
+            "net_revenue": "SUM(net_revenue_reporting)",
+            "units": "SUM(units)",
+        },
     ),
     Dataset(
         "customer_lifetime_value",
         main_dttm="first_ordered_at",
         metrics={
             "customers": "COUNT(*)",
-            "repeat_rate": "AVG(CASE WHEN is_repeat_customer THEN 1.0 ELSE 0.0 END)",
+            # of the customers who ordered at least once, the share who ordered again
+            "repeat_rate": (
+                "SUM(CASE WHEN is_repeat_customer THEN 1 ELSE 0 END) * 1.0"
+                " / NULLIF(SUM(CASE WHEN order_count > 0 THEN 1 ELSE 0 END), 0)"
+            ),
             "lifetime_revenue": "SUM(lifetime_revenue_reporting)",
+            "lifetime_net_revenue": "SUM(lifetime_net_revenue_reporting)",
+            "average_order_value": (
+                "SUM(lifetime_revenue_reporting) / NULLIF(SUM(order_count), 0)"
+            ),
         },
         percent_metrics=("repeat_rate",),
     ),
@@ -101,7 +130,11 @@ DATASETS = (
     Dataset(
         "fct_payments",
         main_dttm="paid_date",
-        metrics={"payments": "COUNT(*)", "amount": "SUM(amount_reporting)"},
+        metrics={
+            "payments": "COUNT(*)",
+            # failed attempts capture no money: only successful payments add up
+            "captured": "SUM(CASE WHEN is_successful THEN amount_reporting ELSE 0 END)",
+        },
     ),
     Dataset(
         "fct_refunds",
@@ -222,40 +255,60 @@ DASHBOARDS = (
     Dashboard(
         "Revenue",
         "revenue",
-        description="Daily revenue in the reporting currency by region and product category.",
+        description=(
+            "Daily gross and net revenue in the reporting currency by region and product "
+            "category, orders and average order value (definitions: docs/metrics.md)."
+        ),
         charts=(
             Chart(
                 "Daily revenue",
                 "daily_revenue",
                 "line",
-                ("revenue",),
+                ("gross_revenue", "net_revenue"),
                 "order_date",
                 "P1D",
                 width=12,
                 height=50,
             ),
             Chart(
+                "Orders per day",
+                "daily_orders",
+                "line",
+                ("orders",),
+                "order_date",
+                "P1D",
+                width=8,
+            ),
+            Chart(
+                "Average order value",
+                "daily_orders",
+                "big_number",
+                ("average_order_value",),
+                width=4,
+                number_format=",.2f",
+            ),
+            Chart(
                 "Revenue by region",
                 "daily_revenue",
                 "bar_by",
-                ("revenue",),
+                ("gross_revenue",),
                 "country_code",
-                order_by=(("revenue", False),),
+                order_by=(("gross_revenue", False),),
             ),
             Chart(
                 "Revenue by product category",
                 "daily_revenue",
                 "pie",
-                ("revenue",),
+                ("gross_revenue",),
                 groupby=("product_category",),
             ),
             Chart(
                 "Top products",
                 "sales_by_region_product",
                 "table",
-                ("revenue", "units"),
+                ("gross_revenue", "net_revenue", "units"),
                 groupby=("product_name", "product_category"),
-                order_by=(("revenue", False),),
+                order_by=(("gross_revenue", False),),
                 row_limit=10,
                 width=12,
             ),

@@ -223,8 +223,8 @@ def test_dbt_build_on_postgres_agrees_with_duckdb(
 
     # revenue per day, country and product category, to the cent
     query = (
-        "select cast(order_date as varchar), country_code, product_category, order_count, "
-        "revenue_reporting from marts.daily_revenue"
+        "select cast(order_date as varchar), country_code, product_category, "
+        "orders_with_category_count, gross_revenue_reporting from marts.daily_revenue"
     )
     duck_revenue = {
         (d, c, p): (n, Decimal(str(r))) for d, c, p, n, r in warehouse.execute(query).fetchall()

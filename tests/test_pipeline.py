@@ -45,7 +45,7 @@ def assert_complete_run(report, expected_orders: int) -> None:
 
 def gold_revenue_by_day(con: duckdb.DuckDBPyConnection, lake_uri: str) -> dict:
     rows = con.execute(
-        "select order_date, sum(revenue_reporting) from read_parquet("
+        "select order_date, sum(gross_revenue_reporting) from read_parquet("
         f"'{lake_uri}/gold/daily_revenue/*/*/*.parquet', hive_partitioning = true) group by 1"
     ).fetchall()
     return dict(rows)

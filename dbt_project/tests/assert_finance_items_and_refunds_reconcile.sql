@@ -2,7 +2,8 @@
     an order's total is the sum of its lines (quantity x unit price) in staging; the
     reporting-currency lines of fct_order_items add up to their order's total exactly;
     a refund never exceeds its order's total; the refunds of fct_refunds add up to
-    fct_orders.refunded_cents, and the successful payments of fct_payments to
+    fct_orders.refunded_cents (and in the reporting currency to refunded_reporting),
+    and the successful payments of fct_payments to
     fct_orders.paid_cents; and daily_revenue's units are the lines of orders not
     cancelled. Fails with one row per broken rule and the number of offending rows. -#}
 
@@ -29,7 +30,8 @@ staging_orders_unbalanced as (
 fact_lines as (
     select
         order_id,
-        sum(line_total_reporting) as lines_total_reporting
+        sum(line_total_reporting) as lines_total_reporting,
+        sum(line_refunded_reporting) as lines_refunded_reporting
     from {{ ref('fct_order_items') }}
     group by order_id
 ),
@@ -39,7 +41,25 @@ fact_orders_unbalanced as (
     from {{ ref('fct_orders') }} as orders
     inner join fact_lines
         on orders.order_id = fact_lines.order_id
-    where orders.order_total_reporting != fact_lines.lines_total_reporting
+    where
+        orders.order_total_reporting != fact_lines.lines_total_reporting
+        or orders.refunded_reporting != fact_lines.lines_refunded_reporting
+),
+
+fact_refunds as (
+    select
+        order_id,
+        sum(amount_reporting) as amount_reporting
+    from {{ ref('fct_refunds') }}
+    group by order_id
+),
+
+refunds_reporting_unbalanced as (
+    select count(*) as n_rows
+    from {{ ref('fct_orders') }} as orders
+    left join fact_refunds as refunds
+        on orders.order_id = refunds.order_id
+    where orders.refunded_reporting != coalesce(refunds.amount_reporting, 0)
 ),
 
 over_refunded as (
@@ -80,9 +100,15 @@ final as (
     where n_rows > 0
     union all
     select
-        'order_total_reporting != sum of line_total_reporting' as broken_rule,
+        'order_total_reporting or refunded_reporting != sum of its lines' as broken_rule,
         n_rows
     from fact_orders_unbalanced
+    where n_rows > 0
+    union all
+    select
+        'refunded_reporting != sum of fct_refunds.amount_reporting' as broken_rule,
+        n_rows
+    from refunds_reporting_unbalanced
     where n_rows > 0
     union all
     select

@@ -28,7 +28,7 @@ rates as (
 rates_valid as (
     select
         quote_currency_code,
-        units_per_base,
+        {{ fx_rate('units_per_base') }} as units_per_base,
         rate_date as valid_from,
         lead(rate_date) over (
             partition by quote_currency_code
@@ -145,22 +145,12 @@ payments_per_order as (
     group by order_id
 ),
 
-refunds_per_order as (
-    select
-        order_id,
-        count(*) as refund_count,
-        cast(sum(amount_cents) as bigint) as refunded_cents,
-        max(updated_at) as refunds_updated_at
-    from refunds
-    group by order_id
-),
-
 orders_converted as (
     select
         orders.*,
         case
             when orders.currency_code = '{{ var("reporting_currency") }}'
-                then cast(1 as double precision)
+                then {{ fx_rate(1) }}
             else rates_valid.units_per_base
         end as fx_units_per_reporting
     from orders
@@ -169,6 +159,31 @@ orders_converted as (
             orders.currency_code = rates_valid.quote_currency_code
             and orders.order_date >= rates_valid.valid_from
             and (orders.order_date < rates_valid.valid_to or rates_valid.valid_to is null)
+),
+
+-- each refund converted and rounded on its own, at its order's rate: a refund is a
+-- booking of its own, and the order's refunds in the reporting currency are their sum
+refunds_per_order as (
+    select
+        refunds.order_id,
+        count(*) as refund_count,
+        cast(sum(refunds.amount_cents) as bigint) as refunded_cents,
+        cast(sum(
+            {{ convert_cents('refunds.amount_cents', 'orders_converted.fx_units_per_reporting') }}
+        ) as bigint) as refunded_reporting_cents,
+        max(refunds.updated_at) as refunds_updated_at
+    from refunds
+    inner join orders_converted
+        on refunds.order_id = orders_converted.order_id
+    group by refunds.order_id
+),
+
+converted as (
+    select
+        *,
+        {{ convert_cents('order_total_cents', 'fx_units_per_reporting') }}
+            as order_total_reporting_cents
+    from orders_converted
 ),
 
 final as (
@@ -186,20 +201,17 @@ final as (
         coalesce(payments_per_order.failed_payment_attempts, 0) as failed_payment_attempts,
         payments_per_order.payment_method,
         orders_converted.fx_units_per_reporting,
-        cast(
-            orders_converted.order_total / orders_converted.fx_units_per_reporting
-            as decimal(18, 2)
-        ) as order_total_reporting,
+        orders_converted.order_total_reporting_cents,
+        {{ cents_to_amount('orders_converted.order_total_reporting_cents') }}
+            as order_total_reporting,
         coalesce(items_per_order.item_count, 0) as item_count,
         coalesce(items_per_order.units, 0) as units,
         coalesce(items_per_order.items_total_cents, 0) as items_total_cents,
         coalesce(refunds_per_order.refund_count, 0) as refund_count,
         coalesce(refunds_per_order.refunded_cents, 0) as refunded_cents,
-        cast(
-            {{ cents_to_amount('coalesce(refunds_per_order.refunded_cents, 0)') }}
-            / orders_converted.fx_units_per_reporting
-            as decimal(18, 2)
-        ) as refunded_reporting,
+        coalesce(refunds_per_order.refunded_reporting_cents, 0) as refunded_reporting_cents,
+        {{ cents_to_amount('coalesce(refunds_per_order.refunded_reporting_cents, 0)') }}
+            as refunded_reporting,
         orders_converted.updated_at,
         -- the latest change of the order or of any of its lines, payments and refunds:
         -- the cursor of incremental models built on orders
@@ -209,7 +221,7 @@ final as (
             coalesce(payments_per_order.payments_updated_at, orders_converted.updated_at),
             coalesce(refunds_per_order.refunds_updated_at, orders_converted.updated_at)
         ) as last_changed_at
-    from orders_converted
+    from converted as orders_converted
     left join items_per_order
         on orders_converted.order_id = items_per_order.order_id
     left join payments_per_order

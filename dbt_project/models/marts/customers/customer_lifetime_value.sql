@@ -1,5 +1,6 @@
-{#- What each customer is worth so far: orders, revenue in the reporting currency,
-    average order value, first and last order and how long they have been buying. -#}
+{#- What each customer is worth so far: orders, gross and net revenue in the reporting
+    currency, average order value (gross revenue / orders, rounded once, half-up, on
+    exact cents), first and last order and how long they have been buying. -#}
 with
 
 customers as (
@@ -16,7 +17,8 @@ orders_per_customer as (
     select
         customer_id,
         count(*) as order_count,
-        sum(order_total_reporting) as lifetime_revenue_reporting,
+        sum(order_total_reporting_cents) as revenue_cents,
+        sum(refunded_reporting_cents) as refunded_cents,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at
     from orders
@@ -31,13 +33,18 @@ final as (
         orders_per_customer.first_ordered_at,
         orders_per_customer.last_ordered_at,
         coalesce(orders_per_customer.order_count, 0) as order_count,
-        cast(
-            coalesce(orders_per_customer.lifetime_revenue_reporting, 0) as decimal(18, 2)
-        ) as lifetime_revenue_reporting,
-        cast(
-            orders_per_customer.lifetime_revenue_reporting
-            / nullif(orders_per_customer.order_count, 0) as decimal(18, 2)
-        ) as average_order_value_reporting,
+        {{ cents_to_amount('coalesce(orders_per_customer.revenue_cents, 0)') }}
+            as lifetime_revenue_reporting,
+        {{ cents_to_amount(
+            'coalesce(orders_per_customer.revenue_cents - orders_per_customer.refunded_cents, 0)'
+        ) }} as lifetime_net_revenue_reporting,
+        -- null without orders (the division is never reached with a zero count)
+        case
+            when orders_per_customer.order_count > 0
+                then {{ cents_to_amount(divide_round_half_up(
+                    'orders_per_customer.revenue_cents', 'orders_per_customer.order_count'
+                )) }}
+        end as average_order_value_reporting,
         -- datediff is an integer on PostgreSQL, a bigint on DuckDB: one type for the contract
         cast({{ dbt.datediff(
             'orders_per_customer.first_ordered_at',

@@ -5,9 +5,12 @@
 }) }}
 
 {#- Revenue per day, buyer country and product category in the reporting currency,
-    cancelled orders excluded. Each order's revenue is split over its lines
-    (fct_order_items.line_total_reporting); an order without lines counts whole under
-    the category 'unknown'. -#}
+    cancelled orders excluded: gross, refunded and net. Each order's amounts are split
+    over its lines (fct_order_items, largest remainder), so every money column and units
+    add up over days, countries and categories to the orders' totals; an order without
+    lines counts whole under the category 'unknown'. orders_with_category_count does not
+    add up over categories (an order with lines in two categories is in both): orders per
+    day and country are in daily_orders. -#}
 with
 
 orders as (
@@ -32,7 +35,10 @@ order_lines as (
         coalesce(order_items.quantity, 0) as units,
         coalesce(
             order_items.line_total_reporting, orders.order_total_reporting
-        ) as revenue_reporting
+        ) as gross_revenue_reporting,
+        coalesce(
+            order_items.line_refunded_reporting, orders.refunded_reporting
+        ) as refunded_reporting
     from orders
     left join order_items
         on orders.order_id = order_items.order_id
@@ -45,9 +51,13 @@ final as (
         order_date,
         customer_country_code as country_code,
         product_category,
-        count(distinct order_id) as order_count,
+        count(distinct order_id) as orders_with_category_count,
         cast(sum(units) as bigint) as units,
-        cast(sum(revenue_reporting) as decimal(18, 2)) as revenue_reporting,
+        cast(sum(gross_revenue_reporting) as decimal(18, 2)) as gross_revenue_reporting,
+        cast(sum(refunded_reporting) as decimal(18, 2)) as refunded_reporting,
+        cast(
+            sum(gross_revenue_reporting) - sum(refunded_reporting) as decimal(18, 2)
+        ) as net_revenue_reporting,
         cast(extract(year from order_date) as integer) as order_year,
         cast(extract(month from order_date) as integer) as order_month
     from order_lines

@@ -1,7 +1,7 @@
-{#- One row per order line (gold). The order's total in the reporting currency is
-    allocated to its lines in proportion to their totals, rounded to cents; the largest
-    line takes the rounding remainder, so the lines of an order add up to the order's
-    order_total_reporting exactly.
+{#- One row per order line (gold). The order's total in the reporting currency, and its
+    refunds, are allocated to its lines in proportion to their totals by the largest
+    remainder method (ties to the lower order_item_id; macros/money.sql), so the lines of
+    an order add up to its order_total_reporting and refunded_reporting exactly.
     Incremental as fct_orders is: a run reallocates all the lines of every order
     int_orders_enriched rewrote in the same invocation or changed (its last_changed_at: the
     order or any of its lines, payments and refunds) since the latest change already loaded
@@ -51,36 +51,27 @@ lines as (
         order_items.line_total_cents,
         order_items.line_total,
         order_items.updated_at,
-        orders.order_total_reporting,
-        orders.last_changed_at,
-        cast(
-            case
-                when orders.items_total_cents > 0
-                    then
-                        orders.order_total_reporting * order_items.line_total_cents
-                        / orders.items_total_cents
-                else orders.order_total_reporting / orders.item_count
-            end
-            as decimal(18, 2)
-        ) as line_share_reporting
+        orders.order_total_reporting_cents,
+        orders.refunded_reporting_cents,
+        orders.last_changed_at
     from order_items
     inner join orders
         on order_items.order_id = orders.order_id
 ),
 
-ranked as (
-    -- one window (one sort) for both: the rank of the line in its order, and the sum of
-    -- the order's shares
-    select
-        *,
-        row_number() over order_lines as line_rank,
-        sum(line_share_reporting) over order_lines as order_shares_total
-    from lines
-    window order_lines as (
-        partition by order_id
-        order by line_total_cents desc, order_item_id asc
-        rows between unbounded preceding and unbounded following
-    )
+-- the order's gross total, then its refunds, split over its lines by line total
+gross_allocated as (
+    {{ allocate_largest_remainder(
+        'lines', 'order_total_reporting_cents', 'line_total_cents',
+        'order_id', 'order_item_id', 'line_total_reporting_cents'
+    ) }}
+),
+
+refunds_allocated as (
+    {{ allocate_largest_remainder(
+        'gross_allocated', 'refunded_reporting_cents', 'line_total_cents',
+        'order_id', 'order_item_id', 'line_refunded_reporting_cents'
+    ) }}
 ),
 
 final as (
@@ -100,19 +91,13 @@ final as (
         cast(unit_price as decimal(18, 2)) as unit_price,
         line_total_cents,
         cast(line_total as decimal(18, 2)) as line_total,
-        cast(
-            case
-                when line_rank = 1
-                    then
-                        order_total_reporting
-                        - (order_shares_total - line_share_reporting)
-                else line_share_reporting
-            end
-            as decimal(18, 2)
-        ) as line_total_reporting,
+        {{ cents_to_amount('line_total_reporting_cents') }} as line_total_reporting,
+        {{ cents_to_amount('line_refunded_reporting_cents') }} as line_refunded_reporting,
+        {{ cents_to_amount('line_total_reporting_cents - line_refunded_reporting_cents') }}
+            as line_net_reporting,
         updated_at,
         last_changed_at
-    from ranked
+    from refunds_allocated
 )
 
 select

@@ -60,6 +60,9 @@ final as (
         orders.refund_count,
         orders.refunded_cents,
         orders.refunded_reporting,
+        {{ cents_to_amount(
+            'orders.order_total_reporting_cents - orders.refunded_reporting_cents'
+        ) }} as net_total_reporting,
         orders.refund_count > 0 as has_refund,
         orders.updated_at,
         orders.last_changed_at

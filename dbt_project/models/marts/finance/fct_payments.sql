@@ -43,9 +43,9 @@ final as (
         payments.currency_code,
         payments.amount_cents,
         cast(payments.amount as decimal(18, 2)) as amount,
-        cast(
-            payments.amount / orders.fx_units_per_reporting as decimal(18, 2)
-        ) as amount_reporting,
+        {{ cents_to_amount(
+            convert_cents('payments.amount_cents', 'orders.fx_units_per_reporting')
+        ) }} as amount_reporting,
         payments.paid_at,
         cast(payments.paid_at as date) as paid_date,
         payments.updated_at,

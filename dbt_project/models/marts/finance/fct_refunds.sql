@@ -42,9 +42,9 @@ final as (
         refunds.currency_code,
         refunds.amount_cents,
         cast(refunds.amount as decimal(18, 2)) as amount,
-        cast(
-            refunds.amount / orders.fx_units_per_reporting as decimal(18, 2)
-        ) as amount_reporting,
+        {{ cents_to_amount(
+            convert_cents('refunds.amount_cents', 'orders.fx_units_per_reporting')
+        ) }} as amount_reporting,
         refunds.refunded_at,
         refunds.refund_date,
         refunds.updated_at,

@@ -36,9 +36,17 @@ replayed_per_kind as (
 ),
 
 kinds as (
-    select connection_name, stream_name, reason_kind from waiting
+    select
+        connection_name,
+        stream_name,
+        reason_kind
+    from waiting
     union
-    select connection_name, stream_name, reason_kind from replayed_per_kind
+    select
+        connection_name,
+        stream_name,
+        reason_kind
+    from replayed_per_kind
 ),
 
 final as (

@@ -18,12 +18,14 @@ final as (
         cast(alerts.alert_title as {{ dbt.type_string() }}) as alert_title,
         cast(alerts.created_at as {{ dbt.type_timestamp() }}) as created_at,
         cast(
-            {{ dbt.datediff('alerts.created_at', 'measured.measured_at', 'second') }} / 3600.0
+            {{ dbt.datediff(
+                'alerts.created_at', 'measured.measured_at', 'second'
+            ) }} / 3600.0
             as decimal(12, 2)
         ) as hours_since_raised,
+        {%- set active_hours = var('ops_alert_active_hours', 24) %}
         alerts.created_at
-        >= {{ dbt.dateadd('hour', -var('ops_alert_active_hours', 24), 'measured.measured_at') }}
-            as is_active,
+        >= {{ dbt.dateadd('hour', -active_hours, 'measured.measured_at') }} as is_active,
         cast(alerts.webhook_delivery as {{ dbt.type_string() }}) as webhook_delivery,
         cast(measured.measured_at as {{ dbt.type_timestamp() }}) as measured_at
     from alerts

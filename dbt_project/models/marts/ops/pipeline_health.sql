@@ -128,8 +128,13 @@ history as (
         sum(case when stream_syncs.is_succeeded then stream_syncs.rows_written else 0 end)
             as rows_written_total,
         sum(stream_syncs.schema_events) as schema_events_total,
-        sum(case when stream_syncs.is_succeeded then coalesce(stream_syncs.source_rows, stream_syncs.rows_read) else 0 end)
-            as source_records_total,
+        sum(
+            case
+                when stream_syncs.is_succeeded
+                    then coalesce(stream_syncs.source_rows, stream_syncs.rows_read)
+                else 0
+            end
+        ) as source_records_total,
         sum(case when stream_syncs.is_succeeded then stream_syncs.records_lost else 0 end)
             as records_lost_total,
         sum(
@@ -220,14 +225,14 @@ freshness as (
     select
         joined.*,
         coalesce(
-            measured_at > {{ dbt.dateadd(
-                'minute', var('ops_freshness_grace_minutes', 15), 'next_sync_due_at'
+            joined.measured_at > {{ dbt.dateadd(
+                'minute', var('ops_freshness_grace_minutes', 15), 'joined.next_sync_due_at'
             ) }},
             false
         ) as is_late,
         case
-            when next_sync_due_at < measured_at
-                then {{ dbt.datediff('next_sync_due_at', 'measured_at', 'minute') }}
+            when joined.next_sync_due_at < joined.measured_at
+                then {{ dbt.datediff('joined.next_sync_due_at', 'joined.measured_at', 'minute') }}
             else 0
         end as minutes_overdue
     from joined

@@ -218,7 +218,7 @@ class DlqReplay:
                 self.lake, self.name, self.connection.source, self.commits.last_sync_id
             )
             self.commits.discard_uncommitted()
-            mark_running(self.lake, self.result, [s.name for s in self.selected])
+            mark_running(self.lake, self.result, [s.name for s in self.selected], kind=REPLAY_KIND)
             marked = True
             for stream in self.selected:
                 previous = self.commits.streams.get(stream.name, StreamState())

@@ -176,6 +176,9 @@ def test_a_replay_killed_midway_and_rerun_lands_each_record_once(synced, tmp_pat
         for i in lake.list_files(lake.path("_ops", "runs", "clickstream"), ".json")
     ]
     assert sorted(r["status"] for r in runs) == ["interrupted", "succeeded", "succeeded"]
+    # the killed replay is recorded as a replay, not as a sync that failed
+    (killed_run,) = [r for r in runs if r["status"] == "interrupted"]
+    assert killed_run["kind"] == "replay"
 
 
 def test_dlq_list_show_replay_from_the_command_line(synced, tmp_path, capsys, monkeypatch):

@@ -27,7 +27,10 @@ final as (
             as records_landed,
         cast(coalesce(replay_streams.rows_dlq, 0) as {{ dbt.type_bigint() }})
             as dead_letters_left,
-        coalesce(replay_streams.is_rows_balanced, true) as is_balanced
+        -- a replay that failed committed nothing: only a finished one must add up
+        case
+            when runs.is_succeeded then coalesce(replay_streams.is_rows_balanced, true)
+        end as is_balanced
     from runs
     left join replay_streams
         on runs.sync_id = replay_streams.sync_id

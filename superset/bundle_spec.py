@@ -501,7 +501,7 @@ DASHBOARDS = (
                     "dlq_records_total",
                     "dlq_records_replayed_total",
                 ),
-                order_by=(("health_status", True), ("minutes_overdue", False)),
+                order_by=(("health_severity", False), ("minutes_overdue", False)),
                 width=12,
             ),
             Chart(

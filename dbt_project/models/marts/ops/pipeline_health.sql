@@ -238,7 +238,7 @@ freshness as (
     from joined
 ),
 
-final as (
+statused as (
     select
         cast(connection_name as {{ dbt.type_string() }}) as connection_name,
         cast(stream_name as {{ dbt.type_string() }}) as stream_name,
@@ -303,6 +303,17 @@ final as (
         ) as health_status,
         cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at
     from freshness
+),
+
+final as (
+    select
+        *,
+        -- to sort by: failing first, then warning
+        cast(
+            case health_status when 'failing' then 2 when 'warning' then 1 else 0 end
+            as {{ dbt.type_int() }}
+        ) as health_severity
+    from statused
 )
 
 select * from final

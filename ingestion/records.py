@@ -47,6 +47,9 @@ class StreamResult:
     seconds: float = 0.0
     # a full refresh that read nothing where bronze had rows (ingestion.empty_refresh)
     empty_refresh: dict[str, Any] | None = None
+    # the stream's cron schedule and its first tick after the sync started (freshness)
+    schedule: str | None = None
+    next_scheduled_at: str | None = None
 
     def check_reconciles(self, connection: str) -> None:
         """Nothing lost: every record read is in bronze or in the DLQ."""

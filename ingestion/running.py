@@ -91,10 +91,14 @@ def _read_marker(lake: Lake, connection: str) -> dict[str, Any] | None:
         return {}
 
 
-def mark_running(lake: Lake, result: SyncResult, streams: list[str]) -> None:
+def mark_running(
+    lake: Lake, result: SyncResult, streams: list[str], kind: str | None = None
+) -> None:
+    """`kind`: what runs when it is not a sync (a DLQ replay), for its record if killed."""
     lake.write_json(
         marker_path(lake, result.connection),
         {
+            "kind": kind,
             "connection": result.connection,
             "source": result.source,
             "sync_id": result.sync_id,
@@ -173,6 +177,8 @@ def record_interrupted(
             full_refresh=bool(about.get("full_refresh", False)),
         )
         document = result.to_document()
+        if about.get("kind"):
+            document["kind"] = about["kind"]
         document["interrupted"] = {
             "found_at": datetime.now(UTC).isoformat(),
             "pid": about.get("pid"),

@@ -49,6 +49,7 @@ from ingestion.protocol import (
 from ingestion.records import StreamResult, SyncResult
 from ingestion.reread import RereadCounter
 from ingestion.running import clear_running, connection_lock, mark_running, record_interrupted
+from ingestion.schedule import next_tick
 from ingestion.sources import get_source
 from lake import Lake
 
@@ -229,10 +230,14 @@ class Sync:
             stream.required_fields,
             stream.primary_key,
         )
+        schedule = stream.schedule or self.connection.schedule
+        due = next_tick(schedule, self.extracted_at)
         result = StreamResult(
             stream=stream.name,
             sync_mode=stream.sync_mode,
             destination_sync_mode="overwrite" if overwrite else str(stream.destination_sync_mode),
+            schedule=schedule,
+            next_scheduled_at=due.isoformat() if due else None,
         )
         cursor = stream.cursor_field if stream.sync_mode == "incremental" else None
         reread = None if overwrite else RereadCounter.for_stream(cursor, previous.state)

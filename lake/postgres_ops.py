@@ -6,6 +6,8 @@ The tables mirror what the source's DuckDB readers yield (models/staging/ops/_op
 - `sync_runs`: one row per `_ops/runs/<connection>/<sync_id>.json`;
 - `schema_events`: one row per `_ops/events/schema/<connection>/<sync_id>.json`;
 - `dbt_invocations`: one row per `_ops/dbt/<invocation_id>.json`;
+- `alerts`: one row per `_ops/alerts/<time>-<kind>.json`;
+- `replayed_dead_letters`: as `dead_letters`, for what replays moved to `_ops/dlq_replayed/`;
 - `dead_letters`: one row per DLQ record (`bronze/_dlq/<connection>/<stream>/<partition>/
   *.parquet`) with `filename` (the file's URI, as DuckDB's `filename = true` gives it) and
   `file_row_number` (from 0).
@@ -64,6 +66,7 @@ DOCUMENTS = (
                 ("status", pa.string()),
                 ("error", pa.string()),
                 ("full_refresh", pa.bool_()),
+                ("kind", pa.string()),
                 ("streams", JSON),
             ]
         ),
@@ -73,6 +76,21 @@ DOCUMENTS = (
         ("_ops", "events", "schema"),
         2,
         pa.schema([("connection", pa.string()), ("sync_id", pa.string()), ("events", JSON)]),
+    ),
+    Documents(
+        "alerts",
+        ("_ops", "alerts"),
+        1,
+        pa.schema(
+            [
+                ("kind", pa.string()),
+                ("title", pa.string()),
+                ("lines", JSON),
+                ("details", JSON),
+                ("created_at", pa.string()),
+                ("webhook", pa.string()),
+            ]
+        ),
     ),
     Documents(
         "dbt_invocations",
@@ -91,6 +109,11 @@ DOCUMENTS = (
 )
 DEAD_LETTERS = "dead_letters"
 DLQ_DEPTH = 4  # <connection>/<stream>/<partition>/<file> under bronze/_dlq
+# table: the folder of dead-letter files (the DLQ, and what replays took out of it)
+DLQ_FOLDERS = {
+    DEAD_LETTERS: ("bronze", "_dlq"),
+    "replayed_dead_letters": ("_ops", "dlq_replayed"),
+}
 FILE_COLUMNS = [pa.field("filename", pa.string()), pa.field("file_row_number", pa.int64())]
 # the table while the DLQ is empty: what the DLQ files hold
 EMPTY_DLQ_SCHEMA = pa.schema(
@@ -196,17 +219,18 @@ def load_ops(connection, lake: Lake) -> dict[str, int]:
             document_batches(lake, kind, paths),
             what,
         )
-    base = lake.path("bronze", "_dlq")
-    paths = _files(lake, ("bronze", "_dlq"), DLQ_DEPTH, ".parquet")
-    if paths:
-        dataset = parquet_dataset(lake, base, paths, "the dead-letter queue")
-        schema = dataset.schema.append(FILE_COLUMNS[0]).append(FILE_COLUMNS[1])
-        batches: Iterator[pa.RecordBatch] = dead_letter_batches(lake, dataset)
-    else:
-        schema, batches = EMPTY_DLQ_SCHEMA, iter(())
-    loaded[f"{OPS_SCHEMA}.{DEAD_LETTERS}"] = replace_table(
-        connection, OPS_SCHEMA, DEAD_LETTERS, schema, batches, "the dead-letter queue"
-    )
+    for table, folder in DLQ_FOLDERS.items():
+        what = f"the dead letters under {'/'.join(folder)}"
+        paths = _files(lake, folder, DLQ_DEPTH, ".parquet")
+        if paths:
+            dataset = parquet_dataset(lake, lake.path(*folder), paths, what)
+            schema = dataset.schema.append(FILE_COLUMNS[0]).append(FILE_COLUMNS[1])
+            batches: Iterator[pa.RecordBatch] = dead_letter_batches(lake, dataset)
+        else:
+            schema, batches = EMPTY_DLQ_SCHEMA, iter(())
+        loaded[f"{OPS_SCHEMA}.{table}"] = replace_table(
+            connection, OPS_SCHEMA, table, schema, batches, what
+        )
     for table, rows in loaded.items():
         log.info("%s: %s rows", table, rows)
     return loaded

@@ -1,4 +1,4 @@
-"""The `lakehouse` command: demo, generate, sync, connections, doctor."""
+"""The `lakehouse` command: demo, generate, sync, dlq, connections, doctor."""
 
 from __future__ import annotations
 
@@ -91,6 +91,14 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.status == "succeeded" else 1
 
 
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from lake import open_lake
+    from orchestration.dlq_command import dlq
+
+    connection = _connection(_load(settings), args.connection, settings)
+    return dlq(args.action, open_lake(settings.lake_url), args.connection, connection, args)
+
+
 def _connections(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration import connections_command as commands
     from orchestration.sync_command import stdout_console
@@ -159,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="forget the state: read everything again and replace the streams' bronze files",
     )
     sync.set_defaults(handler=_sync)
+    dead = sub.add_parser("dlq", help="list, show or replay a connection's dead letters")
+    dead.add_argument("action", choices=["list", "show", "replay"])
+    dead.add_argument("connection")
+    dead.add_argument("--stream", action="append", help="only this stream (repeatable)")
+    dead.add_argument("--limit", type=int, default=50, help="show: records per stream")
+    dead.set_defaults(handler=_dlq)
     conns = sub.add_parser("connections", help="list, check or discover connections")
     actions = conns.add_subparsers(dest="action")
     actions.add_parser("list", help="the connections and their streams")

@@ -411,8 +411,10 @@ def test_the_pipeline_records_load_into_raw_ops(tmp_path, postgres_database):
     assert loaded == {
         "raw_ops.sync_runs": 0,
         "raw_ops.schema_events": 0,
+        "raw_ops.alerts": 0,
         "raw_ops.dbt_invocations": 0,
         "raw_ops.dead_letters": 0,
+        "raw_ops.replayed_dead_letters": 0,
     }
 
     (landing / "a.jsonl").write_text('{"id": 1, "v": "a"}\nnot json\n{"id": 2, "v": "b"}\n')
@@ -433,8 +435,10 @@ def test_the_pipeline_records_load_into_raw_ops(tmp_path, postgres_database):
     assert loaded == {
         "raw_ops.sync_runs": 2,
         "raw_ops.schema_events": 1,  # the new column
+        "raw_ops.alerts": 0,
         "raw_ops.dbt_invocations": 1,
         "raw_ops.dead_letters": 1,
+        "raw_ops.replayed_dead_letters": 0,
     }
     runs = pg(
         postgres_database,

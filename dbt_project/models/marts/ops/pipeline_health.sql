@@ -1,9 +1,12 @@
 {#- One row per connection and stream: how its syncs are doing, as of the build
     (measured_at). health_status sums it up:
-      failing  the last sync failed or did not reconcile, or the stream never synced successfully;
-      warning  the last success is older than var ops_stale_after_hours (default 26), or
-               the last sync sent records to the DLQ or saw schema drift, or a sync failed
-               in the last 24 hours;
+      failing  the last sync failed or did not reconcile, the stream never synced
+               successfully, or records were lost (source - bronze - DLQ is not 0);
+      warning  the stream is late for its schedule (no success since its next scheduled
+               sync was due, plus var ops_freshness_grace_minutes, default 15), the last
+               success is older than var ops_stale_after_hours (default 26), the last sync
+               sent records to the DLQ or saw schema drift, or a sync failed in the last
+               24 hours;
       ok       otherwise. -#}
 with
 
@@ -13,6 +16,10 @@ stream_syncs as (
 
 dead_letters as (
     select * from {{ ref('stg_ops__dead_letters') }}
+),
+
+replayed_dead_letters as (
+    select * from {{ ref('stg_ops__replayed_dead_letters') }}
 ),
 
 measured as (
@@ -32,6 +39,59 @@ dead_letters_per_stream as (
         stream_name,
         count(*) as dlq_records_total
     from dead_letters
+    group by connection_name, stream_name
+),
+
+replayed_per_stream as (
+    select
+        connection_name,
+        stream_name,
+        count(*) as dlq_records_replayed_total
+    from replayed_dead_letters
+    group by connection_name, stream_name
+),
+
+-- the schedule as of the last successful sync, and when the next one was due
+last_success as (
+    select
+        connection_name,
+        stream_name,
+        stream_schedule,
+        next_scheduled_at
+    from (
+        select
+            connection_name,
+            stream_name,
+            stream_schedule,
+            next_scheduled_at,
+            row_number() over (
+                partition by connection_name, stream_name
+                order by sync_recency_rank
+            ) as success_recency_rank
+        from stream_syncs
+        where is_succeeded and is_stream_reported
+    ) as successes
+    where success_recency_rank = 1
+),
+
+-- the syncs of the last 24 hours: throughput, error rate, durations
+recent_syncs as (
+    select stream_syncs.*
+    from stream_syncs
+    cross join measured
+    where stream_syncs.started_at >= {{ dbt.dateadd('hour', -24, 'measured.measured_at') }}
+),
+
+last_24h as (
+    select
+        connection_name,
+        stream_name,
+        count(*) as syncs_last_24h,
+        sum(case when is_succeeded then rows_read else 0 end) as rows_read_last_24h,
+        sum(case when is_succeeded then rows_written else 0 end) as rows_written_last_24h,
+        percentile_cont(0.5) within group (order by stream_seconds) as stream_seconds_p50,
+        percentile_cont(0.99) within group (order by stream_seconds) as stream_seconds_p99
+    from recent_syncs
     group by connection_name, stream_name
 ),
 
@@ -68,6 +128,15 @@ history as (
         sum(case when stream_syncs.is_succeeded then stream_syncs.rows_written else 0 end)
             as rows_written_total,
         sum(stream_syncs.schema_events) as schema_events_total,
+        sum(
+            case
+                when stream_syncs.is_succeeded
+                    then coalesce(stream_syncs.source_rows, stream_syncs.rows_read)
+                else 0
+            end
+        ) as source_records_total,
+        sum(case when stream_syncs.is_succeeded then stream_syncs.records_lost else 0 end)
+            as records_lost_total,
         sum(
             case
                 when
@@ -113,6 +182,16 @@ joined as (
         history.schema_events_total,
         history.sync_count,
         history.failed_syncs_last_24h,
+        history.source_records_total,
+        history.records_lost_total,
+        coalesce(replayed_per_stream.dlq_records_replayed_total, 0) as dlq_records_replayed_total,
+        coalesce(last_24h.syncs_last_24h, 0) as syncs_last_24h,
+        coalesce(last_24h.rows_read_last_24h, 0) as rows_read_last_24h,
+        coalesce(last_24h.rows_written_last_24h, 0) as rows_written_last_24h,
+        last_24h.stream_seconds_p50,
+        last_24h.stream_seconds_p99,
+        last_success.stream_schedule,
+        last_success.next_scheduled_at as next_sync_due_at,
         measured.measured_at
     from latest
     inner join history
@@ -127,10 +206,39 @@ joined as (
         on
             latest.connection_name = latest_reported.connection_name
             and latest.stream_name = latest_reported.stream_name
+    left join replayed_per_stream
+        on
+            latest.connection_name = replayed_per_stream.connection_name
+            and latest.stream_name = replayed_per_stream.stream_name
+    left join last_24h
+        on
+            latest.connection_name = last_24h.connection_name
+            and latest.stream_name = last_24h.stream_name
+    left join last_success
+        on
+            latest.connection_name = last_success.connection_name
+            and latest.stream_name = last_success.stream_name
     cross join measured
 ),
 
-final as (
+freshness as (
+    select
+        joined.*,
+        coalesce(
+            joined.measured_at > {{ dbt.dateadd(
+                'minute', var('ops_freshness_grace_minutes', 15), 'joined.next_sync_due_at'
+            ) }},
+            false
+        ) as is_late,
+        case
+            when joined.next_sync_due_at < joined.measured_at
+                then {{ dbt.datediff('joined.next_sync_due_at', 'joined.measured_at', 'minute') }}
+            else 0
+        end as minutes_overdue
+    from joined
+),
+
+statused as (
     select
         cast(connection_name as {{ dbt.type_string() }}) as connection_name,
         cast(stream_name as {{ dbt.type_string() }}) as stream_name,
@@ -155,15 +263,36 @@ final as (
         cast(schema_events_total as {{ dbt.type_bigint() }}) as schema_events_total,
         cast(sync_count as {{ dbt.type_bigint() }}) as sync_count,
         cast(failed_syncs_last_24h as {{ dbt.type_bigint() }}) as failed_syncs_last_24h,
+        cast(syncs_last_24h as {{ dbt.type_bigint() }}) as syncs_last_24h,
+        cast(
+            case
+                when syncs_last_24h > 0 then failed_syncs_last_24h * 1.0 / syncs_last_24h
+            end
+            as decimal(9, 4)
+        ) as error_rate_last_24h,
+        cast(rows_read_last_24h as {{ dbt.type_bigint() }}) as rows_read_last_24h,
+        cast(rows_written_last_24h as {{ dbt.type_bigint() }}) as rows_written_last_24h,
+        cast(stream_seconds_p50 as decimal(18, 3)) as stream_seconds_p50_last_24h,
+        cast(stream_seconds_p99 as decimal(18, 3)) as stream_seconds_p99_last_24h,
+        cast(source_records_total as {{ dbt.type_bigint() }}) as source_records_total,
+        cast(records_lost_total as {{ dbt.type_bigint() }}) as records_lost_total,
+        cast(dlq_records_replayed_total as {{ dbt.type_bigint() }})
+            as dlq_records_replayed_total,
+        cast(stream_schedule as {{ dbt.type_string() }}) as stream_schedule,
+        cast(next_sync_due_at as {{ dbt.type_timestamp() }}) as next_sync_due_at,
+        cast(minutes_overdue as {{ dbt.type_bigint() }}) as minutes_overdue,
+        is_late,
         cast(
             case
                 when
                     last_sync_status <> 'succeeded'
                     or last_successful_sync_at is null
                     or not is_last_sync_reconciled
+                    or records_lost_total <> 0
                     then 'failing'
                 when
-                    hours_since_last_success > {{ var('ops_stale_after_hours', 26) }}
+                    is_late
+                    or hours_since_last_success > {{ var('ops_stale_after_hours', 26) }}
                     or dlq_records_last_sync > 0
                     or schema_events_last_sync > 0
                     or failed_syncs_last_24h > 0
@@ -173,7 +302,18 @@ final as (
             as {{ dbt.type_string() }}
         ) as health_status,
         cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at
-    from joined
+    from freshness
+),
+
+final as (
+    select
+        *,
+        -- to sort by: failing first, then warning
+        cast(
+            case health_status when 'failing' then 2 when 'warning' then 1 else 0 end
+            as {{ dbt.type_int() }}
+        ) as health_severity
+    from statused
 )
 
 select * from final

@@ -4,6 +4,7 @@ with
 
 runs as (
     select * from {{ ref('stg_ops__sync_runs') }}
+    where run_kind = 'sync'  -- replays are in dlq_replays
 ),
 
 sync_streams as (

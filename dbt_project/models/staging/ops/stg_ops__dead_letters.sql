@@ -23,6 +23,7 @@ final as (
         split_part(dlq_file_path, '/', 4) as stream_name,
         _sync_id as sync_id,
         reason as rejection_reason,
+        {{ dead_letter_reason_kind('reason') }} as reason_kind,
         location as source_location,
         line_number as source_line_number,
         raw as raw_record,

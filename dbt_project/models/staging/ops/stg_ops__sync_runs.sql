@@ -14,6 +14,8 @@ final as (
         lower(status) = 'succeeded' as is_succeeded,
         error as error_message,
         coalesce(full_refresh, false) as is_full_refresh,
+        -- a replay of dead letters is recorded like a sync (lakehouse dlq replay)
+        coalesce(lower(kind), 'sync') as run_kind,
         {{ to_utc_timestamp('started_at') }} as started_at,
         {{ to_utc_timestamp('finished_at') }} as finished_at,
         cast({{ to_utc_timestamp('started_at') }} as date) as started_date,

@@ -91,6 +91,18 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.status == "succeeded" else 1
 
 
+def _stream(args: argparse.Namespace, settings: Settings) -> int:
+    from ingestion.streaming.loop import StreamSettings
+    from lake import open_lake
+    from orchestration.stream_command import stream
+
+    connection = _connection(_load(settings), args.connection, settings)
+    options = StreamSettings(
+        args.flush_size, args.rotate_seconds, args.max_lag, args.max_latency, args.until_caught_up
+    )
+    return stream(open_lake(settings.lake_url), args.connection, connection, options)
+
+
 def _connections(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration import connections_command as commands
     from orchestration.sync_command import stdout_console
@@ -159,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="forget the state: read everything again and replace the streams' bronze files",
     )
     sync.set_defaults(handler=_sync)
+    streamer = sub.add_parser("stream", help="stream a kafka connection into bronze until stopped")
+    streamer.add_argument("connection")
+    streamer.add_argument("--flush-size", type=int, default=500_000, help="messages per window")
+    streamer.add_argument("--rotate-seconds", type=float, default=10.0, help="seconds per window")
+    streamer.add_argument("--max-lag", type=int, help="alert when lag passes this many messages")
+    streamer.add_argument("--max-latency", type=float, help="alert when p95 latency passes (s)")
+    streamer.add_argument(
+        "--until-caught-up", action="store_true", help="stop after a window that ends with no lag"
+    )
+    streamer.set_defaults(handler=_stream)
     conns = sub.add_parser("connections", help="list, check or discover connections")
     actions = conns.add_subparsers(dest="action")
     actions.add_parser("list", help="the connections and their streams")

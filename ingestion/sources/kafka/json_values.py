@@ -14,7 +14,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
-READ_OPTIONS = pajson.ReadOptions(block_size=64 << 20, use_threads=False)
+# blocks of a few MiB parse faster than one big one (measured: 1 MiB 25% faster than 64);
+# a block must hold the longest value
+MIN_BLOCK_BYTES = 1 << 20
 
 
 @dataclass
@@ -26,9 +28,13 @@ class Decoded:
     bad: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _parse(values: list[bytes], schema: pa.Schema | None) -> pa.Table:
+def _parse(values: list[bytes], schema: pa.Schema | None, block: int) -> pa.Table:
     options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    table = pajson.read_json(io.BytesIO(b"\n".join(values)), READ_OPTIONS, options)
+    buffer = b"\n".join(values)
+    if buffer.count(b"\n") != len(values) - 1:  # JSON may break lines between tokens
+        buffer = b"\n".join(_single_line(v) for v in values)
+    read = pajson.ReadOptions(block_size=block, use_threads=True)
+    table = pajson.read_json(io.BytesIO(buffer), read, options)
     if table.num_rows != len(values):  # a value with a raw newline spans two lines
         raise pa.ArrowInvalid(f"{table.num_rows} rows for {len(values)} values")
     return table
@@ -51,16 +57,19 @@ def _single_line(value: bytes) -> bytes:
     return value.replace(b"\r", b" ").replace(b"\n", b" ") if b"\n" in value else value
 
 
-def decode_json(values: list[bytes], schema: pa.Schema | None = None) -> Decoded:
-    """Decode every value; `schema`: the declared columns (others are inferred)."""
+def decode_json(
+    values: list[bytes], schema: pa.Schema | None = None, longest: int = MIN_BLOCK_BYTES
+) -> Decoded:
+    """Decode every value; `schema`: the declared columns (others are inferred);
+    `longest`: the longest value there can be."""
     decoded = Decoded()
-    lines = [_single_line(v) for v in values]
+    block = max(MIN_BLOCK_BYTES, 2 * longest)
 
     def split(indices: list[int]) -> None:
         if not indices:
             return
         try:
-            decoded.tables.append((_parse([lines[i] for i in indices], schema), indices))
+            decoded.tables.append((_parse([values[i] for i in indices], schema, block), indices))
             return
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             if len(indices) == 1:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 PARTITION = "_kafka_partition"
 OFFSET = "_kafka_offset"
@@ -36,6 +37,9 @@ class MessageBatch:
     @property
     def num_rows(self) -> int:
         return len(self.values)
+
+    def partitions(self) -> list[int]:
+        return pc.unique(self.metadata.column(PARTITION)).to_pylist()
 
     def take(self, indices: list[int]) -> MessageBatch:
         return MessageBatch(

@@ -118,7 +118,7 @@ class Decoder:
         else:
             batch_values = batch.values
         if self.options.format == "json":
-            decoded = decode_json(batch_values, self.schema)
+            decoded = decode_json(batch_values, self.schema, limit)
         else:
             decoded = decode_avro(batch_values, self.file_schema, self.registry)
         bad += [(keep[i], reason) for i, reason in decoded.bad]
@@ -224,33 +224,49 @@ def _read(
         if not messages:
             continue
         last_message = time.monotonic()
+        good = [m for m in messages if m.error() is None]
         by_topic: dict[str, list] = {}
-        for message in messages:
-            error = message.error()
-            if error is None:
+        if len(reads) == 1:  # one topic: no need to sort the messages out
+            if good:
+                by_topic[good[0].topic()] = good
+        else:
+            for message in good:
                 by_topic.setdefault(message.topic(), []).append(message)
-                at_end[(message.topic(), message.partition())] = False
-            elif error.code() == KafkaError._PARTITION_EOF:
-                at_end[(message.topic(), message.partition())] = True
-            elif error.code() == KafkaError._AUTO_OFFSET_RESET:
-                raise SourceError(
-                    f"{message.topic()}[{message.partition()}]: the broker says the offset is "
-                    f"out of range ({error.str()}); see offset_reset in docs/streaming.md"
-                )
-            elif error.fatal():
-                raise SourceError(f"Kafka: {error.str()}")
-            else:
-                log.warning("Kafka: %s", error.str())
-        for topic, topic_messages in by_topic.items():
-            read = reads[owners[(topic, topic_messages[0].partition())]]
-            yield from _decode(read, message_batch(topic, topic_messages))
-            total += len(topic_messages)
-            since_checkpoint += len(topic_messages)
+        batches = [(t, message_batch(t, topic_messages)) for t, topic_messages in by_topic.items()]
+        for topic, batch in batches:  # a partition's end comes after its messages
+            for partition in batch.partitions():
+                at_end[(topic, partition)] = False
+        if len(good) != len(messages):
+            _events(messages, at_end)
+        for topic, batch in batches:
+            read = reads[owners[(topic, batch.metadata.column(PARTITION)[0].as_py())]]
+            yield from _decode(read, batch)
+            total += batch.num_rows
+            since_checkpoint += batch.num_rows
         if since_checkpoint >= CHECKPOINT_MESSAGES:
             yield from _checkpoint(group, reads)
             since_checkpoint = 0
     yield from _checkpoint(group, reads)
     _report(consumer, reads, time.monotonic() - started, owners)
+
+
+def _events(messages: list, at_end: dict[tuple[str, int], bool]) -> None:
+    """The consumer's events among the messages: partition ends, errors."""
+    for message in messages:
+        error = message.error()
+        if error is None:
+            continue
+        if error.code() == KafkaError._PARTITION_EOF:
+            at_end[(message.topic(), message.partition())] = True
+        elif error.code() == KafkaError._AUTO_OFFSET_RESET:
+            raise SourceError(
+                f"{message.topic()}[{message.partition()}]: the broker says the offset is "
+                f"out of range ({error.str()}); see offset_reset in docs/streaming.md"
+            )
+        elif error.fatal():
+            raise SourceError(f"Kafka: {error.str()}")
+        else:
+            log.warning("Kafka: %s", error.str())
 
 
 def _decode(read: TopicRead, batch: MessageBatch) -> Iterator[ReadEvent]:

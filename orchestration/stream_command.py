@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import signal
 import sys
+import tempfile
+from pathlib import Path
 
 from ingestion.connections import Connection
 from ingestion.streaming.control import STOP
 from ingestion.streaming.loop import StreamSettings, Window, run_stream
 from lake import Lake
+
+
+def heartbeat_file(name: str) -> Path:
+    """Touched after every window: the compose healthcheck reads its age."""
+    return Path(tempfile.gettempdir()) / f"lakehouse-stream-{name}.heartbeat"
 
 
 def _print_window(window: Window) -> None:
@@ -31,7 +38,12 @@ def stream(lake: Lake, name: str, connection: Connection, settings: StreamSettin
     STOP.clear()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        run_stream(lake, name, connection, settings, _print_window)
+
+        def on_window(window: Window) -> None:
+            heartbeat_file(name).touch()
+            _print_window(window)
+
+        run_stream(lake, name, connection, settings, on_window)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -75,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
         make = {sales: maker.sales, clicks: maker.clicks}
     started = time.monotonic()
     per_tick = max(1, int(args.rate * TICK_S)) if args.rate else 10_000
-    share = {t: max(1, per_tick // len(make)) for t in make}
     sent_before = publisher.sent
     try:
         while True:
@@ -83,10 +82,9 @@ def run(args: argparse.Namespace) -> int:
             done = publisher.sent - sent_before
             if (args.duration and elapsed >= args.duration) or (args.count and done >= args.count):
                 break
-            for topic, events in make.items():
-                n = share[topic]
-                if args.count:
-                    n = min(n, args.count - (publisher.sent - sent_before))
+            budget = per_tick if not args.count else min(per_tick, args.count - done)
+            for j, (topic, events) in enumerate(make.items()):  # the topics share it evenly
+                n = budget // len(make) + (1 if j < budget % len(make) else 0)
                 if n > 0:
                     publisher.send(topic, events(n))
             if args.rate:  # hold the rate: sleep until this many events are due

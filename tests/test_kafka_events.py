@@ -43,7 +43,7 @@ def sync(broker, tmp_path: Path, name: str):
 def read(tmp_path: Path, connection: str, stream: str):
     folder = tmp_path / "bronze" / connection / stream
     con = duckdb.connect()
-    return con.execute(f"select * from read_parquet('{folder}/*/*.parquet')").to_arrow_table()
+    return con.sql(f"select * from read_parquet('{folder}/*/*.parquet')").to_arrow_table()
 
 
 def test_sales_and_clicks_are_consistent_with_the_shop_and_keyed_by_customer(

@@ -94,13 +94,16 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 def _stream(args: argparse.Namespace, settings: Settings) -> int:
     from ingestion.streaming.loop import StreamSettings
     from lake import open_lake
-    from orchestration.stream_command import stream
+    from orchestration.instance import persistent_instance
+    from orchestration.stream_command import DagsterReporter, stream
 
     connection = _connection(_load(settings), args.connection, settings)
     options = StreamSettings(
         args.flush_size, args.rotate_seconds, args.max_lag, args.max_latency, args.until_caught_up
     )
-    return stream(open_lake(settings.lake_url), args.connection, connection, options)
+    instance = None if args.no_dagster else persistent_instance(settings)
+    lake = open_lake(settings.lake_url)
+    return stream(lake, args.connection, connection, options, DagsterReporter(instance))
 
 
 def _connections(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     streamer.add_argument("--max-latency", type=float, help="alert when p95 latency passes (s)")
     streamer.add_argument(
         "--until-caught-up", action="store_true", help="stop after a window that ends with no lag"
+    )
+    streamer.add_argument(
+        "--no-dagster", action="store_true", help="do not report windows to the Dagster instance"
     )
     streamer.set_defaults(handler=_stream)
     conns = sub.add_parser("connections", help="list, check or discover connections")

@@ -1,6 +1,12 @@
 """`lakehouse stream CONNECTION`: a kafka connection into bronze, window after window,
 until SIGTERM (or Ctrl-C), which closes the open window, commits it and exits 0. One
-line per window: records, records/s, lag, latency."""
+line per window: records, records/s, lag, latency.
+
+Dagster watches rather than runs it (a run per window would add Dagster's start-up to
+every window's latency): each window that brought records is reported on its bronze
+assets as a materialization, like `lakehouse sync` does, with an observation of the
+window's lag and latency, so the UI, freshness checks and automation downstream see the
+stream as it goes."""
 
 from __future__ import annotations
 
@@ -30,7 +36,44 @@ def _print_window(window: Window) -> None:
     )
 
 
-def stream(lake: Lake, name: str, connection: Connection, settings: StreamSettings) -> int:
+class DagsterReporter:
+    """Reports windows to the Dagster instance (`instance`: None to skip)."""
+
+    def __init__(self, instance) -> None:
+        self.instance = instance
+
+    def __call__(self, window: Window) -> None:
+        if self.instance is None or not window.records:
+            return
+        from dagster import AssetObservation
+
+        from orchestration.assets.ingestion import bronze_key, record_sync
+
+        record_sync(self.instance, window.result)
+        for figures in window.figures:
+            self.instance.report_runless_asset_event(
+                AssetObservation(
+                    asset_key=bronze_key(window.result.connection, figures.stream),
+                    description=f"lakehouse stream window {window.result.sync_id}",
+                    metadata={
+                        "records": figures.records,
+                        "records_per_s": round(figures.records / figures.seconds, 1)
+                        if figures.seconds
+                        else 0.0,
+                        "consumer_lag": figures.lag or 0,
+                        "latency_p95_ms": figures.latency_p95_ms or 0.0,
+                    },
+                )
+            )
+
+
+def stream(
+    lake: Lake,
+    name: str,
+    connection: Connection,
+    settings: StreamSettings,
+    report: DagsterReporter | None = None,
+) -> int:
     def stop(signum, frame) -> None:
         print(f"stream {name}: {signal.Signals(signum).name}: closing the window", file=sys.stderr)
         STOP.set()
@@ -42,6 +85,8 @@ def stream(lake: Lake, name: str, connection: Connection, settings: StreamSettin
         def on_window(window: Window) -> None:
             heartbeat_file(name).touch()
             _print_window(window)
+            if report is not None:
+                report(window)
 
         run_stream(lake, name, connection, settings, on_window)
     finally:

@@ -49,6 +49,7 @@ def stream_process(broker, tmp_path: Path, topic: str, *args: str, kill_at: str 
         "CONNECTIONS_FILE": str(write_connections(tmp_path / "connections.yml", topic)),
         "LAKE_URL": str(tmp_path / "lake"),
         "DATA_DIR": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     if kill_at:
         env[KILL_AT_VARIABLE] = kill_at
@@ -92,7 +93,7 @@ def test_a_stream_killed_at_random_points_while_producing_lands_each_message_onc
 ):
     topic = new_topic(kafka_broker, 3)
     rng = random.Random(SEED)
-    window = ("--flush-size", "700", "--rotate-seconds", "0.3")
+    window = ("--flush-size", "700", "--rotate-seconds", "0.3", "--no-dagster")
     # plain kills at random moments, and kills inside a commit (see ingestion.commit)
     kills = [None, None, "staged:2", "committed:3", "moved-one:2", "moved-all:2", None, None]
     per_trial = 1500
@@ -149,6 +150,16 @@ def test_sigterm_commits_the_open_window_and_exits_0(kafka_broker, tmp_path):
     assert "3,000 records" in out
     assert sum(bronze_ids(tmp_path).values()) == 3000
     assert sum(committed_offsets(tmp_path).values()) == 3000
+    # Dagster saw the window on the bronze asset, with its lag and latency
+    from dagster import AssetKey, DagsterInstance
+
+    instance = DagsterInstance.from_config(str(tmp_path / "dagster_home"))
+    key = AssetKey(["bronze", "events", "sales"])
+    materialization = instance.get_latest_materialization_event(key)
+    assert materialization is not None
+    assert materialization.asset_materialization.metadata["dagster/row_count"].value == 3000
+    observations = instance.fetch_observations(key, limit=10).records
+    assert observations[0].asset_observation.metadata["records"].value == 3000
 
 
 def test_the_consumer_group_offsets_are_informational_and_lag_alerts_fire(kafka_broker, tmp_path):

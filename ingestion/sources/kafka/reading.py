@@ -310,7 +310,8 @@ def _report(consumer: Consumer, reads: dict[str, TopicRead], seconds: float, own
         if read.timestamps:
             latency = now_ms - np.concatenate(read.timestamps)
             p50, p95 = np.percentile(latency, [50, 95])
-            figures.latency_p50_ms, figures.latency_p95_ms = round(p50, 1), round(p95, 1)
+            figures.latency_p50_ms = round(float(p50), 1)
+            figures.latency_p95_ms = round(float(p95), 1)
             figures.latency_max_ms = round(float(latency.max()), 1)
         lag = 0
         for (topic, partition), stream in owners.items():

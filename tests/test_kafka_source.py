@@ -352,3 +352,15 @@ def shutil_rmtree(path: Path) -> None:
 
     for child in path.iterdir():
         shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def test_a_missing_topic_is_named_with_the_topics_there_are(kafka_broker, tmp_path):
+    from ingestion.protocol import SourceError
+
+    present = new_topic(kafka_broker, 1)
+    conn = connection(kafka_broker, [{"name": "sales", "topic": "no.such.topic"}])
+    with pytest.raises(
+        SourceError, match=rf"stream sales: no topic 'no.such.topic' \(topics: .*{present}"
+    ):
+        sync_connection(open_lake(str(tmp_path)), "events", conn)
+    assert not (tmp_path / "bronze" / "events").exists()

@@ -9,7 +9,7 @@ RUN := PATH="$(CURDIR)/.venv/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv"
 DBT := cd dbt_project && ../.venv/bin/dbt
 PG_BINDIR ?= $(shell ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-.PHONY: help setup check-python demo test test-fast ui docs lint format clean bench superset-setup bi superset-lock
+.PHONY: help setup check-python demo demo-stream test test-fast ui docs lint format clean bench superset-setup bi superset-lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} \
@@ -36,6 +36,9 @@ setup: .venv/.synced dbt_project/target/manifest.json ## Install uv and the lock
 
 demo: setup ## Generate the sources and run the whole pipeline on the embedded default, then summarize
 	$(RUN) lakehouse demo
+
+demo-stream: setup ## Streaming: a local Kafka broker, live events, `lakehouse stream` into the lake; figures per window until Ctrl-C
+	$(RUN) python -m orchestration.stream_demo
 
 # pytest-xdist workers: tests that share a module's expensive fixture stay on one worker
 # (tests/conftest.py); the waits of one worker (server start-ups, subprocesses) overlap the

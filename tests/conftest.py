@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafka_broker import kafka_broker  # noqa: F401  (a fixture for the Kafka tests)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # A test's Superset serves a few clients at once: two gunicorn processes (2 threads each), not

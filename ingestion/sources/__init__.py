@@ -17,6 +17,7 @@ SOURCES: dict[str, str] = {
     "http_api": "ingestion.sources.http_api:HttpApiSource",
     "external": "ingestion.sources.external:ExternalSource",
     "airbyte_managed": "ingestion.sources.airbyte_managed:AirbyteManagedSource",
+    "kafka": "ingestion.sources.kafka:KafkaSource",
 }
 
 

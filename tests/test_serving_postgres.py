@@ -217,8 +217,7 @@ def test_a_republish_while_readers_query_never_errors(postgres_database, lake):
                     # what Superset sends: one statement per chart, each over one relation
                     (orders,) = connection.execute("select count(*) from fct_orders").fetchone()
                     connection.execute(
-                        "select order_month, sum(gross_revenue_reporting) from daily_revenue "
-                        "group by 1"
+                        "select order_month, sum(revenue_reporting) from daily_revenue group by 1"
                     ).fetchall()
                     connection.execute("select * from gold_publication").fetchall()
                     seen.add(orders)

@@ -1,6 +1,8 @@
 {#- One row per order: its lines, payments and refunds rolled up, and its amounts converted
     to the reporting currency at the FX rate of the order date or, on a day without a
-    rate, the latest rate before it (an as-of join on rate validity ranges).
+    rate, the latest rate before it (an as-of join on rate validity ranges). Amounts stay
+    integer cents; each conversion (the order total, each refund) rounds once, half-up,
+    on exact integers (macros/money.sql, docs/metrics.md).
     Incremental: a run rebuilds only the orders that changed (the order, or one of its
     lines, payments or refunds, updated since the latest change already built minus var
     incremental_lookback_days) and those whose FX rate was restated, and replaces them by

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.demo_runs import demo_after_change_set  # noqa: F401  (one audited lake per session)
 from tests.kafka_broker import kafka_broker  # noqa: F401  (a fixture for the Kafka tests)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from datagen.volumes import PERIOD_DAYS, PERIOD_START
-from orchestration.demo import run_demo
-from orchestration.settings import REPO_ROOT, Settings
+from orchestration.settings import REPO_ROOT
+from tests.demo_runs import DEMO_AFTER_CHANGE_SET, DemoAfterChangeSet
 from tests.test_datagen_distributions import PROMOTION_DAY_NUMBERS, spikes
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(DEMO_AFTER_CHANGE_SET)]
 REPEAT_RATE_DATASET = (
     REPO_ROOT / "superset" / "bundles" / "datasets" / "lakehouse_serving"
     / "customer_lifetime_value.yaml"
@@ -26,12 +26,8 @@ REPEAT_RATE_DATASET = (
 
 
 @pytest.fixture(scope="module")
-def gold(tmp_path_factory) -> Path:
-    settings = Settings.from_env({"DATA_DIR": str(tmp_path_factory.mktemp("plausible"))})
-    run_demo(settings, quiet=True)
-    second = run_demo(settings, quiet=True)
-    assert second.stages[0][0] == "apply a change set to the shop", second.stages
-    return Path(settings.lake_url) / "gold"
+def gold(demo_after_change_set: DemoAfterChangeSet) -> Path:
+    return demo_after_change_set.gold
 
 
 def query(gold: Path, sql: str) -> list[tuple]:

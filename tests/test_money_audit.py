@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -29,14 +29,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lake import open_lake
-from lake.postgres_raw import load_bronze_to_postgres
-from orchestration.demo import run_demo
-from orchestration.settings import Settings
-from tests.test_dbt_postgres import assert_green, dbt_build, pg, pg_env
+from tests.demo_runs import DEMO_AFTER_CHANGE_SET, DemoAfterChangeSet
+from tests.test_dbt_postgres import pg
 
-pytestmark = pytest.mark.integration
-SCALE, SEED = "0.01", 42  # the demo's defaults: 10,000 orders
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(DEMO_AFTER_CHANGE_SET)]
 REPORTING_CURRENCY = "USD"
 
 Row = tuple
@@ -400,7 +396,7 @@ def assert_equal_to_the_cent(gold: dict[str, Mart], expected: dict[str, Mart], t
     assert report == [], "\n".join(report)
 
 
-# -- the runs ----------------------------------------------------------------------------------
+# -- the runs: two demos (the second applies a change set), PostgreSQL built after each ----------
 @dataclass
 class AuditedRuns:
     root: Path
@@ -412,34 +408,10 @@ class AuditedRuns:
         return read_sources(self.root / "shop.db", self.root / "landing" / "fx_rates")
 
 
-def build_on_postgres(root: Path, dsn: str) -> None:
-    """Bronze into raw_* and `dbt build --target postgres` (incremental after the first)."""
-    load_bronze_to_postgres(open_lake(str(root / "lake")), dsn)
-    assert_green(
-        dbt_build("postgres", root, {**pg_env(dsn), "DUCKDB_PATH": str(root / "unused.duckdb")})
-    )
-
-
 @pytest.fixture(scope="module")
-def audited_runs(tmp_path_factory, postgres_server) -> Iterator[AuditedRuns]:
-    import psycopg
-
-    root = tmp_path_factory.mktemp("money-audit")
-    database = "t_money_audit"
-    with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        conn.execute(f'CREATE DATABASE "{database}"')
-    dsn = postgres_server.dsn(database)
-    settings = Settings.from_env(
-        {"DATA_DIR": str(root), "DATAGEN_SCALE": SCALE, "DATAGEN_SEED": str(SEED)}
-    )
-    first = run_demo(settings, quiet=True)
-    assert first.dbt["failures"] == []
-    build_on_postgres(root, dsn)
-    second = run_demo(settings, quiet=True)  # applies the change set first
-    assert second.dbt["failures"] == []
-    build_on_postgres(root, dsn)
-    yield AuditedRuns(root, second.changes, dsn)
+def audited_runs(demo_after_change_set: DemoAfterChangeSet) -> AuditedRuns:
+    runs = demo_after_change_set
+    return AuditedRuns(runs.root, runs.changes, runs.postgres_dsn)
 
 
 def test_the_change_set_inserted_updated_and_deleted_orders(audited_runs):

@@ -45,6 +45,9 @@ class LakehouseSqliteEventLogStorage(SqliteEventLogStorage):
         # before Dagster's __init__, which already writes to a new index database
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        # one transaction at a time per process, as in Dagster's storage: a read-then-write
+        # transaction (a concurrency slot claim) must not interleave with another thread's
+        self._transaction_lock = threading.Lock()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -83,7 +86,7 @@ class LakehouseSqliteEventLogStorage(SqliteEventLogStorage):
             with super().run_connection(shard) as conn:
                 yield conn
             return
-        with engine.connect() as conn:
+        with self._transaction_lock, engine.connect() as conn:
             changes = conn.connection.dbapi_connection.total_changes
             with conn.begin():
                 yield conn

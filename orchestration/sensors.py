@@ -1,5 +1,6 @@
 """Sensors: new files in the landing zone start their connection's sync; failed runs and
-failed checks raise an alert (lake/alerts.py); declarative automation refreshes
+failed checks raise an alert (lake/alerts.py); a run whose sync failed goes on with the
+models that do not read it (resume.py); declarative automation refreshes
 downstream models when their inputs update; freshness checks are evaluated on time.
 
 The landing, alert and automation sensors start RUNNING: they only react to something
@@ -40,6 +41,7 @@ from lake import Lake, LakeError
 from lake.alerts import Alert, send_alert
 from orchestration.assets.ingestion import bronze_key
 from orchestration.resources import LakehouseResource
+from orchestration.resume import resume_after_failed_sync
 from orchestration.schedules import time_sensor_status
 
 LANDING_INTERVAL_S = 30
@@ -187,7 +189,7 @@ def build_sensors(connections: ConnectionsFile, freshness_checks: list) -> list:
         for name, connection in connections.connections.items()
         if connection.source == "files"
     ]
-    sensors += [alert_on_run_failure, alert_on_failed_checks]
+    sensors += [alert_on_run_failure, alert_on_failed_checks, resume_after_failed_sync]
     sensors.append(
         AutomationConditionSensorDefinition(
             "automation",

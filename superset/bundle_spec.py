@@ -62,6 +62,25 @@ class Dashboard:
     description: str = ""
 
 
+# payments & risk: the latest features of each merchant (portable SQL: DuckDB and PostgreSQL)
+MERCHANT_RISK_LATEST_SQL = f"""select
+    merchants.merchant_name,
+    merchants.country_code,
+    merchants.merchant_category,
+    features.*
+from (
+    select
+        risk_features.*,
+        row_number() over (
+            partition by entity_id order by as_of_at desc, payment_id desc
+        ) as recency
+    from {SCHEMA}.risk_features
+    where entity_type = 'merchant'
+) as features
+inner join {SCHEMA}.dim_merchants as merchants
+    on features.entity_id = merchants.merchant_id
+where features.recency = 1"""
+
 DATASETS = (
     Dataset(
         "daily_revenue",
@@ -87,13 +106,20 @@ DATASETS = (
         percent_metrics=("repeat_rate",),
     ),
     Dataset(
-        "merchant_risk",
+        "merchant_risk_latest",
+        main_dttm="as_of_at",
+        description=(
+            "Each merchant's latest point-in-time risk features (risk_features at its latest "
+            "payment attempt) with its name and country: the 30 days before it, its risk tier."
+        ),
+        sql=MERCHANT_RISK_LATEST_SQL,
         metrics={
             "merchants": "COUNT(*)",
-            "refund_rate": "SUM(refund_count) * 1.0 / NULLIF(SUM(successful_payment_count), 0)",
-            "dispute_rate": "SUM(dispute_count) * 1.0 / NULLIF(SUM(successful_payment_count), 0)",
+            "refund_rate": ("SUM(refund_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)"),
+            "dispute_rate": ("SUM(dispute_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)"),
             "payment_failure_rate": (
-                "SUM(failed_payment_count) * 1.0 / NULLIF(SUM(payment_attempt_count), 0)"
+                "SUM(failed_payment_count_30d) * 1.0"
+                " / NULLIF(SUM(payment_count_30d + failed_payment_count_30d), 0)"
             ),
         },
         percent_metrics=("refund_rate", "dispute_rate", "payment_failure_rate"),
@@ -304,11 +330,14 @@ DASHBOARDS = (
     Dashboard(
         "Payments & risk",
         "payments-risk",
-        description="Refund and dispute rates, payment outcomes and merchants at risk.",
+        description=(
+            "Refund, dispute and payment failure rates over the last 30 days, payment "
+            "outcomes, and merchants by risk tier (risk_features, docs/risk.md)."
+        ),
         charts=(
             Chart(
                 "Refund rate",
-                "merchant_risk",
+                "merchant_risk_latest",
                 "big_number",
                 ("refund_rate",),
                 width=4,
@@ -316,7 +345,7 @@ DASHBOARDS = (
             ),
             Chart(
                 "Dispute rate",
-                "merchant_risk",
+                "merchant_risk_latest",
                 "big_number",
                 ("dispute_rate",),
                 width=4,
@@ -324,7 +353,7 @@ DASHBOARDS = (
             ),
             Chart(
                 "Payment failure rate",
-                "merchant_risk",
+                "merchant_risk_latest",
                 "big_number",
                 ("payment_failure_rate",),
                 width=4,
@@ -342,25 +371,36 @@ DASHBOARDS = (
             ),
             Chart("Refunds per week", "fct_refunds", "line", ("refunds",), "refund_date", "P1W"),
             Chart(
+                "Merchants per risk tier",
+                "merchant_risk_latest",
+                "pie",
+                ("merchants",),
+                groupby=("risk_tier",),
+                width=4,
+            ),
+            Chart(
                 "Merchants at risk",
-                "merchant_risk",
+                "merchant_risk_latest",
                 "table",
                 columns=(
                     "merchant_name",
                     "country_code",
-                    "risk_level",
+                    "risk_tier",
                     "risk_reasons",
-                    "refund_rate",
-                    "dispute_rate",
-                    "payment_failure_rate",
-                    "order_velocity_ratio",
+                    "refund_ratio_30d",
+                    "dispute_ratio_30d",
+                    "payment_failure_ratio_30d",
+                    "payment_count_30d",
+                    "as_of_at",
                 ),
-                order_by=(("risk_rank", True),),
+                order_by=(("risk_tier_rank", False), ("dispute_ratio_30d", False)),
                 row_limit=25,
-                width=12,
+                width=8,
             ),
         ),
-        filters=(NativeFilter("Merchant country", "select", "merchant_risk", "country_code"),),
+        filters=(
+            NativeFilter("Merchant country", "select", "merchant_risk_latest", "country_code"),
+        ),
     ),
     Dashboard(
         "Clickstream",

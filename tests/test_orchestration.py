@@ -161,7 +161,7 @@ def test_a_failing_source_fails_only_its_assets_and_the_models_that_read_it(tmp_
         "bronze/crm/contacts",
         "staging/stg_shop__orders",
         "marts/dim_customers",
-        "marts/merchant_risk",
+        "marts/dim_merchants",
         "marts/funnel_conversion",
         "staging/stg_crm__contacts",
         "marts/pipeline_health",

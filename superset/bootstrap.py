@@ -36,11 +36,13 @@ from bundle_check import Bundle, BundleError, check_bundle  # noqa: E402
 
 DATABASE_FILE = "databases/lakehouse_serving.yaml"
 VIEWER_ROLE = "Viewer"
-# What a dashboard reader needs, nothing that writes: Superset's own minimal set for showing
+# What a dashboard reader needs, nothing that edits: Superset's own minimal set for showing
 # dashboards to anonymous users (PUBLIC_ROLE_PERMISSIONS: read dashboards and charts, chart
-# data, native filter state, permalinks), plus the menus to find the dashboards and the
-# user's own profile. Data access is granted on the serving database alone (below).
+# data, native filter state, permalinks), plus the menus to find the dashboards, the user's
+# own profile, and the front end's usage log (without it every dashboard view logs errors).
+# Data access is granted on the serving database alone (below).
 VIEWER_EXTRA_PERMISSIONS = {
+    ("can_log", "Superset"),
     ("menu_access", "Dashboards"),
     ("menu_access", "Charts"),
     ("can_userinfo", "UserDBModelView"),

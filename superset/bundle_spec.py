@@ -62,25 +62,6 @@ class Dashboard:
     description: str = ""
 
 
-# payments & risk: the latest features of each merchant (portable SQL: DuckDB and PostgreSQL)
-MERCHANT_RISK_LATEST_SQL = f"""select
-    merchants.merchant_name,
-    merchants.country_code,
-    merchants.merchant_category,
-    features.*
-from (
-    select
-        risk_features.*,
-        row_number() over (
-            partition by entity_id order by as_of_at desc, payment_id desc
-        ) as recency
-    from {SCHEMA}.risk_features
-    where entity_type = 'merchant'
-) as features
-inner join {SCHEMA}.dim_merchants as merchants
-    on features.entity_id = merchants.merchant_id
-where features.recency = 1"""
-
 DATASETS = (
     Dataset(
         "daily_revenue",
@@ -106,17 +87,15 @@ DATASETS = (
         percent_metrics=("repeat_rate",),
     ),
     Dataset(
-        "merchant_risk_latest",
-        main_dttm="as_of_at",
+        "merchant_risk",
         description=(
-            "Each merchant's latest point-in-time risk features (risk_features at its latest "
-            "payment attempt) with its name and country: the 30 days before it, its risk tier."
+            "Each merchant's risk as of the end of the data: the 30 days before it, the "
+            "velocity of its last 24 hours, its risk tier (docs/risk.md)."
         ),
-        sql=MERCHANT_RISK_LATEST_SQL,
         metrics={
             "merchants": "COUNT(*)",
-            "refund_rate": ("SUM(refund_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)"),
-            "dispute_rate": ("SUM(dispute_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)"),
+            "refund_rate": "SUM(refund_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)",
+            "dispute_rate": "SUM(dispute_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)",
             "payment_failure_rate": (
                 "SUM(failed_payment_count_30d) * 1.0"
                 " / NULLIF(SUM(payment_count_30d + failed_payment_count_30d), 0)"
@@ -332,12 +311,12 @@ DASHBOARDS = (
         "payments-risk",
         description=(
             "Refund, dispute and payment failure rates over the last 30 days, payment "
-            "outcomes, and merchants by risk tier (risk_features, docs/risk.md)."
+            "outcomes, and merchants by risk tier as of the end of the data (docs/risk.md)."
         ),
         charts=(
             Chart(
                 "Refund rate",
-                "merchant_risk_latest",
+                "merchant_risk",
                 "big_number",
                 ("refund_rate",),
                 width=4,
@@ -345,7 +324,7 @@ DASHBOARDS = (
             ),
             Chart(
                 "Dispute rate",
-                "merchant_risk_latest",
+                "merchant_risk",
                 "big_number",
                 ("dispute_rate",),
                 width=4,
@@ -353,7 +332,7 @@ DASHBOARDS = (
             ),
             Chart(
                 "Payment failure rate",
-                "merchant_risk_latest",
+                "merchant_risk",
                 "big_number",
                 ("payment_failure_rate",),
                 width=4,
@@ -372,7 +351,7 @@ DASHBOARDS = (
             Chart("Refunds per week", "fct_refunds", "line", ("refunds",), "refund_date", "P1W"),
             Chart(
                 "Merchants per risk tier",
-                "merchant_risk_latest",
+                "merchant_risk",
                 "pie",
                 ("merchants",),
                 groupby=("risk_tier",),
@@ -380,7 +359,7 @@ DASHBOARDS = (
             ),
             Chart(
                 "Merchants at risk",
-                "merchant_risk_latest",
+                "merchant_risk",
                 "table",
                 columns=(
                     "merchant_name",
@@ -391,16 +370,17 @@ DASHBOARDS = (
                     "dispute_ratio_30d",
                     "payment_failure_ratio_30d",
                     "payment_count_30d",
-                    "as_of_at",
                 ),
-                order_by=(("risk_tier_rank", False), ("dispute_ratio_30d", False)),
+                order_by=(
+                    ("risk_tier_rank", False),
+                    ("dispute_ratio_30d", False),
+                    ("merchant_name", True),
+                ),
                 row_limit=25,
                 width=8,
             ),
         ),
-        filters=(
-            NativeFilter("Merchant country", "select", "merchant_risk_latest", "country_code"),
-        ),
+        filters=(NativeFilter("Merchant country", "select", "merchant_risk", "country_code"),),
     ),
     Dashboard(
         "Clickstream",

@@ -220,11 +220,9 @@ def test_chart_numbers_equal_the_gold_marts(superset):
     first = rows["result"][0]["data"][0]
     assert (first["product_name"], first["revenue"]) == (top[0], pytest.approx(float(top[1])))
 
-    # the refund rate across merchants: the 30 days before each merchant's latest attempt
+    # the refund rate across merchants over the 30 days before the end of the data
     (rate,) = superset.gold(
-        "select sum(refund_count_30d) * 1.0 / sum(payment_count_30d) from risk_features "
-        "where entity_type = 'merchant' qualify row_number() over "
-        "(partition by entity_id order by as_of_at desc, payment_id desc) = 1"
+        "select sum(refund_count_30d) * 1.0 / sum(payment_count_30d) from merchant_risk"
     )[0]
     rows = client.get(f"/api/v1/chart/{charts['Refund rate']['id']}/data/").json()
     assert rows["result"][0]["data"][0]["refund_rate"] == pytest.approx(float(rate))
@@ -502,9 +500,9 @@ def test_a_bundle_with_a_missing_column_or_dataset_fails_naming_them(superset, t
     config = yaml.safe_load(chart.read_text())
     config["params"]["x_axis"] = "sales_region"
     chart.write_text(yaml.safe_dump(config))
-    dataset = bundle / "datasets" / "lakehouse_serving" / "fct_refunds.yaml"
+    dataset = bundle / "datasets" / "lakehouse_serving" / "merchant_risk.yaml"
     config = yaml.safe_load(dataset.read_text())
-    config["table_name"] = "fct_refunds_v2"
+    config["table_name"] = "merchant_risk_v2"
     dataset.write_text(yaml.safe_dump(config))
 
     result = _run_bootstrap(bundle, superset)
@@ -515,8 +513,8 @@ def test_a_bundle_with_a_missing_column_or_dataset_fails_naming_them(superset, t
         "analytics.daily_revenue"
     ) in result.stdout
     assert (
-        "dashboard 'Payments & risk', chart 'Refunds per week': dataset "
-        "analytics.fct_refunds_v2 is not in the serving catalog"
+        "dashboard 'Payments & risk', chart 'Merchants at risk': dataset "
+        "analytics.merchant_risk_v2 is not in the serving catalog"
     ) in result.stdout
 
 

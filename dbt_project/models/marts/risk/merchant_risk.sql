@@ -1,8 +1,9 @@
-{#- Each merchant's risk as of the end of the data (midnight after the last day with a
-    payment attempt; refunds and disputes dated later are not counted: the generator
-    dates on the period's last second those that would fall after it): the features of risk_features computed at that instant (what the merchant did
-    in the 1 hour, 24 hours, 7 days and 30 days before it; macros/risk_features.sql), the
-    ratios, the velocity flags and the risk tier, with the merchant's name and country.
+{#- Each merchant's risk as of the end of the data, midnight after the last day with a
+    payment attempt (refunds and disputes dated later are not counted: the generator
+    dates on the period's last second those that would fall after it): the features of
+    risk_features computed at that instant (what the merchant did in the 1 hour, 24 hours,
+    7 days and 30 days before it; macros/risk_features.sql), the ratios, the velocity
+    flags and the risk tier, with the merchant's name and country.
     What the "merchants at risk" chart reads: one small row per merchant, current, instead
     of the latest of a million attempts. A merchant without events in the 30 days is there
     with zeros and tier low. -#}

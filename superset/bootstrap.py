@@ -194,6 +194,14 @@ def viewer_from_env() -> tuple[str, str] | None:
             f"error: SUPERSET_VIEWER_USERNAME is {username!r} but SUPERSET_VIEWER_PASSWORD is "
             "empty: set the viewer's password in the environment (there is no default)"
         )
+    # the admin password's rules (superset_config refuses a short or well-known one)
+    from superset_config import _KNOWN_PASSWORDS, _MIN_PASSWORD_LENGTH
+
+    if password.lower().strip() in _KNOWN_PASSWORDS or len(password) < _MIN_PASSWORD_LENGTH:
+        raise SystemExit(
+            "error: SUPERSET_VIEWER_PASSWORD is a well-known or short password (need at least "
+            f"{_MIN_PASSWORD_LENGTH} characters)"
+        )
     if username == (os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"):
         raise SystemExit(f"error: SUPERSET_VIEWER_USERNAME {username!r} is the admin's name")
     return username, password

@@ -129,6 +129,8 @@ def _bootstrap_fingerprint(env: dict[str, str]) -> str:
         "SUPERSET_METADATA_DB_URI",
         "SERVING_CATALOG",
         "SERVING_DATABASE_URI",
+        "SUPERSET_VIEWER_USERNAME",
+        "SUPERSET_VIEWER_PASSWORD",
     ):
         digest.update(env.get(key, "").encode())
     return digest.hexdigest()

@@ -1,4 +1,5 @@
-"""Bootstrap Superset: check the bundle, migrate, init, create the admin, import the bundle.
+"""Bootstrap Superset: check the bundle, migrate, init, create the admin, import the bundle,
+create the Viewer role (and a viewer user when the environment names one).
 
     .superset-venv/bin/python superset/bootstrap.py [--bundle superset/bundles] [--catalog PATH]
 
@@ -10,6 +11,11 @@ superset_config.py reads (SUPERSET_SECRET_KEY, SUPERSET_ADMIN_PASSWORD, ...).
 The bundle's database points at `${SERVING_DATABASE_URI}`: the environment's value (server
 mode: PostgreSQL's analytics schema through a read-only role) or, by default, the serving
 catalog `DATA_DIR/serving/gold.duckdb` opened read-only.
+
+The Viewer role is for business users: open the dashboards and their charts, use the native
+filters, nothing else (no SQL Lab, no Explore, no editing, no database but the serving one;
+docs/bi.md). A viewer user is created only when SUPERSET_VIEWER_USERNAME is set, with the
+password from SUPERSET_VIEWER_PASSWORD (required then; there is no default).
 """
 
 from __future__ import annotations
@@ -29,6 +35,20 @@ sys.path.insert(0, str(HERE))
 from bundle_check import Bundle, BundleError, check_bundle  # noqa: E402
 
 DATABASE_FILE = "databases/lakehouse_serving.yaml"
+VIEWER_ROLE = "Viewer"
+# What a dashboard reader needs, nothing that edits: Superset's own minimal set for showing
+# dashboards to anonymous users (PUBLIC_ROLE_PERMISSIONS: read dashboards and charts, chart
+# data, native filter state, permalinks), plus the menus to find the dashboards, the user's
+# own profile, and the front end's usage log (without it every dashboard view logs errors).
+# Data access is granted on the serving database alone (below).
+VIEWER_EXTRA_PERMISSIONS = {
+    ("can_log", "Superset"),
+    ("menu_access", "Dashboards"),
+    ("menu_access", "Charts"),
+    ("can_userinfo", "UserDBModelView"),
+    ("resetmypassword", "UserDBModelView"),
+    ("can_recent_activity", "Log"),
+}
 log = logging.getLogger("superset.bootstrap")
 
 
@@ -70,6 +90,7 @@ def _step(what: str, started: float) -> None:
 
 def bootstrap(bundle_dir: Path, catalog: Path) -> None:
     started = time.perf_counter()
+    viewer_credentials = viewer_from_env()
     bundle = render_bundle(Bundle.load(bundle_dir), serving_uri(catalog))
     if serving_uri(catalog).startswith("duckdb:"):
         if not catalog.exists():
@@ -111,6 +132,13 @@ def bootstrap(bundle_dir: Path, catalog: Path) -> None:
         charts = sum(1 for _ in bundle.of_kind("charts"))
         _step(f"imported {dashboards} dashboards, {charts} charts", started)
 
+        database_name = bundle.configs[DATABASE_FILE]["database_name"]
+        granted = _sync_viewer_role(security_manager, db, database_name)
+        _step(f"role {VIEWER_ROLE!r} synced ({granted} permissions)", started)
+        if viewer_credentials is not None:
+            viewer = _ensure_viewer(security_manager, db, *viewer_credentials)
+            _step(f"viewer {viewer.username!r} ready", started)
+
 
 def _ensure_admin(security_manager, db):
     username = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
@@ -127,6 +155,70 @@ def _ensure_admin(security_manager, db):
         security_manager.reset_password(user.id, password)
         if role not in user.roles:
             user.roles.append(role)
+    db.session.commit()
+    return security_manager.find_user(username=username)
+
+
+def _sync_viewer_role(security_manager, db, database_name: str) -> int:
+    """Create the Viewer role, or reset it to exactly its permissions (a grant added by hand
+    is taken away again: the bootstrap is the definition). Returns how many it has."""
+    from superset.models.core import Database
+
+    database = db.session.query(Database).filter_by(database_name=database_name).one_or_none()
+    if database is None:
+        raise SystemExit(f"error: the serving database {database_name!r} was not imported")
+    wanted = security_manager.PUBLIC_ROLE_PERMISSIONS | VIEWER_EXTRA_PERMISSIONS
+    permissions = [
+        pvm
+        for permission, view in sorted(wanted)
+        if (pvm := security_manager.find_permission_view_menu(permission, view)) is not None
+    ]
+    access = security_manager.find_permission_view_menu("database_access", database.perm)
+    if access is None:
+        raise SystemExit(f"error: no database_access permission for {database.perm}")
+    role = security_manager.add_role(VIEWER_ROLE)  # the existing role when there is one
+    role.permissions = [*permissions, access]
+    db.session.commit()
+    return len(role.permissions)
+
+
+def viewer_from_env() -> tuple[str, str] | None:
+    """(username, password) of the viewer user the environment asks for, None when unset.
+    Checked before anything is written: a name without a password is an error."""
+    username = os.environ.get("SUPERSET_VIEWER_USERNAME", "").strip()
+    if not username:
+        return None
+    password = os.environ.get("SUPERSET_VIEWER_PASSWORD", "")
+    if not password:
+        raise SystemExit(
+            f"error: SUPERSET_VIEWER_USERNAME is {username!r} but SUPERSET_VIEWER_PASSWORD is "
+            "empty: set the viewer's password in the environment (there is no default)"
+        )
+    # the admin password's rules (superset_config refuses a short or well-known one)
+    from superset_config import _KNOWN_PASSWORDS, _MIN_PASSWORD_LENGTH
+
+    if password.lower().strip() in _KNOWN_PASSWORDS or len(password) < _MIN_PASSWORD_LENGTH:
+        raise SystemExit(
+            "error: SUPERSET_VIEWER_PASSWORD is a well-known or short password (need at least "
+            f"{_MIN_PASSWORD_LENGTH} characters)"
+        )
+    if username == (os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"):
+        raise SystemExit(f"error: SUPERSET_VIEWER_USERNAME {username!r} is the admin's name")
+    return username, password
+
+
+def _ensure_viewer(security_manager, db, username: str, password: str):
+    """The viewer user, with the Viewer role only (whatever it was given since)."""
+    email = os.environ.get("SUPERSET_VIEWER_EMAIL", "").strip() or f"{username}@localhost"
+    role = security_manager.find_role(VIEWER_ROLE)
+    user = security_manager.find_user(username=username)
+    if user is None:
+        user = security_manager.add_user(username, "Lakehouse", "Viewer", email, role, password)
+        if not user:
+            raise SystemExit(f"error: could not create the Superset viewer {username!r}")
+    else:
+        security_manager.reset_password(user.id, password)
+        user.roles = [role]
     db.session.commit()
     return security_manager.find_user(username=username)
 

@@ -117,12 +117,17 @@ DATASETS = (
     ),
     Dataset(
         "merchant_risk",
+        description=(
+            "Each merchant's risk as of the end of the data: the 30 days before it, the "
+            "velocity of its last 24 hours, its risk tier (docs/risk.md)."
+        ),
         metrics={
             "merchants": "COUNT(*)",
-            "refund_rate": "SUM(refund_count) * 1.0 / NULLIF(SUM(successful_payment_count), 0)",
-            "dispute_rate": "SUM(dispute_count) * 1.0 / NULLIF(SUM(successful_payment_count), 0)",
+            "refund_rate": "SUM(refund_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)",
+            "dispute_rate": "SUM(dispute_count_30d) * 1.0 / NULLIF(SUM(payment_count_30d), 0)",
             "payment_failure_rate": (
-                "SUM(failed_payment_count) * 1.0 / NULLIF(SUM(payment_attempt_count), 0)"
+                "SUM(failed_payment_count_30d) * 1.0"
+                " / NULLIF(SUM(payment_count_30d + failed_payment_count_30d), 0)"
             ),
         },
         percent_metrics=("refund_rate", "dispute_rate", "payment_failure_rate"),
@@ -394,7 +399,10 @@ DASHBOARDS = (
     Dashboard(
         "Payments & risk",
         "payments-risk",
-        description="Refund and dispute rates, payment outcomes and merchants at risk.",
+        description=(
+            "Refund, dispute and payment failure rates over the last 30 days, payment "
+            "outcomes, and merchants by risk tier as of the end of the data (docs/risk.md)."
+        ),
         charts=(
             Chart(
                 "Refund rate",
@@ -432,22 +440,34 @@ DASHBOARDS = (
             ),
             Chart("Refunds per week", "fct_refunds", "line", ("refunds",), "refund_date", "P1W"),
             Chart(
+                "Merchants per risk tier",
+                "merchant_risk",
+                "pie",
+                ("merchants",),
+                groupby=("risk_tier",),
+                width=4,
+            ),
+            Chart(
                 "Merchants at risk",
                 "merchant_risk",
                 "table",
                 columns=(
                     "merchant_name",
                     "country_code",
-                    "risk_level",
+                    "risk_tier",
                     "risk_reasons",
-                    "refund_rate",
-                    "dispute_rate",
-                    "payment_failure_rate",
-                    "order_velocity_ratio",
+                    "refund_ratio_30d",
+                    "dispute_ratio_30d",
+                    "payment_failure_ratio_30d",
+                    "payment_count_30d",
                 ),
-                order_by=(("risk_rank", True),),
+                order_by=(
+                    ("risk_tier_rank", False),
+                    ("dispute_ratio_30d", False),
+                    ("merchant_name", True),
+                ),
                 row_limit=25,
-                width=12,
+                width=8,
             ),
         ),
         filters=(NativeFilter("Merchant country", "select", "merchant_risk", "country_code"),),

@@ -1,76 +1,86 @@
-{#- Merchants by payment risk: the signals of int_payment_risk_signals and a risk level.
-    A merchant is high risk when any signal reaches its high threshold, medium when any
-    reaches its medium threshold, low otherwise. The thresholds are vars (defaults below,
-    documented in _risk__models.yml): about twice (medium) and four times (high) the
-    marketplace's normal rates (disputes ~1% of payments, refunds ~5%, failed attempts
-    ~7%), and a 7-day order pace two or three times the 30-day one. -#}
-{%- set thresholds = {
-    'dispute_rate': (var('risk_dispute_rate_medium', 0.02), var('risk_dispute_rate_high', 0.04)),
-    'refund_rate': (var('risk_refund_rate_medium', 0.08), var('risk_refund_rate_high', 0.12)),
-    'payment_failure_rate': (
-        var('risk_payment_failure_rate_medium', 0.12), var('risk_payment_failure_rate_high', 0.20)
-    ),
-    'order_velocity_ratio': (
-        var('risk_order_velocity_ratio_medium', 2.0), var('risk_order_velocity_ratio_high', 3.0)
-    ),
-} -%}
-
+{#- Each merchant's risk as of the end of the data, midnight after the last day with a
+    payment attempt (refunds and disputes dated later are not counted: the generator
+    dates on the period's last second those that would fall after it): the features of
+    risk_features computed at that instant (what the merchant did in the 1 hour, 24 hours,
+    7 days and 30 days before it; macros/risk_features.sql), the ratios, the velocity
+    flags and the risk tier, with the merchant's name and country.
+    What the "merchants at risk" chart reads: one small row per merchant, current, instead
+    of the latest of a million attempts. A merchant without events in the 30 days is there
+    with zeros and tier low. -#}
 with
 
-signals as (
-    select * from {{ ref('int_payment_risk_signals') }}
+merchants as (
+    select * from {{ ref('dim_merchants') }}
 ),
 
-levels as (
-    select
-        *,
-        case
-            {%- for signal, limits in thresholds.items() %}
-                when {{ signal }} >= {{ limits[1] }} then 'high'
-            {%- endfor %}
-            {%- for signal, limits in thresholds.items() %}
-                when {{ signal }} >= {{ limits[0] }} then 'medium'
-            {%- endfor %}
-            else 'low'
-        end as risk_level,
-        concat_ws(
-            ', ',
-            {%- for signal, limits in thresholds.items() %}
-                case
-                    when {{ signal }} >= {{ limits[1] }} then '{{ signal }} high'
-                    when {{ signal }} >= {{ limits[0] }} then '{{ signal }} medium'
-                end{{ ',' if not loop.last }}
-            {%- endfor %}
-        ) as risk_reasons
-    from signals
+events as (
+    select * from {{ ref('int_risk_events_unioned') }}
 ),
+
+as_of as (
+    select
+        {{ dbt.dateadd('day', 1, dbt.date_trunc('day', 'max(event_at)')) }} as as_of_at
+    from events
+    where event_type in ('payment', 'failed_payment')
+),
+
+-- the merchants' events of the 30 days before, and one scoring row per merchant at as_of
+merchant_events as (
+    select
+        'merchant' as entity_type,
+        events.merchant_id as entity_id,
+        events.event_type,
+        events.event_at,
+        events.amount_reporting
+    from events
+    cross join as_of
+    where
+        events.event_at >= {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }}
+        and events.event_at < as_of.as_of_at
+    union all
+    select
+        'merchant' as entity_type,
+        merchants.merchant_id as entity_id,
+        'as_of' as event_type,
+        as_of.as_of_at as event_at,
+        0 as amount_reporting
+    from merchants
+    cross join as_of
+),
+
+windowed as (
+    select
+        entity_type,
+        entity_id,
+        event_type,
+        {{- risk_window_sums() }}
+        event_at
+    from merchant_events
+),
+
+current_features as (
+    select
+        entity_type,
+        entity_id,
+        {{- risk_window_sums_typed() }}
+        event_at as as_of_at
+    from windowed
+    where event_type = 'as_of'
+),
+
+{{ risk_assessment('current_features') }},
 
 final as (
     select
-        merchant_id,
-        merchant_name,
-        country_code,
-        merchant_category,
-        as_of_date,
-        order_count,
-        payment_attempt_count,
-        successful_payment_count,
-        failed_payment_count,
-        refund_count,
-        dispute_count,
-        lost_dispute_count,
-        orders_last_7_days,
-        orders_last_30_days,
-        payment_failure_rate,
-        refund_rate,
-        dispute_rate,
-        orders_per_day_last_7_days,
-        orders_per_day_last_30_days,
-        order_velocity_ratio,
-        risk_level,
-        case risk_level when 'high' then 3 when 'medium' then 2 else 1 end as risk_rank,
-        nullif(risk_reasons, '') as risk_reasons
-    from levels
+        risk_tiers.entity_id as merchant_id,
+        merchants.merchant_name,
+        merchants.country_code,
+        merchants.merchant_category,
+        risk_tiers.as_of_at,
+        {{- risk_feature_columns() }}
+    from risk_tiers
+    inner join merchants
+        on risk_tiers.entity_id = merchants.merchant_id
 )
 
 select * from final

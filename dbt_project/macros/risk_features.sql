@@ -1,0 +1,172 @@
+{#- The risk features and the risk tier, shared by risk_features (one row per payment
+    attempt and entity) and merchant_risk (each merchant as of the end of the data):
+    the same windows, ratios, flags and thresholds. docs/risk.md explains them. -#}
+
+{#- (window, hours, event type) for every feature column pair. -#}
+{%- macro risk_feature_measures() -%}
+    {%- set measures = [] -%}
+    {%- for window, hours in [('1h', 1), ('24h', 24), ('7d', 168), ('30d', 720)] -%}
+        {%- for event_type in ['payment', 'failed_payment', 'refund', 'dispute'] -%}
+            {%- do measures.append((window, hours, event_type)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- do return(measures) -%}
+{%- endmacro -%}
+
+{#- Select-list items (each followed by a comma): the count and amount of each event type
+    in each window strictly before the row's event_at, per entity_type and entity_id
+    (macros/window_before.sql); null for an empty window. -#}
+{%- macro risk_window_sums() -%}
+    {%- for window, hours, event_type in risk_feature_measures() %}
+        sum(case when event_type = '{{ event_type }}' then 1 else 0 end) over (
+            partition by entity_type, entity_id order by event_at {{ window_before(hours) }}
+        ) as {{ event_type }}_count_{{ window }},
+        sum(case when event_type = '{{ event_type }}' then amount_reporting else 0 end) over (
+            partition by entity_type, entity_id order by event_at {{ window_before(hours) }}
+        ) as {{ event_type }}_amount_{{ window }},
+    {%- endfor %}
+{%- endmacro -%}
+
+{#- Select-list items (each followed by a comma): those sums typed, an empty window as 0. -#}
+{%- macro risk_window_sums_typed() -%}
+    {%- for window, hours, event_type in risk_feature_measures() %}
+        cast(coalesce({{ event_type }}_count_{{ window }}, 0) as bigint)
+            as {{ event_type }}_count_{{ window }},
+        cast(coalesce({{ event_type }}_amount_{{ window }}, 0) as decimal(18, 2))
+            as {{ event_type }}_amount_{{ window }},
+    {%- endfor %}
+{%- endmacro -%}
+
+{#- 30-day ratios: (medium, high) thresholds, two and three (disputes: two and four) times
+    the marketplace's normal rates (refunds ~5% of payments, disputes ~1%, failed attempts
+    ~6.5% of attempts). -#}
+{%- macro risk_ratio_thresholds() -%}
+    {%- do return({
+        'refund_ratio_30d': (
+            var('risk_refund_ratio_medium', 0.10), var('risk_refund_ratio_high', 0.15)
+        ),
+        'dispute_ratio_30d': (
+            var('risk_dispute_ratio_medium', 0.02), var('risk_dispute_ratio_high', 0.04)
+        ),
+        'payment_failure_ratio_30d': (
+            var('risk_payment_failure_ratio_medium', 0.13),
+            var('risk_payment_failure_ratio_high', 0.20)
+        ),
+    }) -%}
+{%- endmacro -%}
+
+{#- Three CTEs (risk_ratios, risk_signals, risk_tiers) over `features`, a relation with
+    entity_type and the typed window sums: the ratios, the velocity flags, and the tier
+    with its reasons. A ratio is a signal only with var risk_min_events_30d (4) events in
+    its numerator over the 30 days. -#}
+{%- macro risk_assessment(features) -%}
+    {%- set thresholds = risk_ratio_thresholds() -%}
+    {%- set min_events = var('risk_min_events_30d', 4) -%}
+    {%- set burst_1h = {
+        'customer': var('risk_customer_attempts_1h', 3),
+        'merchant': var('risk_merchant_attempts_1h', 5),
+    } -%}
+risk_ratios as (
+    select
+        *,
+        {%- for window in ['7d', '30d'] %}
+            cast(
+                1.0 * refund_count_{{ window }} / nullif(payment_count_{{ window }}, 0)
+                as decimal(9, 4)
+            ) as refund_ratio_{{ window }},
+            cast(
+                1.0 * dispute_count_{{ window }} / nullif(payment_count_{{ window }}, 0)
+                as decimal(9, 4)
+            ) as dispute_ratio_{{ window }},
+            cast(
+                1.0 * failed_payment_count_{{ window }}
+                / nullif(payment_count_{{ window }} + failed_payment_count_{{ window }}, 0)
+                as decimal(9, 4)
+            ) as payment_failure_ratio_{{ window }},
+        {%- endfor %}
+        -- numerator of each ratio: the evidence it needs to count
+        refund_count_30d as refund_ratio_30d_events,
+        dispute_count_30d as dispute_ratio_30d_events,
+        failed_payment_count_30d as payment_failure_ratio_30d_events,
+        payment_count_1h + failed_payment_count_1h
+        >= case entity_type
+            {%- for entity_type, attempts in burst_1h.items() %}
+                when '{{ entity_type }}' then {{ attempts }}
+            {%- endfor %}
+        end as is_attempt_burst_1h,
+        failed_payment_count_24h >= {{ var('risk_failed_attempts_24h', 3) }}
+            as is_failure_burst_24h,
+        payment_count_24h + failed_payment_count_24h
+        >= {{ var('risk_spike_min_attempts_24h', 5) }}
+        and payment_count_24h + failed_payment_count_24h
+        >= {{ var('risk_spike_factor', 3) }}
+        * (payment_count_7d + failed_payment_count_7d) / 7.0
+            as is_volume_spike_24h
+    from {{ features }}
+),
+
+risk_signals as (
+    select
+        *,
+        {%- for ratio, limits in thresholds.items() %}
+            case
+                when {{ ratio }}_events < {{ min_events }} then null
+                when {{ ratio }} >= {{ limits[1] }} then 'high'
+                when {{ ratio }} >= {{ limits[0] }} then 'medium'
+            end as {{ ratio }}_level,
+        {%- endfor %}
+        (case when is_attempt_burst_1h then 1 else 0 end)
+        + (case when is_failure_burst_24h then 1 else 0 end)
+        + (case when is_volume_spike_24h then 1 else 0 end) as velocity_flag_count
+    from risk_ratios
+),
+
+risk_tiers as (
+    select
+        *,
+        case
+            {%- for ratio in thresholds %}
+                when {{ ratio }}_level = 'high' then 'high'
+            {%- endfor %}
+            when velocity_flag_count >= 2 then 'high'
+            {%- for ratio in thresholds %}
+                when {{ ratio }}_level = 'medium' then 'medium'
+            {%- endfor %}
+            when velocity_flag_count = 1 then 'medium'
+            else 'low'
+        end as risk_tier,
+        concat_ws(
+            ', ',
+            {%- for ratio in thresholds %}
+                case
+                    when {{ ratio }}_level is not null then '{{ ratio }} ' || {{ ratio }}_level
+                end,
+            {%- endfor %}
+            case when is_attempt_burst_1h then 'attempt burst 1h' end,
+            case when is_failure_burst_24h then 'failure burst 24h' end,
+            case when is_volume_spike_24h then 'volume spike 24h' end
+        ) as risk_reasons
+    from risk_signals
+)
+{%- endmacro -%}
+
+{#- The output columns of risk_tiers, after the entity's own: every window sum, the
+    ratios, the flags and the tier (the last one without a comma). -#}
+{%- macro risk_feature_columns() -%}
+    {%- for window, hours, event_type in risk_feature_measures() %}
+        {{ event_type }}_count_{{ window }},
+        {{ event_type }}_amount_{{ window }},
+    {%- endfor %}
+        refund_ratio_7d,
+        dispute_ratio_7d,
+        payment_failure_ratio_7d,
+        refund_ratio_30d,
+        dispute_ratio_30d,
+        payment_failure_ratio_30d,
+        is_attempt_burst_1h,
+        is_failure_burst_24h,
+        is_volume_spike_24h,
+        risk_tier,
+        case risk_tier when 'high' then 3 when 'medium' then 2 else 1 end as risk_tier_rank,
+        nullif(risk_reasons, '') as risk_reasons
+{%- endmacro -%}

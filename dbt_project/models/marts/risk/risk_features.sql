@@ -1,0 +1,178 @@
+{#- Point-in-time risk features, as a fraud team scores a payment: one row per payment
+    attempt and entity (its customer, its merchant), with what that entity did in the
+    1 hour, 24 hours, 7 days and 30 days strictly before the attempt (macros/
+    window_before.sql: an event at the very instant of the attempt, the attempt itself
+    included, is not seen). Counts and amounts of successful payments, failed attempts,
+    refunds and disputes; 7- and 30-day refund, dispute and failure ratios; velocity
+    flags; a risk tier. The tier reads the 30-day ratios: over 7 days a merchant has
+    about 15 payments, too few for a rate to tell a risky merchant from an unlucky week
+    (docs/risk.md has the figures). Rules and thresholds: macros/risk_features.sql,
+    _risk__models.yml, docs/risk.md.
+    Incremental (delete+insert on entity_type + payment_id): a run finds the events that
+    changed (their order rewritten upstream in this invocation or changed within var
+    incremental_lookback_days of the newest attempt built; a dispute changed likewise; an
+    attempt deleted at the source) and rewrites, for each customer and merchant they
+    belong to, every attempt from the earliest such event on, reading that entity's
+    events from 30 days (the longest window) before it so the windows are complete. A
+    post-hook removes the rows of payments gone from staging. -#}
+-- depends_on: {{ ref('int_orders_enriched') }}
+-- depends_on: {{ ref('stg_shop__disputes') }}
+-- depends_on: {{ ref('stg_shop__payments') }}
+{{ config(
+    materialized='incremental',
+    unique_key=['entity_type', 'payment_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=[
+        "{{ delete_rows_gone_upstream([(ref('stg_shop__payments'), 'payment_id')]) }}",
+        "{{ export_to_lake() }}"
+    ]
+) }}
+
+{%- if is_incremental() -%}
+    {%- set cutoff = lookback_cutoff('as_of_at', 'day', 'incremental_lookback_days', 3) -%}
+{%- endif %}
+
+with
+
+events as (
+    select * from {{ ref('int_risk_events_unioned') }}
+),
+
+entity_events as (
+    select
+        'customer' as entity_type,
+        customer_id as entity_id,
+        event_type,
+        event_id,
+        order_id,
+        event_at,
+        amount_reporting
+    from events
+    union all
+    select
+        'merchant' as entity_type,
+        merchant_id as entity_id,
+        event_type,
+        event_id,
+        order_id,
+        event_at,
+        amount_reporting
+    from events
+),
+
+{% if is_incremental() %}
+    changed_orders as (
+        select order_id from {{ ref('int_orders_enriched') }}
+        where
+            _dbt_invocation_id = '{{ invocation_id }}'
+            or last_changed_at >= {{ cutoff }}
+    ),
+
+    changed_disputes as (
+        select dispute_id from {{ ref('stg_shop__disputes') }}
+        where
+            _dbt_invocation_id = '{{ invocation_id }}'
+            or updated_at >= {{ cutoff }}
+    ),
+
+    -- what moves the features of the attempts after it: a changed event, a deleted attempt
+    changes as (
+        select
+            entity_type,
+            entity_id,
+            event_at as changed_from
+        from entity_events
+        where
+            order_id in (select changed_orders.order_id from changed_orders)
+            or (
+                event_type = 'dispute'
+                and event_id in (select changed_disputes.dispute_id from changed_disputes)
+            )
+        union all
+        select
+            built.entity_type,
+            built.entity_id,
+            built.as_of_at as changed_from
+        from {{ this }} as built
+        where
+            not exists (
+                select 1 from {{ ref('stg_shop__payments') }} as payments
+                where payments.payment_id = built.payment_id
+            )
+    ),
+
+    affected as (
+        select
+            entity_type,
+            entity_id,
+            min(changed_from) as affected_from
+        from changes
+        group by entity_type, entity_id
+    ),
+{% endif %}
+
+scoped_events as (
+    select
+        entity_events.*,
+        {% if is_incremental() -%}
+            affected.affected_from
+        {%- else -%}
+            cast(null as {{ dbt.type_timestamp() }}) as affected_from
+        {%- endif %}
+    from entity_events
+    {% if is_incremental() %}
+        -- the affected entities' events, from 30 days (the longest window) before the change
+        inner join affected
+            on
+                entity_events.entity_type = affected.entity_type
+                and entity_events.entity_id = affected.entity_id
+                and entity_events.event_at
+                >= {{ dbt.dateadd('hour', -720, 'affected.affected_from') }}
+    {% endif %}
+),
+
+windowed as (
+    select
+        entity_type,
+        entity_id,
+        event_type,
+        event_id,
+        {{- risk_window_sums() }}
+        event_at,
+        affected_from
+    from scoped_events
+),
+
+-- the scoring points: every payment attempt
+attempts as (
+    select
+        entity_type,
+        entity_id,
+        event_id as payment_id,
+        {{- risk_window_sums_typed() }}
+        event_at as as_of_at
+    from windowed
+    where
+        event_type in ('payment', 'failed_payment')
+        -- on an incremental run, the attempts from the change on
+        and (affected_from is null or event_at >= affected_from)
+),
+
+{{ risk_assessment('attempts') }},
+
+final as (
+    select
+        entity_type,
+        entity_id,
+        payment_id,
+        as_of_at,
+        cast(as_of_at as date) as as_of_date,
+        {{- risk_feature_columns() }}
+    from risk_tiers
+)
+
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -1,0 +1,201 @@
+"""risk_features on real builds: every feature equals a brute-force count of the events
+strictly before its attempt; an incremental run repairs the lookback and equals the full
+build; PostgreSQL computes the same features as DuckDB.
+
+The data is tests/test_dbt_postgres.py's: tiny generated sources synced into a lake and
+built with dbt on DuckDB (this module's own instance of its fixtures).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from lake import open_lake
+from lake.postgres_raw import load_bronze_to_postgres
+from tests import test_dbt_postgres as built
+from tests.test_dbt_postgres import DBT, DBT_DIR, assert_green, dbt_build, pg, pg_env
+
+pytestmark = pytest.mark.integration
+# the fixtures of tests/test_dbt_postgres.py, by the names the tests ask for
+synced, duckdb_build = built.synced, built.duckdb_build
+
+WINDOWS = {"1h": "1 hour", "24h": "24 hours", "7d": "7 days", "30d": "30 days"}
+EVENT_TYPES = ("payment", "failed_payment", "refund", "dispute")
+FEATURES = [
+    f"{event_type}_{measure}_{window}"
+    for window in WINDOWS
+    for event_type in EVENT_TYPES
+    for measure in ("count", "amount")
+]
+
+
+def _brute_force_sql() -> str:
+    """Each attempt's features, counted event by event with plain comparisons."""
+    measures = ",\n".join(
+        f"coalesce(sum(case when e.event_type = '{event_type}' and e.event_at >= "
+        f"f.as_of_at - interval '{span}' then {'1' if measure == 'count' else 'e.amount'} "
+        f"end), 0) as {event_type}_{measure}_{window}"
+        for window, span in WINDOWS.items()
+        for event_type in EVENT_TYPES
+        for measure in ("count", "amount")
+    )
+    return f"""
+        with events as (
+            select 'customer' as entity_type, customer_id as entity_id, event_type, event_at,
+                amount_reporting as amount
+            from intermediate.int_risk_events_unioned
+            union all
+            select 'merchant', merchant_id, event_type, event_at, amount_reporting
+            from intermediate.int_risk_events_unioned
+        )
+        select f.entity_type, f.payment_id, {measures}
+        from marts.risk_features as f
+        left join events as e
+            on e.entity_type = f.entity_type and e.entity_id = f.entity_id
+            and e.event_at < f.as_of_at and e.event_at >= f.as_of_at - interval '30 days'
+        group by f.entity_type, f.payment_id
+    """
+
+
+def _mismatches(con: duckdb.DuckDBPyConnection, left: str, right: str) -> list[tuple]:
+    return con.execute(f"({left}) except ({right}) union all ({right}) except ({left})").fetchall()
+
+
+def test_every_feature_counts_exactly_the_events_strictly_before_the_attempt(duckdb_build):
+    con = duckdb.connect(str(duckdb_build), read_only=True)
+    columns = ", ".join(["entity_type", "payment_id", *FEATURES])
+    features = f"select {columns} from marts.risk_features"
+    rows, customers, merchants = con.execute(
+        "select count(*), count(*) filter (where entity_type = 'customer'), "
+        "count(*) filter (where entity_type = 'merchant') from marts.risk_features"
+    ).fetchone()
+    attempts = con.execute("select count(*) from marts.fct_payments").fetchone()[0]
+    assert customers == merchants == attempts > 1000 and rows == 2 * attempts
+    assert _mismatches(con, features, f"select {columns} from ({_brute_force_sql()})") == []
+    # the windows are not empty: the comparison above compared something
+    busy = con.execute(
+        "select count(*) filter (where payment_count_7d > 0), "
+        "count(*) filter (where refund_count_30d > 0), "
+        "count(*) filter (where failed_payment_count_24h > 0) from marts.risk_features"
+    ).fetchone()
+    assert all(n > 0 for n in busy), busy
+
+
+def _dbt_run(warehouse: Path, lake: Path, work: Path, *args: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    result = subprocess.run(
+        [DBT, "run", *args, "--profiles-dir", str(DBT_DIR), "--target-path",
+         str(work / "target"), "--log-path", str(work / "logs")],
+        cwd=DBT_DIR,
+        env={**clean, "DUCKDB_PATH": str(warehouse), "LAKE_ROOT": str(lake)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert_green(result)
+    return result.stdout
+
+
+def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
+    synced, duckdb_build, tmp_path
+):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(duckdb_build, warehouse)
+    lake = tmp_path / "lake"  # the runs write silver and gold there, not into the shared lake
+    shutil.copytree(synced / "lake", lake)
+    features = "select * exclude (_dbt_invocation_id) from marts.risk_features"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create table before_changes as {features}")
+        newest = con.execute("select max(as_of_at) from marts.risk_features").fetchone()[0]
+        # upstream changes of old events, as a change set makes them: payments of two
+        # orders from the middle of the period deleted at the source, and a dispute opened
+        # 40 days before the end that arrives now
+        deleted = con.execute(
+            "select order_id from staging.stg_shop__payments "
+            "order by abs(epoch(paid_at) - epoch($1 - interval '150 days')) limit 2",
+            [newest],
+        ).fetchall()
+        attempts_deleted = 0
+        for (order_id,) in deleted:
+            attempts_deleted += con.execute(
+                "delete from staging.stg_shop__payments where order_id = $1", [order_id]
+            ).fetchone()[0]
+        con.execute(
+            "insert into staging.stg_shop__disputes "
+            "select * replace (dispute_id + 1000000 as dispute_id, "
+            "$1 - interval '40 days' as opened_at, $1 as updated_at) "
+            "from staging.stg_shop__disputes order by dispute_id limit 1",
+            [newest],
+        )
+
+    out = _dbt_run(
+        warehouse, lake, tmp_path, "--select", "int_risk_events_unioned", "risk_features"
+    )
+    assert "incremental model marts.risk_features" in out
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create table incremental as {features}")
+        changed = con.execute(
+            f"select count(*) from (({features}) except (select * from before_changes))"
+        ).fetchone()[0]
+        gone = con.execute(
+            "select count(*) from (select * from before_changes except " + features + ")"
+        ).fetchone()[0]
+    # the deleted attempts' rows (customer and merchant) are gone, and the changes reached
+    # the later attempts of the same customers and merchants
+    assert attempts_deleted > 0 and changed > 0, (attempts_deleted, changed)
+    assert gone == changed + 2 * attempts_deleted
+
+    _dbt_run(warehouse, lake, tmp_path, "--select", "risk_features", "--full-refresh")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert _mismatches(con, features, "select * from incremental") == []
+        assert con.execute("select count(*) from incremental").fetchone()[0] > 2000
+
+
+def test_postgres_computes_the_same_features_as_duckdb(
+    synced, duckdb_build, postgres_database, tmp_path
+):
+    load_bronze_to_postgres(open_lake(str(synced / "lake")), postgres_database)
+    result = dbt_build(
+        "postgres",
+        tmp_path,
+        {**pg_env(postgres_database), "DUCKDB_PATH": str(tmp_path / "unused.duckdb")},
+    )
+    assert_green(result)
+    columns = [
+        "entity_type",
+        "entity_id",
+        "payment_id",
+        "cast(as_of_at as varchar)",
+        *FEATURES,
+        "refund_ratio_30d",
+        "dispute_ratio_30d",
+        "payment_failure_ratio_30d",
+        "is_attempt_burst_1h",
+        "is_failure_burst_24h",
+        "is_volume_spike_24h",
+        "risk_tier",
+        "risk_reasons",
+    ]
+    query = f"select {', '.join(columns)} from marts.risk_features"
+
+    def normalized(rows) -> set[tuple]:
+        return {
+            tuple(Decimal(str(v)) if isinstance(v, float | Decimal) else v for v in row)
+            for row in rows
+        }
+
+    on_duckdb = normalized(
+        duckdb.connect(str(duckdb_build), read_only=True).execute(query).fetchall()
+    )
+    on_postgres = normalized(pg(postgres_database, query))
+    assert len(on_postgres) == len(on_duckdb) > 2000
+    assert on_postgres == on_duckdb
+    tiers = {row[-2] for row in on_postgres}
+    assert "low" in tiers

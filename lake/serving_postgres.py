@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "--catalog",
         default=os.environ.get("LAKE_CATALOG", ""),
         help="the lake's DuckLake catalog, sqlite:/abs/path or postgres:... (default: "
-        "LAKE_CATALOG)",
+        "LAKE_CATALOG, else the SQLite file beside a local lake)",
     )
     source.add_argument("--from-schema", metavar="SCHEMA", help="dbt's marts schema (postgres)")
     commands.add_parser(
@@ -444,11 +444,11 @@ def main(argv: list[str] | None = None) -> int:
             lake = open_lake(args.from_lake, create=False) if args.from_lake else None
             tables = None
             if lake is not None:
-                if not args.catalog:
-                    raise ServingError(
-                        "--from-lake needs the lake's catalog: --catalog or LAKE_CATALOG"
-                    )
-                tables = TableCatalog.of(args.catalog, lake.uri())
+                tables = (
+                    TableCatalog.of(args.catalog, lake.uri())
+                    if args.catalog
+                    else TableCatalog.beside(lake.location)
+                )
             result = publish_gold_to_postgres(
                 dsn, lake=lake, source_schema=args.from_schema, tables=tables
             )

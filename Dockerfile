@@ -46,6 +46,10 @@ RUN uv sync --frozen --no-dev
 
 USER lakehouse
 
+# DuckDB's extensions (DuckLake, catalogs, httpfs) from the locked wheels into the user's
+# extension directory: nothing is downloaded when the pipeline runs
+RUN uv run --no-sync python -m lake.tables.extensions
+
 # Dagster loads dbt assets from target/manifest.json and must not re-parse in every process:
 # parse once, at build time. --no-sync: a plain `uv run` would sync the default groups (dev).
 RUN if [ -f dbt_project/packages.yml ] || [ -f dbt_project/dependencies.yml ]; then \

@@ -9,7 +9,7 @@ RUN := PATH="$(CURDIR)/.venv/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv"
 DBT := cd dbt_project && ../.venv/bin/dbt
 PG_BINDIR ?= $(shell ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-.PHONY: help setup check-python demo demo-stream test test-fast ui docs lint format clean bench superset-setup bi superset-lock
+.PHONY: help setup duckdb-extensions check-python demo demo-stream test test-fast ui docs lint format clean bench superset-setup bi superset-lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} \
@@ -28,11 +28,17 @@ check-python:
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
+# DuckDB's extensions (DuckLake, the SQLite and PostgreSQL catalogs, httpfs) from the pinned
+# wheels into DuckDB's extension directory under $$HOME: offline, every time (a check when they
+# are there), because that directory lives outside the venv and may be new
+duckdb-extensions: .venv/.synced
+	$(RUN) python -m lake.tables.extensions
+
 dbt_project/target/manifest.json: .venv/.synced $(shell find dbt_project/models dbt_project/macros dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 	@# parsed with the variables the pipeline runs dbt with, so dbt's parse state is reused
 	$(RUN) python -c 'from orchestration.resources import parse_dbt_project; parse_dbt_project()'
 
-setup: .venv/.synced dbt_project/target/manifest.json ## Install uv and the locked dependencies, parse the dbt project (idempotent)
+setup: .venv/.synced duckdb-extensions dbt_project/target/manifest.json ## Install uv, the locked dependencies and DuckDB's extensions, parse the dbt project (idempotent)
 
 demo: setup ## Generate the sources and run the whole pipeline on the embedded default, then summarize
 	$(RUN) lakehouse demo

@@ -1,12 +1,13 @@
 """Publish gold to the read-only serving layer that dashboards read (embedded default).
 
-dbt's rebuild deletes and rewrites `gold/<model>/` while dashboards may be reading, and a
-DuckDB file cannot be read while dbt writes it. So each publish:
+Gold is a set of DuckLake tables (lake/tables/catalog.py) that dbt changes while dashboards
+may be reading. Each publish:
 
-1. freezes gold into an immutable snapshot, `serving_dir/snapshots/<snapshot_id>/<model>/...`
-   (hard links: no bytes copied, and dbt's rewrite unlinks the old files rather than
-   changing them, so a snapshot never changes; copies when links are impossible, e.g. across
-   filesystems or from a bucket);
+1. freezes gold into an immutable snapshot, `serving_dir/snapshots/<snapshot_id>/<model>/...`:
+   every gold table exported to Parquet as of one DuckLake snapshot (recorded as
+   `lake_snapshot_id`), so the marts of a publish are consistent with each other. (A copy:
+   the next step is to serve the DuckLake pinned to the published snapshot instead,
+   docs/lake.md.)
 2. writes a DuckDB catalog of views over that snapshot (schema `analytics`, one view per
    mart, plus the table `analytics.gold_publication`) into the snapshot under a temporary
    name, checkpoints, closes and renames it `catalog.duckdb`;
@@ -38,15 +39,23 @@ from itertools import pairwise
 from pathlib import Path
 
 import duckdb
-import pyarrow.fs as pafs
 
 from lake.errors import LakeError
 from lake.storage import TMP_PREFIX, Lake
+from lake.tables.catalog import (
+    ALIAS,
+    CatalogError,
+    TableCatalog,
+    connect,
+    tables_in,
+)
+from lake.tables.catalog import current_snapshot as lake_snapshot_of
 
 log = logging.getLogger(__name__)
 
 CATALOG_NAME = "gold.duckdb"
 SCHEMA = "analytics"
+GOLD_SCHEMA = "marts"  # the DuckLake schema of the gold tables (dbt's marts)
 PUBLICATION_TABLE = "gold_publication"
 SNAPSHOTS = "snapshots"
 SNAPSHOT_CATALOG = "catalog.duckdb"
@@ -60,8 +69,8 @@ class PublishResult:
     snapshot_id: str
     snapshot_dir: Path
     models: dict[str, int]  # rows per mart
-    linked_files: int = 0  # hard-linked from the lake
-    copied_files: int = 0  # copied (links impossible)
+    lake_snapshot: int = 0  # the DuckLake snapshot gold was exported from
+    exported_files: int = 0
     pruned_snapshots: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -73,9 +82,14 @@ def catalog_path(serving_dir: Path) -> Path:
 
 
 def publish_gold(
-    lake: Lake, serving_dir: Path, grace_seconds: float = GRACE_SECONDS
+    lake: Lake,
+    serving_dir: Path,
+    tables: TableCatalog | None = None,
+    grace_seconds: float = GRACE_SECONDS,
 ) -> PublishResult:
-    """Freeze the lake's gold marts into a snapshot and swap the serving catalog onto it."""
+    """Freeze the lake's gold tables (its DuckLake `tables`, default the catalog beside a
+    local lake) into a snapshot and swap the serving catalog onto it."""
+    tables = tables or TableCatalog.beside(lake.location)
     started = time.perf_counter()
     serving_dir = Path(serving_dir).resolve()
     snapshots = serving_dir / SNAPSHOTS
@@ -85,12 +99,12 @@ def publish_gold(
         snapshot_dir = snapshots / snapshot_id
         staging = snapshots / f"{TMP_PREFIX}{snapshot_id}"
         try:
-            linked, copied = _freeze_gold(lake, staging)
+            lake_snapshot, files = _freeze_gold(lake, tables, staging)
             # the snapshot appears whole under its final name, or not at all
             os.replace(staging, snapshot_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        models = _write_catalog(snapshot_dir, snapshot_id)
+        models = _write_catalog(snapshot_dir, snapshot_id, lake_snapshot)
         _point_at(catalog_path(serving_dir), snapshot_dir / SNAPSHOT_CATALOG)
         pruned = _prune(snapshots, KEEP_SNAPSHOTS, grace_seconds)
     result = PublishResult(
@@ -98,8 +112,8 @@ def publish_gold(
         snapshot_id=snapshot_id,
         snapshot_dir=snapshot_dir,
         models=models,
-        linked_files=linked,
-        copied_files=copied,
+        lake_snapshot=lake_snapshot,
+        exported_files=files,
         pruned_snapshots=pruned,
         seconds=time.perf_counter() - started,
     )
@@ -130,44 +144,29 @@ def _publish_lock(serving_dir: Path) -> Iterator[None]:
 
 
 # -- 1. the snapshot ------------------------------------------------------------------------
-def _gold_files(lake: Lake) -> list[str]:
-    gold = lake.path("gold")
-    if not lake.exists(gold):
-        raise LakeError(f"no gold layer in the lake {lake.url}: run the dbt build first")
-    files = [
-        info.path
-        for info in lake.list_files(gold, suffix=".parquet")
-        if not any(part.startswith(TMP_PREFIX) for part in lake.key_of(info.path).split("/"))
-    ]
-    if not files:
-        raise LakeError(f"the gold layer of {lake.url} holds no Parquet file: run dbt first")
-    return files
-
-
-def _freeze_gold(lake: Lake, target: Path) -> tuple[int, int]:
-    """Hard-link (or copy) every gold Parquet file under `target`, keeping its key."""
-    linked = copied = 0
-    gold_prefix = lake.path("gold") + "/"
-    for source in _gold_files(lake):
-        relative = source[len(gold_prefix) :]
-        destination = target / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if lake.location.is_s3:
-            pafs.copy_files(
-                source,
-                str(destination),
-                source_filesystem=lake.fs,
-                destination_filesystem=pafs.LocalFileSystem(),
+def _freeze_gold(lake: Lake, tables: TableCatalog, target: Path) -> tuple[int, int]:
+    """Export every gold table of the lake's DuckLake, as of its latest snapshot, to Parquet
+    under `target/<mart>/`; returns (the DuckLake snapshot, the files written)."""
+    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
+    try:
+        con = connect(tables, read_only=True, filesystem=filesystem)
+    except CatalogError as exc:
+        raise LakeError(f"{exc} (run the dbt build first)") from exc
+    try:
+        marts = tables_in(con, GOLD_SCHEMA)
+        if not marts:
+            raise LakeError(f"the lake {lake.url} holds no gold table: run the dbt build first")
+        snapshot = lake_snapshot_of(con)
+        target.mkdir(parents=True, exist_ok=True)
+        for mart in marts:
+            destination = _sql_string(str(target / mart))
+            con.execute(
+                f'copy (select * from {ALIAS}.{GOLD_SCHEMA}."{mart}" at (version => {snapshot})) '
+                f"to {destination} (format parquet, compression zstd, per_thread_output true)"
             )
-            copied += 1
-            continue
-        try:
-            os.link(source, destination)
-            linked += 1
-        except OSError:  # another filesystem, or links not allowed
-            shutil.copy2(source, destination)
-            copied += 1
-    return linked, copied
+    finally:
+        con.close()
+    return snapshot, sum(1 for _ in target.rglob("*.parquet"))
 
 
 # -- 2. the catalog -------------------------------------------------------------------------
@@ -183,7 +182,7 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _write_catalog(snapshot_dir: Path, snapshot_id: str) -> dict[str, int]:
+def _write_catalog(snapshot_dir: Path, snapshot_id: str, lake_snapshot: int) -> dict[str, int]:
     """Write the snapshot's catalog under a temporary name, then rename it."""
     final = snapshot_dir / SNAPSHOT_CATALOG
     temporary = snapshot_dir / f"{TMP_PREFIX}{SNAPSHOT_CATALOG}"
@@ -205,11 +204,14 @@ def _write_catalog(snapshot_dir: Path, snapshot_id: str) -> dict[str, int]:
             connection.execute(
                 f"create table {SCHEMA}.{PUBLICATION_TABLE} ("
                 "snapshot_id varchar, published_at timestamp, model_name varchar, "
-                "row_count bigint)"
+                "row_count bigint, lake_snapshot_id bigint)"
             )
             connection.executemany(
-                f"insert into {SCHEMA}.{PUBLICATION_TABLE} values (?, ?, ?, ?)",
-                [(snapshot_id, published_at, model, rows) for model, rows in models.items()],
+                f"insert into {SCHEMA}.{PUBLICATION_TABLE} values (?, ?, ?, ?, ?)",
+                [
+                    (snapshot_id, published_at, model, rows, lake_snapshot)
+                    for model, rows in models.items()
+                ],
             )
             connection.execute("checkpoint")
         finally:

@@ -9,8 +9,9 @@ Each publish copies every gold mart into the schema and swaps the copies in **in
 transaction**: readers see the previous publication or the new one, whole, never a mix,
 never a missing table. Two sources, the same result:
 
-- the gold Parquet in the lake (`lake=`): the DuckDB engine, the embedded default's lake in
-  a PostgreSQL serving database. Rows stream through ADBC's bulk ingest (COPY);
+- the gold DuckLake tables of the lake (`lake=`, `tables=`), all as of one snapshot: the
+  DuckDB engine, the embedded default's lake in a PostgreSQL serving database. Rows stream
+  through ADBC's bulk ingest (COPY);
 - the `marts` schema of the same database (`source_schema="marts"`): dbt's postgres target.
   `create table ... as table marts.<mart>`, no byte leaves the server.
 
@@ -48,6 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import duckdb
 import pyarrow as pa
 
 from common.redaction import error_line as first_line
@@ -57,12 +59,12 @@ from lake.postgres_tables import (
     check_identifier,
     conform,
     is_json,
-    parquet_dataset,
     postgres_schema,
     quote_ident,
 )
-from lake.serving import PUBLICATION_TABLE, SCHEMA, _gold_files
+from lake.serving import GOLD_SCHEMA, PUBLICATION_TABLE, SCHEMA
 from lake.storage import Lake, open_lake
+from lake.tables.catalog import ALIAS, TableCatalog, connect, current_snapshot, tables_in
 
 log = logging.getLogger(__name__)
 
@@ -223,16 +225,6 @@ def reader_uri(dsn: str, login: str, password: str, driver: str = "postgresql+ps
 
 
 # -- publishing -------------------------------------------------------------------------------
-def _lake_models(lake: Lake) -> dict[str, list[str]]:
-    """Gold Parquet files per mart."""
-    prefix = lake.path("gold") + "/"
-    models: dict[str, list[str]] = {}
-    for path in _gold_files(lake):
-        model = path[len(prefix) :].split("/", 1)[0]
-        models.setdefault(model, []).append(path)
-    return dict(sorted(models.items()))
-
-
 def _schema_models(cursor, source_schema: str) -> list[str]:
     rows = _rows(
         cursor,
@@ -244,26 +236,44 @@ def _schema_models(cursor, source_schema: str) -> list[str]:
     return [name for (name,) in rows if not name.endswith(("__dbt_tmp", "__dbt_backup"))]
 
 
-def _load_from_lake(cursor, lake: Lake, model: str, paths: list[str], table: str, schema: str):
-    dataset = parquet_dataset(lake, lake.path("gold", model), paths, f"gold {model}")
-    target = postgres_schema(dataset.schema)
-    batches = (
-        conform(batch, target)
-        for batch in dataset.to_batches(batch_size=BATCH_ROWS)
-        if batch.num_rows
-    )
+def _load_from_lake(
+    cursor, gold: duckdb.DuckDBPyConnection, model: str, snapshot: int, table: str, schema: str
+):
+    """Stream one gold table of the DuckLake, as of `snapshot`, into `schema.table`."""
+    reader = gold.execute(
+        f'select * from {ALIAS}.{GOLD_SCHEMA}."{model}" at (version => {snapshot})'
+    ).fetch_record_batch(BATCH_ROWS)
+    target = postgres_schema(reader.schema)
+    batches = (conform(batch, target) for batch in reader if batch.num_rows)
     cursor.adbc_ingest(
         table,
         pa.RecordBatchReader.from_batches(target, batches),
         mode="create",
         db_schema_name=schema,
     )
-    for name in (f.name for f in dataset.schema if is_json(f.type)):
+    for name in (f.name for f in reader.schema if is_json(f.type)):
         column = quote_ident(name)
         cursor.execute(
             f"alter table {quote_ident(schema, table)} "
             f"alter column {column} type jsonb using {column}::jsonb"
         )
+
+
+def _load_lake_gold(cursor, lake: Lake, tables: TableCatalog, schema: str) -> dict[str, str]:
+    """Every gold table of the lake's DuckLake, all as of one snapshot, into `schema`."""
+    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
+    gold = connect(tables, read_only=True, filesystem=filesystem)
+    loaded: dict[str, str] = {}
+    try:
+        snapshot = current_snapshot(gold)
+        for model in tables_in(gold, GOLD_SCHEMA):
+            check_identifier(model, "gold mart")
+            table = f"{LOAD_PREFIX}{model}"[:63]
+            _load_from_lake(cursor, gold, model, snapshot, table, schema)
+            loaded[model] = table
+    finally:
+        gold.close()
+    return loaded
 
 
 def publish_gold_to_postgres(
@@ -272,13 +282,16 @@ def publish_gold_to_postgres(
     source_schema: str | None = None,
     schema: str = SCHEMA,
     group: str = READER_GROUP,
+    tables: TableCatalog | None = None,
 ) -> PostgresPublishResult:
     """Copy every gold mart into `schema` and swap the copies in, in one transaction.
 
-    Exactly one source: `lake` (the gold Parquet) or `source_schema` (dbt's marts schema in
-    the same database)."""
+    Exactly one source: `lake` (its gold DuckLake tables; `tables`, default the catalog
+    beside a local lake) or `source_schema` (dbt's marts schema in the same database)."""
     if (lake is None) == (source_schema is None):
         raise ValueError("publish from exactly one source: lake= or source_schema=")
+    if lake is not None and tables is None:
+        tables = TableCatalog.beside(lake.location)
     check_identifier(schema, "schema")
     check_identifier(group, "reader group")
     if source_schema is not None:
@@ -295,11 +308,8 @@ def publish_gold_to_postgres(
             _ensure_schema(cursor, schema, group)
             loaded: dict[str, str] = {}  # mart -> its uncommitted copy
             if lake is not None:
-                for model, paths in _lake_models(lake).items():
-                    check_identifier(model, "gold mart")
-                    table = f"{LOAD_PREFIX}{model}"[:63]
-                    _load_from_lake(cursor, lake, model, paths, table, schema)
-                    loaded[model] = table
+                assert tables is not None
+                loaded = _load_lake_gold(cursor, lake, tables, schema)
             else:
                 assert source_schema is not None
                 models = _schema_models(cursor, source_schema)
@@ -413,7 +423,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     publish = commands.add_parser("publish", help="copy gold into the analytics schema")
     source = publish.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-lake", metavar="LAKE_URL", help="the gold Parquet of this lake")
+    source.add_argument("--from-lake", metavar="LAKE_URL", help="the gold tables of this lake")
+    publish.add_argument(
+        "--catalog",
+        default=os.environ.get("LAKE_CATALOG", ""),
+        help="the lake's DuckLake catalog, sqlite:/abs/path or postgres:... (default: "
+        "LAKE_CATALOG, else the SQLite file beside a local lake)",
+    )
     source.add_argument("--from-schema", metavar="SCHEMA", help="dbt's marts schema (postgres)")
     commands.add_parser(
         "grant-login",
@@ -426,7 +442,16 @@ def main(argv: list[str] | None = None) -> int:
         dsn = publisher_dsn()
         if args.command == "publish":
             lake = open_lake(args.from_lake, create=False) if args.from_lake else None
-            result = publish_gold_to_postgres(dsn, lake=lake, source_schema=args.from_schema)
+            tables = None
+            if lake is not None:
+                tables = (
+                    TableCatalog.of(args.catalog, lake.uri())
+                    if args.catalog
+                    else TableCatalog.beside(lake.location)
+                )
+            result = publish_gold_to_postgres(
+                dsn, lake=lake, source_schema=args.from_schema, tables=tables
+            )
             print(
                 f"published {len(result.models)} marts to {result.schema} in {result.seconds:.1f}s"
             )

@@ -109,7 +109,8 @@ def ensure_catalog(settings: Settings) -> Path:
     path = catalog_path(settings.serving_dir)
     if not path.exists():
         try:
-            publish_gold(open_lake(settings.lake_url, create=False), settings.serving_dir)
+            lake = open_lake(settings.lake_url, create=False)
+            publish_gold(lake, settings.serving_dir, settings.table_catalog(lake.uri()))
         except Exception as exc:
             raise SupersetError(
                 f"no serving catalog at {path} and gold cannot be published ({exc}): "

@@ -134,7 +134,9 @@ def _run(
     warehouse_dsn = dsn_from_env() if settings.dbt_on_postgres else None
 
     def count() -> None:
-        report.layers = count_layer_rows(lake, str(settings.duckdb_path), warehouse_dsn)
+        report.layers = count_layer_rows(
+            lake, str(settings.duckdb_path), warehouse_dsn, settings.table_catalog(lake.uri())
+        )
         report.dlq_rows = count_dlq_rows(lake)
         report.dbt = latest_dbt_summary(lake)
 

@@ -10,6 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lake.tables.catalog import TableCatalog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -31,6 +35,7 @@ class Settings:
     scale: float
     seed: int
     dbt_target: str | None = None  # default: duckdb, or duckdb_s3 for a lake in a bucket
+    lake_catalog: str = ""  # the DuckLake catalog (lake/tables/catalog.py); set by from_env
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -43,9 +48,10 @@ class Settings:
             seed = int(_get(env, "DATAGEN_SEED", "42"))
         except ValueError as exc:
             raise ValueError(f"DATAGEN_SCALE / DATAGEN_SEED: expected numbers ({exc})") from exc
+        lake_url = _get(env, "LAKE_URL", str(data_dir / "lake"))
         return cls(
             data_dir=data_dir,
-            lake_url=_get(env, "LAKE_URL", str(data_dir / "lake")),
+            lake_url=lake_url,
             landing_url=_get(env, "LANDING_URL", str(data_dir / "landing")),
             oltp_dsn=_get(env, "OLTP_DSN", f"sqlite:///{data_dir / 'shop.db'}"),
             duckdb_path=Path(
@@ -57,6 +63,7 @@ class Settings:
             scale=scale,
             seed=seed,
             dbt_target=env.get("DBT_TARGET") or None,
+            lake_catalog=_lake_catalog(env, data_dir, lake_url),
         )._checked(env)
 
     def _checked(self, env: Mapping[str, str]) -> Settings:
@@ -110,7 +117,30 @@ class Settings:
             "LAKE_ROOT": lake_uri,
             "DUCKDB_PATH": str(self.duckdb_path),
             "DBT_TARGET": self.resolved_dbt_target,
+            "LAKE_CATALOG": self.lake_catalog,
         }
+
+    def table_catalog(self, lake_uri: str) -> TableCatalog:
+        """The lake's DuckLake: silver and gold (docs/lake.md)."""
+        from lake.tables.catalog import TableCatalog
+
+        return TableCatalog.of(self.lake_catalog, lake_uri)
+
+
+def _lake_catalog(env: Mapping[str, str], data_dir: Path, lake_url: str) -> str:
+    """LAKE_CATALOG: `postgres:<connection string>`, or a SQLite file (`sqlite:PATH` or a
+    plain path, relative to DATA_DIR). Default: beside a local lake, `<lake>.sqlite`
+    (DATA_DIR/lake.sqlite for the default lake); DATA_DIR/lake.sqlite for a bucket."""
+    value = (env.get("LAKE_CATALOG") or "").strip()
+    if value.startswith("postgres:"):
+        return value
+    if not value:
+        from lake.location import parse_lake_url
+
+        location = parse_lake_url(lake_url)
+        value = "lake.sqlite" if location.is_s3 else f"{location.root.rstrip('/')}.sqlite"
+    path = Path(value.removeprefix("sqlite:")).expanduser()
+    return f"sqlite:{path if path.is_absolute() else data_dir / path}"
 
 
 def _load_dotenv() -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lake import Lake
+from lake.tables.catalog import TableCatalog, connect, tables_in
 
 
 @dataclass
@@ -26,33 +27,32 @@ class DemoReport:
 
 
 def count_layer_rows(
-    lake: Lake, duckdb_path: str, postgres_dsn: str | None = None
+    lake: Lake,
+    duckdb_path: str,
+    postgres_dsn: str | None = None,
+    tables: TableCatalog | None = None,
 ) -> dict[str, dict[str, int]]:
     """Rows per dataset in each layer, read back from where the data lives (not from logs):
-    bronze in the lake; staging, silver and gold in the lake and the DuckDB file, or in the
-    PostgreSQL database dbt builds in (`postgres_dsn`, the postgres target)."""
+    bronze in the lake; staging in the DuckDB file; silver and gold in the lake's DuckLake
+    (`tables`); or everything but bronze in the PostgreSQL database dbt builds in
+    (`postgres_dsn`, the postgres target)."""
     if postgres_dsn:
         return {"bronze": _bronze_rows(lake), **count_postgres_layers(postgres_dsn)}
-    con = duckdb.connect()
-    if lake.location.is_s3:
-        con.register_filesystem(lake.location.fsspec_filesystem())
-    layers: dict[str, dict[str, int]] = {
-        "bronze": _bronze_rows(lake),
-        "staging": {},
-        "silver": {},
-        "gold": {},
-    }
-    for layer in ("silver", "gold"):
-        models = {
-            i.path[len(lake.path(layer)) :].strip("/").split("/")[0]
-            for i in lake.list_files(lake.path(layer), suffix=".parquet")
-        }
-        for model in sorted(models):
-            layers[layer][model] = _count(con, lake.uri(layer, model, "**", "*.parquet"))
-    con.close()
+    layers: dict[str, dict[str, int]] = {"bronze": _bronze_rows(lake), "staging": {}}
+    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
+    if tables is not None:
+        con = connect(tables, read_only=True, filesystem=filesystem)
+        try:
+            for layer, schema in DUCKLAKE_LAYER_SCHEMAS.items():
+                layers[layer] = {
+                    name: con.execute(f'select count(*) from lake.{schema}."{name}"').fetchone()[0]
+                    for name in tables_in(con, schema)
+                }
+        finally:
+            con.close()
     warehouse = duckdb.connect(duckdb_path, read_only=True)
-    if lake.location.is_s3:
-        warehouse.register_filesystem(lake.location.fsspec_filesystem())
+    if filesystem is not None:
+        warehouse.register_filesystem(filesystem)
     views = warehouse.execute(
         "select table_name from information_schema.tables where table_schema = 'staging' order by 1"
     ).fetchall()
@@ -61,7 +61,7 @@ def count_layer_rows(
             f'select count(*) from staging."{view}"'
         ).fetchone()[0]
     warehouse.close()
-    return layers
+    return {layer: layers.get(layer, {}) for layer in ("bronze", "staging", "silver", "gold")}
 
 
 def _bronze_rows(lake: Lake) -> dict[str, int]:
@@ -81,6 +81,8 @@ def _bronze_rows(lake: Lake) -> dict[str, int]:
     return rows
 
 
+# where silver and gold live in the DuckLake on DuckDB (database `lake`, dbt's schemas)
+DUCKLAKE_LAYER_SCHEMAS = {"silver": "intermediate", "gold": "marts"}
 # where the dbt layers live on the postgres target (dbt_project.yml's +schema)
 POSTGRES_LAYER_SCHEMAS = {"staging": "staging", "silver": "intermediate", "gold": "marts"}
 

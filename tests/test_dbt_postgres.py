@@ -22,9 +22,10 @@ import pytest
 from datagen.generate import GenerationRequest, generate
 from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
-from lake import open_lake, postgres_raw, postgres_tables
+from lake import open_lake, parse_lake_url, postgres_raw, postgres_tables
 from lake.postgres_raw import PostgresLoadError, load_bronze_to_postgres
 from lake.postgres_tables import dsn_from_env
+from lake.tables.catalog import TableCatalog, connect
 from orchestration.crm_service import crm_api_running
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
 
@@ -147,11 +148,31 @@ def duckdb_build(synced: Path) -> Path:
     result = dbt_build(
         "duckdb",
         synced,
-        {"LAKE_ROOT": str(synced / "lake"), "DUCKDB_PATH": str(warehouse)},
+        {
+            "LAKE_ROOT": str(synced / "lake"),
+            "DUCKDB_PATH": str(warehouse),
+            "LAKE_CATALOG": f"sqlite:{synced / 'lake.sqlite'}",
+        },
     )
     print(f"dbt build --target duckdb: {time.perf_counter() - started:.1f} s")
     assert_green(result)
     return warehouse
+
+
+def duckdb_layers(warehouse: Path, lake_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The DuckDB build's layers under their dbt schema names, as on PostgreSQL: staging and
+    snapshots from the warehouse file, intermediate and marts from the lake's DuckLake."""
+    con = connect(TableCatalog.beside(parse_lake_url(str(lake_dir))), read_only=True)
+    con.execute(f"attach '{warehouse}' as warehouse (read_only)")
+    relations = con.execute(
+        "select table_catalog, table_schema, table_name from information_schema.tables "
+        f"where table_catalog in ('warehouse', 'lake') and table_schema in {LAYER_SCHEMAS}"
+    ).fetchall()
+    for catalog, schema, name in relations:
+        con.execute(f'create schema if not exists memory."{schema}"')
+        source = f'"{catalog}"."{schema}"."{name}"'
+        con.execute(f'create view memory."{schema}"."{name}" as select * from {source}')
+    return con
 
 
 def test_dbt_build_on_postgres_agrees_with_duckdb(
@@ -197,12 +218,12 @@ def test_dbt_build_on_postgres_agrees_with_duckdb(
     ) == [(orders, cents)]
 
     # the same relations with the same rows on both engines
-    warehouse = duckdb.connect(str(duckdb_build), read_only=True)
+    warehouse = duckdb_layers(duckdb_build, synced / "lake")
     on_duckdb = {
         (schema, name)
         for schema, name in warehouse.execute(
             "select table_schema, table_name from information_schema.tables "
-            f"where table_schema in {LAYER_SCHEMAS}"
+            f"where table_catalog = 'memory' and table_schema in {LAYER_SCHEMAS}"
         ).fetchall()
     }
     on_postgres = {

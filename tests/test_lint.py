@@ -31,7 +31,19 @@ def test_dbt_sql_is_sqlfluff_clean(tmp_path):
         "DBT_LOG_PATH": str(tmp_path / "logs"),
         "DUCKDB_PATH": str(tmp_path / "lint.duckdb"),
         "LAKE_ROOT": str(tmp_path / "lake"),
+        "LAKE_CATALOG": f"sqlite:{tmp_path / 'lake.sqlite'}",
     }
+    # the dbt templater opens the profile's connection, which loads DuckDB's extensions from
+    # under HOME: a fresh HOME gets them as `make setup` installs them (offline)
+    installed = subprocess.run(
+        [str(BIN / "python"), "-m", "lake.tables.extensions"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert installed.returncode == 0, installed.stderr
     lint = subprocess.run(
         [str(BIN / "sqlfluff"), "lint", "models", "tests", "snapshots"],
         cwd=DBT_PROJECT_DIR,

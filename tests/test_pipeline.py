@@ -16,6 +16,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from lake import parse_lake_url
+from lake.tables.catalog import TableCatalog, connect, tables_in
 from orchestration.demo import run_demo
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
@@ -32,8 +34,13 @@ def settings_for(tmp_path, **env) -> Settings:
 def assert_complete_run(report, expected_orders: int) -> None:
     for layer in ("bronze", "staging", "silver", "gold"):
         assert report.layers[layer], f"no datasets in {layer}"
-        # the pipeline's own records (_ops) may legitimately be empty on a first run
-        data = {k: v for k, v in report.layers[layer].items() if "ops" not in k.split("_")}
+        # the pipeline's own records (_ops: syncs, dbt builds) may legitimately be empty on a
+        # first run (dbt_build_results: before the first build has finished)
+        data = {
+            k: v
+            for k, v in report.layers[layer].items()
+            if "ops" not in k.split("_") and not k.startswith("dbt_")
+        }
         assert all(rows > 0 for rows in data.values()), report.layers[layer]
     assert report.layers["bronze"]["shop.orders"] == expected_orders
     assert report.layers["gold"]["fct_orders"] == expected_orders
@@ -43,11 +50,16 @@ def assert_complete_run(report, expected_orders: int) -> None:
     assert report.dlq_rows > 0  # the malformed clickstream lines, kept
 
 
-def gold_revenue_by_day(con: duckdb.DuckDBPyConnection, lake_uri: str) -> dict:
-    rows = con.execute(
-        "select order_date, sum(gross_revenue_reporting) from read_parquet("
-        f"'{lake_uri}/gold/daily_revenue/*/*/*.parquet', hive_partitioning = true) group by 1"
-    ).fetchall()
+def gold_tables(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """The run's DuckLake (silver and gold), read-only: the catalog beside the lake."""
+    return connect(TableCatalog.beside(parse_lake_url(str(tmp_path / "lake"))), read_only=True)
+
+
+def gold_revenue_by_day(tmp_path: Path) -> dict:
+    with gold_tables(tmp_path) as con:
+        rows = con.execute(
+            "select order_date, sum(gross_revenue_reporting) from lake.marts.daily_revenue group by 1"
+        ).fetchall()
     return dict(rows)
 
 
@@ -59,6 +71,7 @@ def dbt_env(tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "LAKE_ROOT": str(tmp_path / "lake"),
         "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "LAKE_CATALOG": f"sqlite:{tmp_path / 'lake.sqlite'}",
         "DBT_TARGET_PATH": str(tmp_path / "dbt-target"),
         "DBT_LOG_PATH": str(tmp_path / "dbt-logs"),
     }
@@ -93,13 +106,15 @@ def models_built_from_the_sources(manifest: dict) -> list[dict]:
 def fingerprint_models(tmp_path: Path) -> dict[str, tuple]:
     """Each model's row count and an order-independent hash of its rows (doubles rounded:
     a sum may differ in its last bits with the order it adds in), from the warehouse file
-    (incremental models are tables in it, the others views over their lake Parquet);
+    and the lake's DuckLake attached to it (silver and gold);
     `_dbt_invocation_id` says which build wrote a row, so it is left out."""
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     found = {}
+    tables = TableCatalog.beside(parse_lake_url(str(tmp_path / "lake")))
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        connect(tables, read_only=True, connection=con)
         for node in models_built_from_the_sources(manifest):
-            relation = f'"{node["schema"]}"."{node["alias"]}"'
+            relation = f'"{node["database"]}"."{node["schema"]}"."{node["alias"]}"'
             columns = [
                 f'round("{name}", 6)' if kind in ("DOUBLE", "FLOAT") else f'"{name}"'
                 for name, kind, *_ in con.execute(f"describe {relation}").fetchall()
@@ -160,7 +175,7 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
         where o.status != 'cancelled' group by 1
     """).fetchall()
     )
-    actual = gold_revenue_by_day(con, str(tmp_path / "lake"))
+    actual = gold_revenue_by_day(tmp_path)
     assert actual.keys() == expected.keys()
     assert all(abs(float(actual[d]) - float(expected[d])) < 0.02 for d in expected)
 
@@ -189,43 +204,32 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
         ).fetchone()
     deleted = before - after
     assert deleted and after - before, again.changes  # inserts, and hard deletes on SQLite
-    assert_gone_from_gold(tmp_path / "lake", deleted)
+    assert_gone_from_gold(tmp_path, deleted)
     assert again.layers["staging"]["stg_shop__orders"] == orders
     assert again.layers["gold"]["fct_orders"] == orders
     assert again.layers["bronze"]["shop.orders"] > orders  # new versions appended, deduped later
-    gold_delivered = (
-        duckdb.connect()
-        .execute(
-            "select count(*) from read_parquet(?) where order_status = 'delivered'",
-            [f"{tmp_path}/lake/gold/fct_orders/*.parquet"],
-        )
-        .fetchone()[0]
-    )
+    with gold_tables(tmp_path) as con:
+        (gold_delivered,) = con.execute(
+            "select count(*) from lake.marts.fct_orders where order_status = 'delivered'"
+        ).fetchone()
     assert gold_delivered == delivered
     assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
 
 
-def assert_gone_from_gold(lake: Path, order_ids: set[int]) -> None:
+def assert_gone_from_gold(tmp_path: Path, order_ids: set[int]) -> None:
     """No gold table that carries an order id still holds one of these orders."""
     checked = []
-    for table in sorted(p for p in (lake / "gold").iterdir() if p.is_dir()):
-        files = f"{table}/**/*.parquet"
-        columns = {
-            c[0] for c in duckdb.connect().execute(f"describe select * from '{files}'").fetchall()
-        }
-        if "order_id" not in columns:
-            continue
-        ids = ", ".join(str(i) for i in sorted(order_ids))
-        left = (
-            duckdb.connect()
-            .execute(
-                f"select count(*) from read_parquet('{files}', union_by_name = true) "
-                f"where order_id in ({ids})"
-            )
-            .fetchone()[0]
-        )
-        checked.append(table.name)
-        assert left == 0, f"{table.name} still holds {left} rows of deleted orders"
+    ids = ", ".join(str(i) for i in sorted(order_ids))
+    with gold_tables(tmp_path) as con:
+        for table in tables_in(con, "marts"):
+            columns = {c[0] for c in con.execute(f"describe lake.marts.{table}").fetchall()}
+            if "order_id" not in columns:
+                continue
+            (left,) = con.execute(
+                f"select count(*) from lake.marts.{table} where order_id in ({ids})"
+            ).fetchone()
+            checked.append(table)
+            assert left == 0, f"{table} still holds {left} rows of deleted orders"
     assert {"fct_orders", "fct_order_items", "fct_payments"} <= set(checked), checked
 
 
@@ -297,12 +301,8 @@ def test_demo_with_the_oltp_in_postgresql(tmp_path, postgres_database):
             "select count(*), sum(order_total_cents) from orders"
         ).fetchone()
     assert second.layers["gold"]["fct_orders"] == orders
-    fct_orders = tmp_path / "lake" / "gold" / "fct_orders" / "*.parquet"
-    gold = (
-        duckdb.connect()
-        .execute(f"select sum(order_total_cents) from read_parquet('{fct_orders}')")
-        .fetchone()[0]
-    )
+    with gold_tables(tmp_path) as con:
+        (gold,) = con.execute("select sum(order_total_cents) from lake.marts.fct_orders").fetchone()
     assert gold == total
     tombstones = (
         duckdb.connect()

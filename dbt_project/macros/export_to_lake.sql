@@ -1,14 +1,13 @@
-{#- Incremental models live as tables in the DuckDB file (dbt-duckdb's external
-    materialization cannot be incremental); this post-hook copies the table to the lake
-    as Parquet, in the folder the external models of its layer use (macros/
-    external_location.sql: silver/<model> with Snappy, gold/<model> with ZSTD), so every
-    layer in the lake stays complete for every reader. On PostgreSQL the schemas are the
-    layers, so there is nothing to do.
+{#- Formerly: the post-hook that copied an incremental model's table from the DuckDB file to
+    the lake as Parquet after every build. On DuckDB silver and gold are now DuckLake
+    tables whose files are in the lake already (docs/lake.md), so this only still copies
+    a model built outside the DuckLake (none in this project); on PostgreSQL the schemas
+    are the layers. Kept until the models' `post_hook` calls are removed.
     With unless_nothing_loaded, an incremental run that wrote no row keeps the lake's
-    copy (for a model whose rows only ever change by delete+insert, no new row means no
-    change; macros/loaded_rows.sql). -#}
+    copy (macros/loaded_rows.sql). -#}
 {%- macro export_to_lake(unless_nothing_loaded=false) -%}
-    {%- if target.type != 'duckdb' -%}
+    {%- if target.type != 'duckdb' or adapter.is_ducklake(this) -%}
+        {#- a DuckLake table's files are in the lake already: nothing to copy -#}
         select 1 as nothing_to_export
     {%- elif unless_nothing_loaded and is_incremental() and not rows_loaded_by_this_invocation() -%}
         select 1 as lake_copy_unchanged

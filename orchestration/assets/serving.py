@@ -90,7 +90,7 @@ def build_gold_catalog(manifest: Mapping[str, Any]):
         published: list[str] = []
         models: dict[str, int] = {}
         if layers.duckdb_catalog:
-            result = publish_gold(lake, settings.serving_dir)
+            result = publish_gold(lake, settings.serving_dir, settings.table_catalog(lake.uri()))
             context.log.info("published snapshot %s: %s", result.snapshot_id, result.models)
             published.append(f"DuckDB catalog {result.catalog_path}")
             models = result.models
@@ -106,6 +106,9 @@ def build_gold_catalog(manifest: Mapping[str, Any]):
             on_postgres = publish_gold_to_postgres(
                 layers.postgres_dsn,
                 lake=None if layers.postgres_source_schema else lake,
+                tables=None
+                if layers.postgres_source_schema
+                else settings.table_catalog(lake.uri()),
                 source_schema=layers.postgres_source_schema,
             )
             where = f"PostgreSQL {redact(layers.postgres_dsn)} schema {on_postgres.schema}"
@@ -131,6 +134,15 @@ def build_gold_catalog(manifest: Mapping[str, Any]):
     return gold_catalog
 
 
+def _own_records_marts(manifest: Mapping[str, Any]) -> set[str]:
+    """The marts over the pipeline's own records (models/marts/ops)."""
+    return {
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1:3] == ["marts", "ops"]
+    }
+
+
 def _exposure_marts(manifest: Mapping[str, Any], exposure: Mapping[str, Any]) -> list[str]:
     return [manifest["nodes"][uid]["name"] for uid in exposure["depends_on"]["nodes"]]
 
@@ -139,6 +151,7 @@ def build_dashboards(manifest: Mapping[str, Any]):
     exposures = {e["name"]: e for e in manifest.get("exposures", {}).values()}
     if not exposures:
         return None
+    own = _own_records_marts(manifest)
     specs = [
         AssetSpec(
             key=dashboard_key(name),
@@ -164,7 +177,9 @@ def build_dashboards(manifest: Mapping[str, Any]):
             for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
                 marts = _exposure_marts(manifest, exposures[key.path[-1]])
                 rows = {m: rows_of(m) for m in marts}
-                empty = [m for m, n in rows.items() if not n]
+                # a mart of the pipeline's own records (marts/ops) is empty until a first
+                # build has finished (dbt_build_results): it must be there, not full
+                empty = [m for m, n in rows.items() if not n and (n is None or m not in own)]
                 if empty:
                     raise RuntimeError(
                         f"{key.to_user_string()} reads marts that are missing or empty in "
@@ -179,17 +194,19 @@ def build_dashboards(manifest: Mapping[str, Any]):
 
 
 @contextmanager
-def _serving_rows(settings: Settings, publisher: str) -> Iterator[tuple[str, Callable[[str], int]]]:
+def _serving_rows(
+    settings: Settings, publisher: str
+) -> Iterator[tuple[str, Callable[[str], int | None]]]:
     """Where Superset reads (PostgreSQL when SERVING_PG_DSN is set, else the DuckDB
-    catalog), and a function giving a mart's rows there (0 when it is missing)."""
+    catalog), and a function giving a mart's rows there (None when it is missing)."""
     if publisher:
         with psycopg.connect(publisher, autocommit=True) as conn:
 
-            def postgres_rows(mart: str) -> int:
+            def postgres_rows(mart: str) -> int | None:
                 relation = f'{SCHEMA}."{mart}"'
                 (exists,) = conn.execute("select to_regclass(%s)", (relation,)).fetchone()
                 if exists is None:
-                    return 0
+                    return None
                 return conn.execute(f"select count(*) from {relation}").fetchone()[0]
 
             yield f"PostgreSQL {redact(publisher)} schema {SCHEMA}", postgres_rows
@@ -201,11 +218,11 @@ def _serving_rows(settings: Settings, publisher: str) -> Iterator[tuple[str, Cal
         yield f"DuckDB catalog {catalog}", lambda mart: _duckdb_rows(con, mart)
 
 
-def _duckdb_rows(con: duckdb.DuckDBPyConnection, mart: str) -> int:
+def _duckdb_rows(con: duckdb.DuckDBPyConnection, mart: str) -> int | None:
     try:
         return con.execute(f'select count(*) from {SCHEMA}."{mart}"').fetchone()[0]
     except duckdb.CatalogException:
-        return 0
+        return None
 
 
 def build_serving_assets(manifest: Mapping[str, Any]) -> list:

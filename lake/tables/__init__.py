@@ -1,0 +1,1 @@
+"""The table layer: DuckLake tables over the lake (catalog, snapshots, publish, maintenance)."""

@@ -1,0 +1,59 @@
+"""The lake's DuckLake (lake/tables/catalog.py): attach, snapshots, and a catalog that cannot
+be opened failing with one line that names it, changing nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from lake import parse_lake_url
+from lake.tables.catalog import CatalogError, TableCatalog, connect, current_snapshot
+
+
+@pytest.fixture
+def tables(tmp_path) -> TableCatalog:
+    (tmp_path / "lake").mkdir()
+    return TableCatalog.beside(parse_lake_url(str(tmp_path / "lake")))
+
+
+def test_the_catalog_sits_beside_a_local_lake(tmp_path, tables):
+    assert tables.sqlite_path == tmp_path / "lake.sqlite"
+    assert tables.data_path == f"{tmp_path / 'lake'}/"
+    with pytest.raises(CatalogError, match="in a bucket"):
+        TableCatalog.beside(parse_lake_url("s3://some-bucket/lake"))
+    with pytest.raises(CatalogError, match="absolute"):
+        TableCatalog.of("sqlite:relative.sqlite", str(tmp_path))
+
+
+def test_a_reader_pinned_to_a_snapshot_sees_that_version(tables, tmp_path):
+    with connect(tables) as writer:
+        writer.execute("create table lake.main.t as select range as id from range(100)")
+        pinned = current_snapshot(writer)
+        writer.execute("insert into lake.main.t select range from range(50)")
+        writer.execute("delete from lake.main.t where id < 3")
+    with connect(tables, read_only=True, snapshot=pinned) as reader:
+        assert reader.execute("select count(*) from lake.main.t").fetchone() == (100,)
+        assert current_snapshot(reader) == pinned
+    with connect(tables, read_only=True) as latest:
+        assert latest.execute("select count(*) from lake.main.t").fetchone() == (
+            144,
+        )  # less ids 0-2 twice
+    # the data files are in the lake folder, under the table's own folder
+    assert list((tmp_path / "lake" / "main" / "t").glob("ducklake-*.parquet"))
+
+
+def test_a_missing_catalog_is_not_created_by_a_reader(tables):
+    with pytest.raises(CatalogError, match=f"{tables.sqlite_path}.*does not exist yet"):
+        connect(tables, read_only=True)
+    assert not tables.sqlite_path.exists()
+
+
+def test_a_catalog_that_is_not_one_fails_naming_it_and_stays_as_it_was(tables):
+    tables.sqlite_path.write_bytes(b"this is not a SQLite database, " * 100)
+    before = tables.sqlite_path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(CatalogError) as failure:
+            connect(tables, read_only=read_only)
+        message = str(failure.value)
+        assert str(tables.sqlite_path) in message and "nothing was changed" in message
+        assert "\n" not in message
+    assert tables.sqlite_path.read_bytes() == before

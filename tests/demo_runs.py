@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from lake import open_lake
+from lake import open_lake, parse_lake_url
 from lake.postgres_raw import load_bronze_to_postgres
+from lake.tables.catalog import TableCatalog, connect
 from orchestration.demo import run_demo
 from orchestration.settings import Settings
 from tests.test_dbt_postgres import assert_green, dbt_build, pg_env
@@ -27,9 +29,11 @@ class DemoAfterChangeSet:
     changes: str  # what the second run's change set did ("N inserted, N updated, N deleted")
     postgres_dsn: str
 
-    @property
-    def gold(self) -> Path:
-        return self.root / "lake" / "gold"
+    def gold(self) -> duckdb.DuckDBPyConnection:
+        """The lake's gold marts (DuckLake tables, read-only), the default schema."""
+        con = connect(TableCatalog.beside(parse_lake_url(str(self.root / "lake"))), read_only=True)
+        con.execute("use lake.marts")
+        return con
 
 
 def build_on_postgres(root: Path, dsn: str) -> None:

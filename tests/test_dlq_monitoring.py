@@ -12,7 +12,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from ingestion.connections import load_connections
@@ -62,6 +61,7 @@ def dbt_build(
     """The ops models alone (they read only _ops and the DLQ), with their own target path."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     clean.update(LAKE_ROOT=str(lake_root), DUCKDB_PATH=str(root / "warehouse.duckdb"))
+    clean.update(LAKE_CATALOG=f"sqlite:{lake_root.parent / (lake_root.name + '.sqlite')}")
     clean.update(env or {})
     return subprocess.run(
         [
@@ -103,7 +103,9 @@ def monitored(tmp_path_factory):
     result = dbt_build(root, root / "lake")
     assert result.returncode == 0, result.stdout[-5000:]
     assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout, result.stdout[-3000:]
-    warehouse = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    from test_dbt_postgres import duckdb_layers
+
+    warehouse = duckdb_layers(root / "warehouse.duckdb", root / "lake")
     yield lake, syncs, replay, warehouse
     warehouse.close()
 

@@ -6,7 +6,7 @@ marketplace, daily orders that spike only on promotion days, merchants in severa
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import duckdb
 import numpy as np
@@ -26,18 +26,14 @@ REPEAT_RATE_DATASET = (
 
 
 @pytest.fixture(scope="module")
-def gold(demo_after_change_set: DemoAfterChangeSet) -> Path:
-    return demo_after_change_set.gold
+def gold(demo_after_change_set: DemoAfterChangeSet) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = demo_after_change_set.gold()
+    yield con
+    con.close()
 
 
-def query(gold: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect()
-    for model in sorted(p.name for p in gold.iterdir() if p.is_dir()):
-        con.execute(
-            f"create view {model} as select * from read_parquet("
-            f"'{gold / model}/**/*.parquet', hive_partitioning = true)"
-        )
-    return con.execute(sql).fetchall()
+def query(gold: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return gold.execute(sql).fetchall()
 
 
 def test_the_repeat_rate_chart_shows_a_real_marketplace_rate(gold):

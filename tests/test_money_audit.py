@@ -360,18 +360,11 @@ def read_gold(
     return gold
 
 
-def gold_on_duckdb(lake: Path) -> dict[str, Mart]:
-    """Gold Parquet as written: decimals come back as Python Decimals, never doubles."""
-    con = duckdb.connect()
-
-    def relation(mart: str) -> str:
-        return (
-            f"read_parquet('{lake}/gold/{mart}/**/*.parquet', hive_partitioning = true, "
-            "union_by_name = true)"
-        )
-
+def gold_on_duckdb(runs: AuditedRuns) -> dict[str, Mart]:
+    """Gold as the DuckLake holds it: decimals come back as Python Decimals, never doubles."""
+    con = runs.gold()
     try:
-        return read_gold(lambda sql: con.execute(sql).fetchall(), relation)
+        return read_gold(lambda sql: con.execute(sql).fetchall(), lambda mart: mart)
     finally:
         con.close()
 
@@ -402,6 +395,7 @@ class AuditedRuns:
     root: Path
     changes: str
     postgres_dsn: str
+    gold: Callable[[], duckdb.DuckDBPyConnection]
 
     @property
     def sources(self) -> Sources:
@@ -411,7 +405,7 @@ class AuditedRuns:
 @pytest.fixture(scope="module")
 def audited_runs(demo_after_change_set: DemoAfterChangeSet) -> AuditedRuns:
     runs = demo_after_change_set
-    return AuditedRuns(runs.root, runs.changes, runs.postgres_dsn)
+    return AuditedRuns(runs.root, runs.changes, runs.postgres_dsn, runs.gold)
 
 
 def test_the_change_set_inserted_updated_and_deleted_orders(audited_runs):
@@ -424,7 +418,7 @@ def test_the_change_set_inserted_updated_and_deleted_orders(audited_runs):
 def test_gold_on_duckdb_equals_the_sources_to_the_cent(audited_runs):
     expected = expected_marts(audited_runs.sources)
     assert len(expected["fct_orders"]) > 1_000 and len(expected["fct_refunds"]) > 10
-    assert_equal_to_the_cent(gold_on_duckdb(audited_runs.root / "lake"), expected, "duckdb")
+    assert_equal_to_the_cent(gold_on_duckdb(audited_runs), expected, "duckdb")
 
 
 def test_gold_on_postgres_equals_the_sources_to_the_cent(audited_runs):
@@ -435,7 +429,7 @@ def test_gold_on_postgres_equals_the_sources_to_the_cent(audited_runs):
 def test_the_audit_sees_a_cent(audited_runs):
     """The comparison is sharp: one cent off in one line of one order is reported."""
     expected = expected_marts(audited_runs.sources)
-    gold = gold_on_duckdb(audited_runs.root / "lake")
+    gold = gold_on_duckdb(audited_runs)
     key, row = next(iter(sorted(gold["fct_order_items"].items())))
     gold["fct_order_items"][key] = (*row[:2], row[2] + Decimal("0.01"), *row[3:])
     with pytest.raises(AssertionError, match=r"fct_order_items: 0 rows missing .* 1 differ"):
@@ -449,6 +443,6 @@ def test_orders_add_up_once_and_the_per_category_count_does_not(audited_runs):
     placed = sum(
         1 for o in audited_runs.sources.orders if o["status"].strip().lower() != "cancelled"
     )
-    gold = gold_on_duckdb(audited_runs.root / "lake")
+    gold = gold_on_duckdb(audited_runs)
     assert sum(row[0] for row in gold["daily_orders"].values()) == placed
     assert sum(row[0] for row in gold["daily_revenue"].values()) > placed

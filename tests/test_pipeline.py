@@ -58,7 +58,8 @@ def gold_tables(tmp_path: Path) -> duckdb.DuckDBPyConnection:
 def gold_revenue_by_day(tmp_path: Path) -> dict:
     with gold_tables(tmp_path) as con:
         rows = con.execute(
-            "select order_date, sum(gross_revenue_reporting) from lake.marts.daily_revenue group by 1"
+            "select order_date, sum(gross_revenue_reporting) "
+            "from lake.marts.daily_revenue group by 1"
         ).fetchall()
     return dict(rows)
 

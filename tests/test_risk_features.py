@@ -17,10 +17,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lake import open_lake
+from lake import open_lake, parse_lake_url
 from lake.postgres_raw import load_bronze_to_postgres
+from lake.tables.catalog import TableCatalog, connect
 from tests import test_dbt_postgres as built
-from tests.test_dbt_postgres import DBT, DBT_DIR, assert_green, dbt_build, pg, pg_env
+from tests.test_dbt_postgres import (
+    DBT,
+    DBT_DIR,
+    assert_green,
+    dbt_build,
+    duckdb_layers,
+    pg,
+    pg_env,
+)
 
 pytestmark = pytest.mark.integration
 # the fixtures of tests/test_dbt_postgres.py, by the names the tests ask for
@@ -69,7 +78,7 @@ def _mismatches(con: duckdb.DuckDBPyConnection, left: str, right: str) -> list[t
 
 
 def test_every_feature_counts_exactly_the_events_strictly_before_the_attempt(duckdb_build):
-    con = duckdb.connect(str(duckdb_build), read_only=True)
+    con = duckdb_layers(duckdb_build, duckdb_build.parent / "lake")
     columns = ", ".join(["entity_type", "payment_id", *FEATURES])
     features = f"select {columns} from marts.risk_features"
     rows, customers, merchants = con.execute(
@@ -88,13 +97,25 @@ def test_every_feature_counts_exactly_the_events_strictly_before_the_attempt(duc
     assert all(n > 0 for n in busy), busy
 
 
+def _warehouse_and_lake(warehouse: Path, lake: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse file (staging, writable) with the lake's DuckLake attached read-only as
+    `lake` (intermediate and marts live there)."""
+    con = duckdb.connect(str(warehouse))
+    return connect(TableCatalog.beside(parse_lake_url(str(lake))), read_only=True, connection=con)
+
+
 def _dbt_run(warehouse: Path, lake: Path, work: Path, *args: str) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     result = subprocess.run(
         [DBT, "run", *args, "--profiles-dir", str(DBT_DIR), "--target-path",
          str(work / "target"), "--log-path", str(work / "logs")],
         cwd=DBT_DIR,
-        env={**clean, "DUCKDB_PATH": str(warehouse), "LAKE_ROOT": str(lake)},
+        env={
+            **clean,
+            "DUCKDB_PATH": str(warehouse),
+            "LAKE_ROOT": str(lake),
+            "LAKE_CATALOG": f"sqlite:{lake.parent / (lake.name + '.sqlite')}",
+        },
         capture_output=True,
         text=True,
         timeout=600,
@@ -110,10 +131,12 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
     shutil.copy(duckdb_build, warehouse)
     lake = tmp_path / "lake"  # the runs write silver and gold there, not into the shared lake
     shutil.copytree(synced / "lake", lake)
-    features = "select * exclude (_dbt_invocation_id) from marts.risk_features"
-    with duckdb.connect(str(warehouse)) as con:
+    for catalog in synced.glob("lake.sqlite*"):  # the DuckLake's catalog beside the lake
+        shutil.copy(catalog, tmp_path / catalog.name)
+    features = "select * exclude (_dbt_invocation_id) from lake.marts.risk_features"
+    with _warehouse_and_lake(warehouse, lake) as con:
         con.execute(f"create table before_changes as {features}")
-        newest = con.execute("select max(as_of_at) from marts.risk_features").fetchone()[0]
+        newest = con.execute("select max(as_of_at) from lake.marts.risk_features").fetchone()[0]
         # upstream changes of old events, as a change set makes them: payments of two
         # orders from the middle of the period deleted at the source, and a dispute opened
         # 40 days before the end that arrives now
@@ -139,7 +162,7 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
         warehouse, lake, tmp_path, "--select", "int_risk_events_unioned", "risk_features"
     )
     assert "incremental model marts.risk_features" in out
-    with duckdb.connect(str(warehouse)) as con:
+    with _warehouse_and_lake(warehouse, lake) as con:
         con.execute(f"create table incremental as {features}")
         changed = con.execute(
             f"select count(*) from (({features}) except (select * from before_changes))"
@@ -153,7 +176,7 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
     assert gone == changed + 2 * attempts_deleted
 
     _dbt_run(warehouse, lake, tmp_path, "--select", "risk_features", "--full-refresh")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with _warehouse_and_lake(warehouse, lake) as con:
         assert _mismatches(con, features, "select * from incremental") == []
         assert con.execute("select count(*) from incremental").fetchone()[0] > 2000
 
@@ -192,7 +215,7 @@ def test_postgres_computes_the_same_features_as_duckdb(
         }
 
     on_duckdb = normalized(
-        duckdb.connect(str(duckdb_build), read_only=True).execute(query).fetchall()
+        duckdb_layers(duckdb_build, duckdb_build.parent / "lake").execute(query).fetchall()
     )
     on_postgres = normalized(pg(postgres_database, query))
     assert len(on_postgres) == len(on_duckdb) > 2000

@@ -12,6 +12,8 @@ rate as of the order date (the latest earlier rate on a day without one), each a
 converted once and rounded half-up (away from zero), refunds rounded one by one, order
 totals and refunds split over lines by largest remainder (ties to the lower
 order_item_id), averages rounded once from exact cents, regions the buyer's country now.
+The risk marts hold windowed features, not money totals: tests/test_risk_features.py
+recomputes every one of them event by event.
 """
 
 from __future__ import annotations
@@ -253,23 +255,6 @@ def expected_marts(src: Sources) -> dict[str, Mart]:
             row[1] += fact["gross"]
             row[2] += fact["refunded"]
 
-    # merchant_risk: the counts behind the risk ratios (every order, cancelled too)
-    order_merchant = {o["order_id"]: o["merchant_id"] for o in src.orders}
-    merchants: dict[int, list] = {mid: [0, 0, 0, 0, 0, 0] for mid in src.merchants}
-    for order in src.orders:
-        merchants[order["merchant_id"]][0] += 1
-    for payment in src.payments:
-        if payment["order_id"] in order_merchant:
-            row = merchants[order_merchant[payment["order_id"]]]
-            row[1] += 1
-            row[2 if payment["status"].strip().lower() == "succeeded" else 3] += 1
-    for refund in src.refunds:
-        if refund["order_id"] in order_merchant:
-            merchants[order_merchant[refund["order_id"]]][4] += 1
-    for dispute in src.disputes:
-        if dispute["order_id"] in order_merchant:
-            merchants[order_merchant[dispute["order_id"]]][5] += 1
-
     return {
         "fct_orders": fct_orders,
         "fct_order_items": fct_items,
@@ -297,7 +282,6 @@ def expected_marts(src: Sources) -> dict[str, Mart]:
             )
             for cid, (n, g, r) in per_customer.items()
         },
-        "merchant_risk": {(mid,): tuple(counts) for mid, counts in merchants.items()},
     }
 
 
@@ -339,11 +323,6 @@ COLUMNS = {
         ["customer_id"],
         ["order_count", "lifetime_revenue_reporting", "lifetime_net_revenue_reporting",
          "average_order_value_reporting", "is_repeat_customer"],
-    ),
-    "merchant_risk": (
-        ["merchant_id"],
-        ["order_count", "payment_attempt_count", "successful_payment_count",
-         "failed_payment_count", "refund_count", "dispute_count"],
     ),
 }  # fmt: skip
 

@@ -31,7 +31,6 @@ OTHERS = (
     "staging/stg_shop__orders",
     "staging/stg_crm__contacts",
     "marts/dim_customers",
-    "marts/merchant_risk",
     "marts/funnel_conversion",
     "marts/pipeline_health",
 )

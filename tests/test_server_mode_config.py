@@ -354,9 +354,11 @@ def test_dagster_instance_stores_runs_in_postgresql_configured_by_the_environmen
     home = config["services"]["pipeline"]["environment"]["DAGSTER_HOME"]
     assert f"COPY docker/dagster/dagster.yaml {home}/dagster.yaml" in dockerfile
     # the pools and settings of the instance the embedded default writes (orchestration/instance.py)
-    from orchestration.instance import DAGSTER_YAML
+    # (its SQLite event log is the embedded default's own; server mode stores in PostgreSQL)
+    from orchestration.instance import instance_yaml
 
-    dev = yaml.safe_load(DAGSTER_YAML)
+    dev = yaml.safe_load(instance_yaml(Path("/dagster_home")))
+    assert dev.pop("event_log_storage")["module"] == "orchestration.event_storage"
     assert {k: v for k, v in instance.items() if k != "storage"} == dev
 
 

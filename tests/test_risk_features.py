@@ -161,7 +161,7 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
     out = _dbt_run(
         warehouse, lake, tmp_path, "--select", "int_risk_events_unioned", "risk_features"
     )
-    assert "incremental model marts.risk_features" in out
+    assert "incremental model lake.marts.risk_features" in out
     with _warehouse_and_lake(warehouse, lake) as con:
         con.execute(f"create table incremental as {features}")
         changed = con.execute(

@@ -30,6 +30,7 @@ class LakehouseResource(ConfigurableResource):
     connections_file: str
     data_dir: str
     dbt_target: str = ""
+    lake_catalog: str = ""  # the DuckLake catalog of silver and gold (docs/lake.md)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakehouseResource:
@@ -41,6 +42,7 @@ class LakehouseResource(ConfigurableResource):
             connections_file=str(settings.connections_file),
             data_dir=str(settings.data_dir),
             dbt_target=settings.dbt_target or "",
+            lake_catalog=settings.lake_catalog,
         )
 
     def settings(self) -> Settings:
@@ -54,6 +56,8 @@ class LakehouseResource(ConfigurableResource):
                 "DUCKDB_PATH": self.duckdb_path,
                 "CONNECTIONS_FILE": self.connections_file,
                 "DBT_TARGET": self.dbt_target,
+                # the resource's own catalog, never one a previous run exported to os.environ
+                "LAKE_CATALOG": self.lake_catalog,
             }
         )
 

@@ -15,7 +15,7 @@ from packaging.version import Version  # the type dagster-dbt compares (its depe
 from ingestion.connections import Connection, ConnectionsFile, load_connections
 from lake import Lake, open_lake
 from orchestration.dbt_manifest import manifest_is_current
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings, exported
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -86,8 +86,9 @@ def parse_dbt_project(settings: Settings | None = None) -> None:
     part of the profile), so parsed with the defaults of the profile the state would be
     thrown away by the first dbt build ("Unable to do partial parsing")."""
     settings = settings or Settings.from_env()
-    os.environ.update(settings.dbt_env(Lake.from_url(settings.lake_url).uri()))
-    dbt_resource().cli(["parse"], target_path=DBT_PROJECT.manifest_path.parent).wait()
+    with exported(settings.dbt_env(Lake.from_url(settings.lake_url).uri())):
+        parse = dbt_resource().cli(["parse"], target_path=DBT_PROJECT.manifest_path.parent)
+    parse.wait()
 
 
 def dbt_executable() -> str:

@@ -6,8 +6,9 @@ Unset or empty variables fall back to the embedded default: everything under DAT
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -148,3 +149,18 @@ def _load_dotenv() -> None:
     from dotenv import load_dotenv
 
     load_dotenv(REPO_ROOT / ".env", override=False)
+
+
+@contextlib.contextmanager
+def exported(variables: Mapping[str, str]) -> Iterator[None]:
+    """`variables` in os.environ for a child process started inside the block (dbt, which
+    reads its profile's settings from the environment), then the environment as it was: a
+    later run in the same process (a test session, a long-running stream) must not inherit
+    one lake's catalog or warehouse."""
+    saved = dict(os.environ)
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -14,7 +14,6 @@ raw_<connection> (lake.postgres_raw), then runs dbt there.
 """
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -37,6 +36,7 @@ from lake.postgres_tables import dsn_from_env
 from orchestration.assets.ingestion import FULL_REFRESH_TAG, bronze_key
 from orchestration.dbt_targets import keep_parse_state, new_target
 from orchestration.resources import DBT_PROJECT, LakehouseResource
+from orchestration.settings import exported
 
 T = TypeVar("T")
 LAYER_GROUPS = ("staging", "intermediate", "marts")
@@ -103,16 +103,16 @@ def sources_read(manifest: Mapping[str, Any], keys: Iterable[AssetKey]) -> list[
     return sorted(sources)
 
 
-def _dbt_env(lakehouse: LakehouseResource):
-    lake = lakehouse.lake()  # also creates the layer folders a local lake needs
-    os.environ.update(lakehouse.settings().dbt_env(lake.uri()))
-    # a test runs once all the models it reads are selected: a relationship test between a
-    # shop model and a clickstream model is left out when the shop's models are
-    os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
-    # dagster-dbt reads dbt's events as JSON on stdout; the debug log file (~12,000 lines)
-    # stays text, as a plain dbt build writes it: formatting it as JSON cost ~10% of dbt's CPU
-    os.environ["DBT_LOG_FORMAT_FILE"] = "text"
-    return lake
+def _dbt_variables(lakehouse: LakehouseResource, lake: Lake) -> dict[str, str]:
+    return {
+        **lakehouse.settings().dbt_env(lake.uri()),
+        # a test runs once all the models it reads are selected: a relationship test between
+        # a shop model and a clickstream model is left out when the shop's models are
+        "DBT_INDIRECT_SELECTION": "buildable",
+        # dagster-dbt reads dbt's events as JSON on stdout; the debug log file (~12,000
+        # lines) stays text, as a plain dbt build writes it: JSON cost ~10% of dbt's CPU
+        "DBT_LOG_FORMAT_FILE": "text",
+    }
 
 
 def load_raw_sources(context: AssetExecutionContext, lake: Lake, sources: list[str]) -> None:
@@ -146,14 +146,16 @@ def build_dbt_assets() -> list:
     def dbt_models(
         context: AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource
     ):
-        lake = _dbt_env(lakehouse)
-        if lakehouse.settings().dbt_on_postgres:
-            load_raw_sources(context, lake, sources_read(manifest, context.selected_asset_keys))
         args = ["build"]
         if context.run.tags.get(FULL_REFRESH_TAG) == "true":
             args.append("--full-refresh")
         target = new_target(lakehouse.data_dir, DBT_ASSETS)
-        invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
+        lake = lakehouse.lake()  # also creates the layer folders a local lake needs
+        with exported(_dbt_variables(lakehouse, lake)):  # dagster-dbt copies it into dbt's
+            if lakehouse.settings().dbt_on_postgres:
+                selected = sources_read(manifest, context.selected_asset_keys)
+                load_raw_sources(context, lake, selected)
+            invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
         yield from read_ahead(invocation.stream(), invocation.process)
         keep_parse_state(target)
         summary = summarize_run_results(invocation.get_artifact("run_results.json"))

@@ -38,11 +38,10 @@ from ingestion.connections import Connection, StreamConfig
 from ingestion.dlq import dlq_files, read_dead_letters, replayed_key
 from ingestion.dlq_parse import ROW, rejects_of, reparse
 from ingestion.drift import LOCATION_COLUMN, SchemaConformer
-from ingestion.protocol import SourceError
 from ingestion.records import StreamResult, SyncResult
 from ingestion.running import clear_running, connection_lock, mark_running, record_interrupted
 from ingestion.sources.files import FilesConfig
-from ingestion.sync import new_sync_id
+from ingestion.sync import new_run_result, select_streams
 from lake import Lake
 
 log = logging.getLogger(__name__)
@@ -188,22 +187,10 @@ class DlqReplay:
         self, lake: Lake, name: str, connection: Connection, streams: list[str] | None = None
     ):
         self.lake, self.name, self.connection = lake, name, connection
-        known = [s.name for s in connection.streams]
-        unknown = sorted(set(streams or []) - set(known))
-        if unknown:
-            raise SourceError(
-                f"{name}: no stream named {', '.join(unknown)} (streams: {', '.join(known)})"
-            )
-        self.selected = [s for s in connection.streams if streams is None or s.name in streams]
-        self.started_at = datetime.now(UTC)
-        self.replay_id = new_sync_id(self.started_at)
+        self.selected = select_streams(name, connection, streams)
+        self.result = new_run_result(name, connection)
+        self.started_at, self.replay_id = self.result.started_at, self.result.sync_id
         self.commits = CommitLog(lake, name)
-        self.result = SyncResult(
-            connection=name,
-            source=connection.source,
-            sync_id=self.replay_id,
-            started_at=self.started_at,
-        )
         self.streams: list[StreamReplay] = []
 
     def run(self) -> SyncResult:

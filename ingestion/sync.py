@@ -64,6 +64,32 @@ def new_sync_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
+def select_streams(
+    name: str, connection: Connection, streams: list[str] | None
+) -> list[StreamConfig]:
+    """The connection's streams that are named (all when None), in the connections file's
+    order; a name the connection lacks is an error naming it and the streams there are."""
+    known = [s.name for s in connection.streams]
+    unknown = sorted(set(streams or []) - set(known))
+    if unknown:
+        raise SourceError(
+            f"{name}: no stream named {', '.join(unknown)} (streams: {', '.join(known)})"
+        )
+    return [s for s in connection.streams if streams is None or s.name in streams]
+
+
+def new_run_result(name: str, connection: Connection, full_refresh: bool = False) -> SyncResult:
+    """The record of a run (sync or replay) starting now, under a new sync id."""
+    started_at = datetime.now(UTC)
+    return SyncResult(
+        connection=name,
+        source=connection.source,
+        sync_id=new_sync_id(started_at),
+        started_at=started_at,
+        full_refresh=full_refresh,
+    )
+
+
 def configured_catalog(
     streams: Iterable[StreamConfig], full_refresh: bool
 ) -> ConfiguredAirbyteCatalog:
@@ -191,23 +217,10 @@ class Sync:
     ):
         self.lake, self.name, self.connection = lake, name, connection
         self.full_refresh, self.progress = full_refresh, progress
-        known = [s.name for s in connection.streams]
-        unknown = sorted(set(streams or []) - set(known))
-        if unknown:
-            raise SourceError(
-                f"{name}: no stream named {', '.join(unknown)} (streams: {', '.join(known)})"
-            )
-        self.selected = [s for s in connection.streams if streams is None or s.name in streams]
-        self.extracted_at = datetime.now(UTC)
-        self.sync_id = new_sync_id(self.extracted_at)
+        self.selected = select_streams(name, connection, streams)
+        self.result = new_run_result(name, connection, full_refresh)
+        self.extracted_at, self.sync_id = self.result.started_at, self.result.sync_id
         self.commits = CommitLog(lake, name)
-        self.result = SyncResult(
-            connection=name,
-            source=connection.source,
-            sync_id=self.sync_id,
-            started_at=self.extracted_at,
-            full_refresh=full_refresh,
-        )
         self.runs: dict[str, StreamRun] = {}
 
     def _stream_run(self, stream: StreamConfig) -> StreamRun:
@@ -411,4 +424,12 @@ def sync_connection(
     return Sync(lake, name, connection, streams, full_refresh, progress).run()
 
 
-__all__ = ["Progress", "Sync", "configured_catalog", "new_sync_id", "sync_connection"]
+__all__ = [
+    "Progress",
+    "Sync",
+    "configured_catalog",
+    "new_run_result",
+    "new_sync_id",
+    "select_streams",
+    "sync_connection",
+]

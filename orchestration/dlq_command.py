@@ -9,7 +9,7 @@ from rich.table import Table
 from ingestion.connections import Connection
 from ingestion.dlq import FILE_COLUMN, dlq_files, read_dead_letters, summarize
 from ingestion.dlq_replay import replay_dead_letters
-from ingestion.protocol import SourceError
+from ingestion.sync import select_streams
 from lake import Lake
 from orchestration.sync_command import stdout_console
 
@@ -17,13 +17,7 @@ RAW_CHARS = 120  # of a record's raw text in `show`
 
 
 def selected_streams(name: str, connection: Connection, streams: list[str] | None) -> list[str]:
-    known = [s.name for s in connection.streams]
-    unknown = sorted(set(streams or []) - set(known))
-    if unknown:
-        raise SourceError(
-            f"{name}: no stream named {', '.join(unknown)} (streams: {', '.join(known)})"
-        )
-    return [s for s in known if not streams or s in streams]
+    return [s.name for s in select_streams(name, connection, streams or None)]
 
 
 def list_table(lake: Lake, name: str, streams: list[str]) -> Table:

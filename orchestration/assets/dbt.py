@@ -159,7 +159,7 @@ def build_dbt_assets() -> list:
         yield from read_ahead(invocation.stream(), invocation.process)
         keep_parse_state(target)
         summary = summarize_run_results(invocation.get_artifact("run_results.json"))
-        summary.update(dagster_run_id=context.run_id)
+        summary.update(dagster_run_id=context.run.run_id)
         lake.write_json(lake.path("_ops", "dbt", f"{summary['invocation_id']}.json"), summary)
         context.log.info("dbt build: %s", summary["counts"])
         if not invocation.is_successful():

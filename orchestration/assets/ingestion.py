@@ -166,7 +166,7 @@ def build_connection_assets(name: str, connection: Connection):
                 yield _reconciliation(key, stream)
             if any(c.asset_key == key and c.name == VOLUME_ANOMALY for c in checks):
                 yield volume_check(
-                    context.instance, key, VOLUME_ANOMALY, stream.rows_written, context.run_id
+                    context.instance, key, VOLUME_ANOMALY, stream.rows_written, context.run.run_id
                 )
 
     return sync_assets

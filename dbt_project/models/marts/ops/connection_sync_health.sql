@@ -12,23 +12,8 @@ measured as (
     select {{ ops_utc_now() }} as measured_at
 ),
 
-recent as (
-    select runs.*
-    from runs
-    cross join measured
-    where runs.started_at >= {{ dbt.dateadd('hour', -24, 'measured.measured_at') }}
-),
-
 recent_per_connection as (
-    select
-        connection_name,
-        count(*) as sync_count,
-        sum(case when is_succeeded then 0 else 1 end) as failed_sync_count,
-        percentile_cont(0.5) within group (order by duration_seconds) as seconds_p50,
-        percentile_cont(0.99) within group (order by duration_seconds) as seconds_p99,
-        max(duration_seconds) as seconds_max
-    from recent
-    group by connection_name
+    {{ ops_runs_in_window('runs', ['connection_name'], 'duration_seconds') }}
 ),
 
 latest as (
@@ -60,12 +45,12 @@ final as (
         cast(latest.sync_id as {{ dbt.type_string() }}) as last_sync_id,
         cast(latest.started_at as {{ dbt.type_timestamp() }}) as last_sync_started_at,
         cast(latest.sync_status as {{ dbt.type_string() }}) as last_sync_status,
-        cast(coalesce(recent_per_connection.sync_count, 0) as {{ dbt.type_bigint() }})
+        cast(coalesce(recent_per_connection.run_count, 0) as {{ dbt.type_bigint() }})
             as syncs_last_24h,
-        cast(coalesce(recent_per_connection.failed_sync_count, 0) as {{ dbt.type_bigint() }})
+        cast(coalesce(recent_per_connection.failed_run_count, 0) as {{ dbt.type_bigint() }})
             as failed_syncs_last_24h,
         cast(
-            recent_per_connection.failed_sync_count * 1.0 / recent_per_connection.sync_count
+            recent_per_connection.failed_run_count * 1.0 / recent_per_connection.run_count
             as decimal(9, 4)
         ) as error_rate_last_24h,
         cast(recent_per_connection.seconds_p50 as decimal(18, 3)) as sync_seconds_p50_last_24h,

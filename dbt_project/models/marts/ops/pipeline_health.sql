@@ -75,24 +75,11 @@ last_success as (
 ),
 
 -- the syncs of the last 24 hours: throughput, error rate, durations
-recent_syncs as (
-    select stream_syncs.*
-    from stream_syncs
-    cross join measured
-    where stream_syncs.started_at >= {{ dbt.dateadd('hour', -24, 'measured.measured_at') }}
-),
-
 last_24h as (
-    select
-        connection_name,
-        stream_name,
-        count(*) as syncs_last_24h,
-        sum(case when is_succeeded then rows_read else 0 end) as rows_read_last_24h,
-        sum(case when is_succeeded then rows_written else 0 end) as rows_written_last_24h,
-        percentile_cont(0.5) within group (order by stream_seconds) as stream_seconds_p50,
-        percentile_cont(0.99) within group (order by stream_seconds) as stream_seconds_p99
-    from recent_syncs
-    group by connection_name, stream_name
+    {{ ops_runs_in_window(
+        'stream_syncs', ['connection_name', 'stream_name'], 'stream_seconds',
+        succeeded_sums=['rows_read', 'rows_written']
+    ) }}
 ),
 
 -- the modes of the last sync that reached the stream (the latest may have failed before)
@@ -136,19 +123,8 @@ history as (
             end
         ) as source_records_total,
         sum(case when stream_syncs.is_succeeded then stream_syncs.records_lost else 0 end)
-            as records_lost_total,
-        sum(
-            case
-                when
-                    not stream_syncs.is_succeeded
-                    and stream_syncs.started_at
-                    >= {{ dbt.dateadd('hour', -24, 'measured.measured_at') }}
-                    then 1
-                else 0
-            end
-        ) as failed_syncs_last_24h
+            as records_lost_total
     from stream_syncs
-    cross join measured
     group by stream_syncs.connection_name, stream_syncs.stream_name
 ),
 
@@ -181,15 +157,15 @@ joined as (
         latest.schema_events as schema_events_last_sync,
         history.schema_events_total,
         history.sync_count,
-        history.failed_syncs_last_24h,
+        coalesce(last_24h.failed_run_count, 0) as failed_syncs_last_24h,
         history.source_records_total,
         history.records_lost_total,
         coalesce(replayed_per_stream.dlq_records_replayed_total, 0) as dlq_records_replayed_total,
-        coalesce(last_24h.syncs_last_24h, 0) as syncs_last_24h,
-        coalesce(last_24h.rows_read_last_24h, 0) as rows_read_last_24h,
-        coalesce(last_24h.rows_written_last_24h, 0) as rows_written_last_24h,
-        last_24h.stream_seconds_p50,
-        last_24h.stream_seconds_p99,
+        coalesce(last_24h.run_count, 0) as syncs_last_24h,
+        coalesce(last_24h.rows_read, 0) as rows_read_last_24h,
+        coalesce(last_24h.rows_written, 0) as rows_written_last_24h,
+        last_24h.seconds_p50 as stream_seconds_p50,
+        last_24h.seconds_p99 as stream_seconds_p99,
         last_success.stream_schedule,
         last_success.next_scheduled_at as next_sync_due_at,
         measured.measured_at

@@ -90,17 +90,21 @@ docs: setup ## Generate and serve the dbt docs on 127.0.0.1:8080 (DOCS_PORT; aft
 # so the lint never opens the demo's warehouse and renders the same SQL after a demo
 # (a built model would make is_incremental() true)
 LINT_DIR := $(CURDIR)/dbt_project/target/sqlfluff
+# SQLFluff's dbt templater opens the profile's connection: its own warehouse and DuckLake,
+# never the demo's (where the incremental models exist and is_incremental() would render)
+LINT_ENV := DUCKDB_PATH=$(LINT_DIR)/lint.duckdb LAKE_ROOT=$(LINT_DIR)/lake \
+	LAKE_CATALOG=sqlite:$(LINT_DIR)/lake.sqlite
 lint: setup ## ruff check and format check; SQLFluff (dbt templater) over the dbt SQL
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	mkdir -p $(LINT_DIR)
-	cd dbt_project && DUCKDB_PATH=$(LINT_DIR)/lint.duckdb LAKE_ROOT=$(LINT_DIR)/lake \
-	  $(RUN) sqlfluff lint models tests snapshots
+	cd dbt_project && $(LINT_ENV) $(RUN) sqlfluff lint models tests snapshots
 
 format: setup ## Apply ruff's and SQLFluff's fixes
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
-	cd dbt_project && $(RUN) sqlfluff fix models tests snapshots
+	mkdir -p $(LINT_DIR)
+	cd dbt_project && $(LINT_ENV) $(RUN) sqlfluff fix models tests snapshots
 
 bench: setup ## Benchmarks (print figures; not tests)
 	$(RUN) python bench/datagen_bench.py

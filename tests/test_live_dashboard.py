@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,13 +48,10 @@ from generate_bundles import slug  # noqa: E402
 BUNDLE = SUPERSET_DIR / "bundles"
 
 
-@dataclass
 class LiveSuperset(SupersetServer):
-    lake_refreshes: int = 0
-
     def refresh_marts(self) -> None:
+        """What `make demo-stream` does every few seconds: rebuild and publish the marts."""
         refresh_live_marts(self.settings, open_lake(self.settings.lake_url))
-        self.lake_refreshes += 1
 
 
 def live_bundle(target: Path) -> Path:

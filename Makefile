@@ -43,7 +43,7 @@ setup: .venv/.synced duckdb-extensions dbt_project/target/manifest.json ## Insta
 demo: setup ## Generate the sources and run the whole pipeline on the embedded default, then summarize
 	$(RUN) lakehouse demo
 
-demo-stream: setup ## Streaming: a local Kafka broker, live events, `lakehouse stream` into the lake; figures per window until Ctrl-C
+demo-stream: setup ## Streaming: a local Kafka broker, live events, `lakehouse stream` into the lake, the live marts refreshed for Superset; figures until Ctrl-C
 	$(RUN) python -m orchestration.stream_demo
 
 # pytest-xdist workers: tests that share a module's expensive fixture stay on one worker

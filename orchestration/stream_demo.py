@@ -3,10 +3,12 @@
 A Kafka-protocol broker (Tansu on a free port, unless KAFKA_BOOTSTRAP_SERVERS names one),
 `python -m datagen.events` publishing sales and clickstream events at --rate, and
 `lakehouse stream events` (connections.streaming.yml) landing them in the lake; each
-window's line (events/s, lag, event -> bronze latency) is printed as it closes. Ctrl-C
+window's line (events/s, lag, event -> bronze latency) is printed as it closes. Every
+--refresh-seconds the live marts are rebuilt and published for Superset's live sales
+dashboard (orchestration.live_marts), with a line of the last minute's figures. Ctrl-C
 (or --seconds) stops the producer, then the stream (SIGTERM: it commits its open
-window), then the broker. Not done yet: the dbt models and live dashboard over the
-events (issue 23, items 6-7)."""
+window), refreshes the marts once more (they then hold every landed sale), then stops
+the broker."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import time
 from contextlib import ExitStack
 
 from ingestion.streaming.local_broker import LocalBroker
+from lake import open_lake
+from orchestration.live_marts import LiveMartsError, describe, refresh_live_marts
 from orchestration.settings import REPO_ROOT, Settings
 
 
@@ -38,6 +42,13 @@ def _stop(process: subprocess.Popen, timeout: float = 60) -> int:
         return process.wait()
 
 
+def _refresh(settings: Settings) -> None:
+    try:
+        print(describe(refresh_live_marts(settings, open_lake(settings.lake_url))), flush=True)
+    except LiveMartsError as error:  # the stream goes on; the next refresh tries again
+        print(f"marts: {error}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m orchestration.stream_demo", description=__doc__
@@ -45,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=5000, help="events/s published")
     parser.add_argument("--rotate-seconds", type=float, default=2.0, help="seconds per window")
     parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    parser.add_argument(
+        "--refresh-seconds",
+        type=float,
+        default=15.0,
+        help="rebuild and publish the live marts this often (0: never)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     env = {**os.environ, "CONNECTIONS_FILE": str(REPO_ROOT / "connections.streaming.yml")}
@@ -67,16 +84,25 @@ def main(argv: list[str] | None = None) -> int:
              str(args.rotate_seconds), "--max-latency", "60"],
             env,
         )  # fmt: skip
+        refresh = args.refresh_seconds > 0
         try:
-            deadline = time.monotonic() + args.seconds if args.seconds else None
+            now = time.monotonic()
+            deadline = now + args.seconds if args.seconds else None
+            next_refresh = now + args.refresh_seconds
             while stream.poll() is None and producer.poll() is None:
-                if deadline is not None and time.monotonic() >= deadline:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     break
+                if refresh and now >= next_refresh:
+                    _refresh(settings)
+                    next_refresh = time.monotonic() + args.refresh_seconds
                 time.sleep(0.2)
         except KeyboardInterrupt:
             pass
         _stop(producer)
         code = _stop(stream)
+        if refresh and code == 0:
+            _refresh(settings)
     print(f"stopped; the stream exited {code}", flush=True)
     return 0 if code == 0 else 1
 

@@ -698,3 +698,9 @@ DASHBOARDS = (
         filters=(NativeFilter("Connection", "select", "pipeline_health", "connection_name"),),
     ),
 )
+
+# the live sales dashboard over the streamed events (bundle_spec_live.py)
+from bundle_spec_live import LIVE_DASHBOARDS, LIVE_DATASETS  # noqa: E402
+
+DATASETS += LIVE_DATASETS
+DASHBOARDS += LIVE_DASHBOARDS

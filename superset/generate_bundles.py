@@ -457,7 +457,7 @@ def dashboard_yaml(
         "metadata": {
             "native_filter_configuration": native_filters(dashboard, datasets, columns, chart_ids),
             "color_scheme": "",
-            "refresh_frequency": 0,
+            "refresh_frequency": getattr(dashboard, "refresh_frequency", 0),
             "expanded_slices": {},
             "label_colors": {},
             "shared_label_colors": [],

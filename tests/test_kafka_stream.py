@@ -214,19 +214,34 @@ def test_stream_refuses_a_connection_that_is_not_kafka(tmp_path, source):
         run_stream(open_lake(str(tmp_path)), "shop", conn, StreamSettings())
 
 
-def test_the_stream_demo_prints_windows_and_stops_cleanly(tmp_path):
+def test_the_stream_demo_prints_windows_refreshes_the_live_marts_and_stops_cleanly(tmp_path):
     """`make demo-stream`'s program, stopped by --seconds: its own broker, producer and
-    stream; windows with records are printed and land in the lake."""
+    stream; windows with records are printed and land in the lake; the live marts are
+    refreshed and published while it runs, and once more after the stream stopped, so the
+    served mart then counts every sale that landed."""
     env = {**os.environ, "DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.pop("LAKE_URL", None)
     demo = subprocess.run(
-        [sys.executable, "-m", "orchestration.stream_demo", "--seconds", "15", "--rate", "2000",
-         "--rotate-seconds", "1"],
-        env=env, capture_output=True, text=True, timeout=180,
+        [sys.executable, "-m", "orchestration.stream_demo", "--seconds", "20", "--rate", "2000",
+         "--rotate-seconds", "1", "--refresh-seconds", "8"],
+        env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "the stream exited 0" in demo.stdout
     windows = [line for line in demo.stdout.splitlines() if " records, " in line]
     assert windows and any(not line.split(": ")[1].startswith("0 records") for line in windows)
-    assert list((tmp_path / "lake" / "bronze" / "events" / "sales_events").rglob("*.parquet"))
+    sales = tmp_path / "lake" / "bronze" / "events" / "sales_events"
+    assert list(sales.rglob("*.parquet"))
+    refreshes = [line for line in demo.stdout.splitlines() if line.startswith("marts: dbt")]
+    assert len(refreshes) >= 2 and "last minute" in refreshes[-1], demo.stdout[-3000:]
+    con = duckdb.connect()
+    (landed,) = con.execute(
+        f"select count(distinct (_kafka_partition, _kafka_offset)) from read_parquet("
+        f"'{sales}/*/*.parquet')"
+    ).fetchone()
+    served = duckdb.connect(str(tmp_path / "serving" / "gold.duckdb"), read_only=True)
+    (counted,) = served.execute(
+        "select sum(sales_count) from analytics.live_sales_per_minute"
+    ).fetchone()
+    assert counted == landed > 0

@@ -54,15 +54,6 @@
     {%- do return(true) -%}
 {%- endmacro -%}
 
-{%- macro rows_loaded_by_this_invocation() -%}
-    {%- if not execute -%}
-        {%- do return(true) -%}
-    {%- endif -%}
-    {%- set found = run_query(
-        "select 1 from " ~ this ~ " where _dbt_invocation_id = '" ~ invocation_id ~ "' limit 1"
-    ) -%}
-    {%- do return(found.rows | length > 0) -%}
-{%- endmacro -%}
 
 {#- What an incremental model re-reads from an upstream incremental model: the rows the
     upstream wrote in this invocation, whatever changed them (a source update, a restated

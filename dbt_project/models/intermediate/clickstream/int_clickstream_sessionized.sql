@@ -12,8 +12,7 @@
     materialized='incremental',
     unique_key='event_id',
     incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    post_hook="{{ export_to_lake(unless_nothing_loaded=true) }}"
+    on_schema_change='append_new_columns'
 ) }}
 {%- set timeout_minutes = var('clickstream_session_timeout_minutes', 30) -%}
 

@@ -15,8 +15,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_rows_gone_upstream([(ref('stg_shop__orders'), 'order_id')]) }}",
-        "{{ export_to_lake() }}"
+        "{{ delete_rows_gone_upstream([(ref('stg_shop__orders'), 'order_id')]) }}"
     ]
 ) }}
 

@@ -8,8 +8,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['window_start_at', 'event_type', 'country_code'],
-        on_schema_change='append_new_columns',
-        post_hook="{{ export_to_lake() }}"
+        on_schema_change='append_new_columns'
     )
 }}
 

@@ -16,8 +16,7 @@
         "{{ delete_rows_gone_upstream(["
         ~ "(ref('stg_shop__order_items'), 'order_item_id'),"
         ~ " (ref('int_orders_enriched'), 'order_id')"
-        ~ "]) }}",
-        "{{ export_to_lake() }}"
+        ~ "]) }}"
     ]
 ) }}
 

@@ -13,8 +13,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_rows_gone_upstream([(ref('int_orders_enriched'), 'order_id')]) }}",
-        "{{ export_to_lake() }}"
+        "{{ delete_rows_gone_upstream([(ref('int_orders_enriched'), 'order_id')]) }}"
     ]
 ) }}
 

@@ -13,8 +13,7 @@
         "{{ delete_rows_gone_upstream(["
         ~ "(ref('stg_shop__payments'), 'payment_id'),"
         ~ " (ref('int_orders_enriched'), 'order_id')"
-        ~ "]) }}",
-        "{{ export_to_lake() }}"
+        ~ "]) }}"
     ]
 ) }}
 

@@ -24,8 +24,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_rows_gone_upstream([(ref('stg_shop__payments'), 'payment_id')]) }}",
-        "{{ export_to_lake() }}"
+        "{{ delete_rows_gone_upstream([(ref('stg_shop__payments'), 'payment_id')]) }}"
     ]
 ) }}
 

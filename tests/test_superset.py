@@ -2,9 +2,8 @@
 a real browser (Chromium through Playwright), chart numbers against the gold marts, a bad
 bundle, and dashboards that keep answering while the pipeline runs.
 
-The data is built once per session: the demo pipeline at a tiny scale into a temporary
-DATA_DIR, published to the serving catalog; Superset runs from its own virtualenv on a free
-port. Screenshots go to test-artifacts/superset/.
+The data and Superset are built once per session and shared with tests/test_superset_viewer.py
+(tests/superset_session.py). Screenshots go to test-artifacts/superset/.
 """
 
 from __future__ import annotations
@@ -12,16 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 import yaml
@@ -33,101 +28,22 @@ from orchestration.bi import (
     SUPERSET_DIR,
     SUPERSET_VENV,
     bootstrap,
-    load_credentials,
     start_superset,
     stop_superset,
     superset_env,
     wait_until_healthy,
 )
-from orchestration.demo import run_demo
-from orchestration.settings import REPO_ROOT, Settings
-from tests.browser import chromium
+from orchestration.settings import REPO_ROOT
+from tests.superset_session import SCALE, SUPERSET_SESSION, SupersetServer, free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "superset"
-SCALE = "0.01"
 sys.path.insert(0, str(SUPERSET_DIR))
 from bundle_spec import DASHBOARDS  # noqa: E402
 from generate_bundles import slug  # noqa: E402
 
 DATASET_COLUMNS_CACHE: dict[str, set[str]] = {}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class SupersetServer:
-    url: str
-    settings: Settings
-    username: str
-    password: str
-    bootstrap_seconds: float
-
-    def api(self) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, timeout=120)
-        token = client.post(
-            "/api/v1/security/login",
-            json={
-                "username": self.username,
-                "password": self.password,
-                "provider": "db",
-                "refresh": False,
-            },
-        ).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        return client
-
-    def gold(self, sql: str) -> list[tuple]:
-        """Query the gold marts in the lake directly (not through the serving layer)."""
-        gold = Path(self.settings.lake_url) / "gold"
-        con = duckdb.connect()
-        for model in sorted(p.name for p in gold.iterdir() if p.is_dir()):
-            con.execute(
-                f"create view {model} as select * from read_parquet("
-                f"'{gold / model}/**/*.parquet', hive_partitioning = true)"
-            )
-        return con.execute(sql).fetchall()
-
-
-@pytest.fixture(scope="session")
-def pipeline_settings(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("bi-data")
-    settings = Settings.from_env(
-        {"DATA_DIR": str(data_dir), "DATAGEN_SCALE": SCALE, "DATAGEN_SEED": "7"}
-    )
-    run_demo(settings, quiet=True)
-    return settings
-
-
-@pytest.fixture(scope="session")
-def superset(pipeline_settings) -> Iterator[SupersetServer]:
-    if not (SUPERSET_VENV / "bin" / "gunicorn").exists():
-        pytest.fail("Superset's virtualenv is missing: run `make superset-setup` (make test does)")
-    settings = pipeline_settings
-    env = superset_env(settings)
-    started = time.perf_counter()
-    bootstrap(settings, env, force=True)  # from scratch: an empty metadata database
-    seconds = time.perf_counter() - started
-    port = _free_port()
-    process = start_superset(settings, port, run_bootstrap=False)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        credentials = load_credentials(settings)
-        yield SupersetServer(
-            url,
-            settings,
-            credentials["SUPERSET_ADMIN_USERNAME"],
-            credentials["SUPERSET_ADMIN_PASSWORD"],
-            seconds,
-        )
-    finally:
-        stop_superset(process)
 
 
 def _charts_by_name(client: httpx.Client) -> dict[str, dict]:
@@ -272,12 +188,6 @@ def test_chart_numbers_equal_the_gold_marts(superset):
 
 
 # -- the browser ------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
 # A fingerprint of each chart on the page: its canvases' pixels (hashed) and its text.
 FINGERPRINTS = """() => Array.from(document.querySelectorAll('[data-test-chart-id]')).map(el => {
     const canvases = Array.from(el.querySelectorAll('canvas'));
@@ -567,7 +477,7 @@ def test_every_chart_answers_from_the_postgresql_serving_schema(superset, postgr
     os.environ["SERVING_DATABASE_URI"] = reader_uri(postgres_database, "superset_reader", password)
     os.environ["SUPERSET_METADATA_DB_URI"] = f"sqlite:///{home / 'superset.db'}"
     bootstrap(settings, superset_env(settings), force=True)
-    port = _free_port()
+    port = free_port()
     process = start_superset(settings, port, run_bootstrap=False)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -61,13 +61,13 @@ class SupersetServer:
         client.headers["Authorization"] = f"Bearer {token}"
         return client
 
-    def gold(self, sql: str) -> list[tuple]:
+    def gold(self, sql: str, parameters: list | None = None) -> list[tuple]:
         """Query the gold marts through the serving catalog (the snapshot Superset reads,
         schema `analytics`), never gold's files: how gold is stored is the lake's business."""
         catalog = self.settings.serving_dir / "gold.duckdb"
         with duckdb.connect(str(catalog), read_only=True) as con:
             con.execute("use analytics")
-            return con.execute(sql).fetchall()
+            return con.execute(sql, parameters).fetchall()
 
 
 @pytest.fixture(scope="session")

@@ -21,14 +21,9 @@ import pytest
 
 from orchestration.bi import SUPERSET_DIR, SUPERSET_VENV, bootstrap, superset_env, superset_home
 from orchestration.settings import REPO_ROOT
+from tests.browser import assert_drew_data, login_to_superset, wait_until_drawn
 from tests.superset_session import SUPERSET_SESSION, SupersetServer
-from tests.test_superset import (
-    ARTIFACTS,
-    DASHBOARDS,
-    _assert_drew_data,
-    _login,
-    _wait_until_drawn,
-)
+from tests.test_superset import ARTIFACTS, DASHBOARDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
 
@@ -230,14 +225,14 @@ def test_a_viewer_sees_the_payments_dashboard_drawn_in_a_browser(viewer, browser
 
     page.on("response", on_response)
     try:
-        _login(page, viewer)
+        login_to_superset(page, viewer.url, viewer.username, viewer.password)
         page.goto(f"{viewer.url}/superset/dashboard/{dashboard.slug}/")
         try:
-            charts = _wait_until_drawn(page, len(dashboard.charts), timeout=180)
+            charts = wait_until_drawn(page, len(dashboard.charts), timeout=180)
         finally:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "payments-risk-viewer.png"), full_page=True)
-        _assert_drew_data(charts, f"{dashboard.title} as the viewer")
+        assert_drew_data(charts, f"{dashboard.title} as the viewer")
         assert failures == [], failures  # not one request refused or failed
         assert page.locator('[data-test="edit-dashboard-button"]').count() == 0
     finally:

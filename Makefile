@@ -9,7 +9,7 @@ RUN := PATH="$(CURDIR)/.venv/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/.venv"
 DBT := cd dbt_project && ../.venv/bin/dbt
 PG_BINDIR ?= $(shell ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-.PHONY: help setup duckdb-extensions check-python demo demo-stream test test-fast ui docs lint format clean bench superset-setup bi superset-lock
+.PHONY: help setup duckdb-extensions check-python demo demo-stream test test-fast ui docs lint format clean bench superset-setup bi superset-lock screenshots
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} \
@@ -76,6 +76,9 @@ superset-lock: ## Re-resolve superset/requirements.in into superset/requirements
 
 bi: setup superset-setup ## Start Superset on 127.0.0.1:8088 (bootstrap if needed), print its URL and where the password is
 	$(RUN) python -m orchestration.bi
+
+screenshots: setup superset-setup ## Regenerate the dashboard pictures in docs/img (after `make demo`; bootstraps Superset if needed, needs Chromium)
+	$(RUN) python superset/screenshots.py
 
 ui: setup superset-setup ## Dagster UI (webserver + daemon, the data folder's instance) on 127.0.0.1:3000 and Superset on :8088; logs in DATA_DIR/logs
 	$(RUN) python -m orchestration.ui

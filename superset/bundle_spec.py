@@ -5,7 +5,15 @@ bootstrap imports and what reviewers read), giving every chart form data and a s
 context that agree. Edit here, regenerate, commit both.
 
 Every dataset reads the serving catalog's `analytics` schema (the same name in server
-mode's PostgreSQL), never the file dbt writes.
+mode's PostgreSQL), never the file dbt writes. Virtual datasets (`sql`) are plain SQL that
+runs on DuckDB and on PostgreSQL: they add what a reader filters on (a buyer's region, a
+payment's merchant) and compute top-N lists and period comparisons in the database, never
+with a chart's row limit.
+
+What a reader sees is spelled out here: every column and metric gets a human label with its
+unit (LABELS, or the name made readable), money is in the reporting currency
+(REPORTING_CURRENCY, dbt's `reporting_currency`), every chart and dashboard a one-line
+description, and every row of a dashboard's grid is full (generate_bundles.py checks).
 """
 
 from __future__ import annotations
@@ -13,6 +21,95 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SCHEMA = "analytics"
+REPORTING_CURRENCY = "USD"  # dbt_project.yml `reporting_currency`; columns *_reporting
+# The marketplace's regions (datagen/marketplace.py REGIONS; tests/test_superset.py checks
+# they agree): gold knows countries, a reader filters by region too.
+REGION_OF_COUNTRY = {
+    "US": "North America",
+    "CA": "North America",
+    "GB": "Europe",
+    "DE": "Europe",
+    "FR": "Europe",
+    "ES": "Europe",
+    "IT": "Europe",
+    "NL": "Europe",
+    "IE": "Europe",
+    "BR": "Latin America",
+}
+# Labels a name cannot give by itself (see `label`).
+LABELS = {
+    "country_code": "Country",
+    "merchant_country_code": "Merchant country",
+    "product_name": "Product",
+    "merchant_name": "Merchant",
+    "order_count": "Orders",
+    "orders": "Orders",
+    "units": "Units sold",
+    "is_repeat_customer": "Repeat customer",
+    "repeat_rate": "Repeat-purchase rate (%)",
+    "risk_tier": "Risk tier",
+    "risk_reasons": "Why",
+    "payment_count_30d": "Payments (30 d)",
+    "refund_ratio_30d": "Refund rate (30 d, %)",
+    "dispute_ratio_30d": "Dispute rate (30 d, %)",
+    "payment_failure_ratio_30d": "Payment failure rate (30 d, %)",
+    "stream_seconds_p50_last_24h": "Stream sync p50 (s, 24 h)",
+    "stream_seconds_p99_last_24h": "Stream sync p99 (s, 24 h)",
+    "sync_seconds_p50_last_24h": "Sync p50 (s, 24 h)",
+    "sync_seconds_p99_last_24h": "Sync p99 (s, 24 h)",
+    "error_rate_last_24h": "Error rate (24 h, %)",
+    "error_rate": "Sync error rate (%)",
+    "is_late": "Late",
+    "dlq_records_total": "Dead letters",
+    "dlq_records_replayed_total": "Dead letters replayed",
+    "dlq_records": "Dead letters waiting",
+    "dlq_replayed": "Dead letters replayed",
+    "records_lost_total": "Records lost",
+    "elapsed_seconds": "Duration (s)",
+    "revenue_rank": "Rank",
+    "current_revenue": "This period (USD)",
+    "previous_revenue": "Previous period (USD)",
+    "revenue_change": "Change (%)",
+    "comparison": "Period",
+    "bot_share": "Bot share (%)",
+    "test_share": "Test traffic share (%)",
+    "conversion_rate": "Conversion rate (%)",
+    "max_hours_since_success": "Hours since the oldest success",
+}
+_UNITS = (
+    ("_reporting", f" ({REPORTING_CURRENCY})"),
+    ("_last_24h", " (24 h)"),
+    ("_24h", " (24 h)"),
+    ("_30d", " (30 d)"),
+    ("_7d", " (7 d)"),
+)
+
+
+def label(name: str, currency: bool = False) -> str:
+    """A column's or metric's human label: LABELS, else the name in words with its unit."""
+    if name in LABELS:
+        return LABELS[name]
+    words, unit = name, ""
+    for suffix, text in _UNITS:
+        if words.endswith(suffix):
+            words, unit = words[: -len(suffix)], text
+            break
+    if currency and not unit:
+        unit = f" ({REPORTING_CURRENCY})"
+    words = words.removeprefix("is_").replace("_", " ")
+    return words[:1].upper() + words[1:] + unit
+
+
+def region_case(column: str) -> str:
+    """SQL: the region of a country code column (portable CASE)."""
+    whens = " ".join(f"when '{c}' then '{r}'" for c, r in REGION_OF_COUNTRY.items())
+    return f"case {column} {whens} else 'Other' end"
+
+
+def with_region(table: str, extra: str = "") -> str:
+    """A virtual dataset's SQL: a gold mart, the region of its country, `extra` columns."""
+    columns = f"t.*, {region_case('t.country_code')} as region{extra}"
+    return f"select {columns}\nfrom {SCHEMA}.{table} t"
 
 
 @dataclass(frozen=True)
@@ -23,6 +120,7 @@ class Dataset:
     sql: str | None = None  # a virtual dataset: a query over the analytics schema
     description: str = ""
     percent_metrics: tuple[str, ...] = ()  # metrics shown as percentages
+    currency_metrics: tuple[str, ...] = ()  # metrics in the reporting currency
 
 
 @dataclass(frozen=True)
@@ -36,17 +134,18 @@ class Chart:
     groupby: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()  # raw table columns (table kind without metrics)
     order_by: tuple[tuple[str, bool], ...] = ()  # (column or metric, ascending)
-    row_limit: int = 10_000
+    row_limit: int = 10_000  # a safety net, never a top-N: no chart may reach it
     stacked: bool = False
     bins: int = 20  # histogram
-    width: int = 6  # of 12 grid columns
+    width: int = 6  # of 12 grid columns; each row of a dashboard adds up to 12
     height: int = 50
-    number_format: str = "SMART_NUMBER"
+    number_format: str | None = None  # None: from the metrics (currency, %, plain)
+    description: str = ""  # one line under the chart's title
 
 
 @dataclass(frozen=True)
 class NativeFilter:
-    name: str
+    name: str  # what it lists ("Region" lists regions)
     kind: str  # select or time
     dataset: str
     column: str
@@ -62,14 +161,41 @@ class Dashboard:
     description: str = ""
 
 
+def big_number(
+    name: str, dataset: str, metric: str, width: int, description: str, **options
+) -> Chart:
+    """A KPI tile: one metric over the filtered rows."""
+    return Chart(name, dataset, "big_number", (metric,), width=width, height=25,
+                 description=description, **options)  # fmt: skip
+
+
+def ranked_bars(name: str, dataset: str, metric: str, x: str, description: str, **options):
+    """One bar per value of `x`, the largest first."""
+    return Chart(name, dataset, "bar_by", (metric,), x, order_by=((metric, False),),
+                 description=description, **options)  # fmt: skip
+
+
+def table(
+    name: str, dataset: str, columns: tuple[str, ...], order_by, description: str, **options
+) -> Chart:
+    """A table of raw rows (every row, paginated), columns labelled from LABELS."""
+    return Chart(name, dataset, "table", columns=columns, order_by=order_by,
+                 description=description, **{"width": 12, **options})  # fmt: skip
+
+
+MONEY = ("gross_revenue", "net_revenue", "refunded", "average_order_value")
+# this period against the one before it, both ending on the last day of the data
+PERIODS = (("Week: last 7 days vs the 7 before", 7), ("Month: last 30 days vs the 30 before", 30))
+
 DATASETS = (
     Dataset(
         "daily_revenue",
         main_dttm="order_date",
+        sql=with_region("daily_revenue"),
         description=(
-            "Revenue per day, buyer country and product category (docs/metrics.md). Money and "
-            "units add up over every column; orders do not (an order spans categories): "
-            "count orders with daily_orders."
+            "Revenue per day, buyer country and product category (docs/metrics.md), with the "
+            "country's region. Money and units add up over every column; orders do not (an "
+            "order spans categories): count orders with daily_orders."
         ),
         metrics={
             "gross_revenue": "SUM(gross_revenue_reporting)",
@@ -77,10 +203,12 @@ DATASETS = (
             "refunded": "SUM(refunded_reporting)",
             "units": "SUM(units)",
         },
+        currency_metrics=MONEY,
     ),
     Dataset(
         "daily_orders",
         main_dttm="order_date",
+        sql=with_region("daily_orders"),
         description="Orders per day and buyer country, each order once (docs/metrics.md).",
         metrics={
             "orders": "SUM(order_count)",
@@ -88,18 +216,61 @@ DATASETS = (
             "net_revenue": "SUM(net_revenue_reporting)",
             "average_order_value": ("SUM(gross_revenue_reporting) / NULLIF(SUM(order_count), 0)"),
         },
+        currency_metrics=MONEY,
     ),
     Dataset(
-        "sales_by_region_product",
+        "revenue_period_over_period",
+        description="Gross revenue of the last 7 (30) days of the data against the 7 (30) "
+        "days before, per buyer country, region and product category.",
+        sql=(
+            f"with last_day as (select max(order_date) as day from {SCHEMA}.daily_revenue),\n"
+            "periods as ("
+            + " union all ".join(
+                f"select '{name}' as comparison, {days} as days" for name, days in PERIODS
+            )
+            + ")\nselect p.comparison, r.country_code, r.product_category, "
+            f"{region_case('r.country_code')} as region,\n"
+            "  sum(case when r.order_date > d.day - p.days then r.gross_revenue_reporting"
+            " else 0 end) as current_revenue,\n"
+            "  sum(case when r.order_date <= d.day - p.days then r.gross_revenue_reporting"
+            " else 0 end) as previous_revenue\n"
+            f"from {SCHEMA}.daily_revenue r cross join last_day d cross join periods p\n"
+            "where r.order_date > d.day - 2 * p.days\n"
+            "group by p.comparison, r.country_code, r.product_category"
+        ),
         metrics={
-            "gross_revenue": "SUM(gross_revenue_reporting)",
-            "net_revenue": "SUM(net_revenue_reporting)",
-            "units": "SUM(units)",
+            "current_revenue": "SUM(current_revenue)",
+            "previous_revenue": "SUM(previous_revenue)",
+            "revenue_change": "SUM(current_revenue) / NULLIF(SUM(previous_revenue), 0) - 1",
         },
+        currency_metrics=("current_revenue", "previous_revenue"),
+        percent_metrics=("revenue_change",),
+    ),
+    Dataset(
+        "top_products",
+        description="The 10 products with the most gross revenue over the whole period, ranked "
+        "in SQL (ties broken by product id).",
+        sql=(
+            "select * from (\n"
+            "  select row_number() over (order by sum(gross_revenue_reporting) desc, product_id)"
+            " as revenue_rank,\n"
+            "    product_name, product_category, sum(units) as units,\n"
+            "    sum(gross_revenue_reporting) as gross_revenue_reporting,\n"
+            "    sum(net_revenue_reporting) as net_revenue_reporting\n"
+            f"  from {SCHEMA}.sales_by_region_product\n"
+            "  group by product_id, product_name, product_category\n"
+            ") ranked where revenue_rank <= 10"
+        ),
     ),
     Dataset(
         "customer_lifetime_value",
         main_dttm="first_ordered_at",
+        sql=with_region(
+            "customer_lifetime_value",
+            ",\n  case when t.is_repeat_customer then 'Repeat buyer' else 'One-time buyer' end"
+            " as buyer_type",
+        ),
+        description="One row per customer: orders, lifetime revenue, first order.",
         metrics={
             "customers": "COUNT(*)",
             # of the customers who ordered at least once, the share who ordered again
@@ -114,6 +285,7 @@ DATASETS = (
             ),
         },
         percent_metrics=("repeat_rate",),
+        currency_metrics=("lifetime_revenue", "lifetime_net_revenue", "average_order_value"),
     ),
     Dataset(
         "merchant_risk",
@@ -133,18 +305,34 @@ DATASETS = (
         percent_metrics=("refund_rate", "dispute_rate", "payment_failure_rate"),
     ),
     Dataset(
-        "fct_payments",
+        "payments",
         main_dttm="paid_date",
+        description="fct_payments with the merchant's name and country.",
+        sql=(
+            "select p.payment_id, p.paid_date, p.payment_status, p.payment_method, "
+            "p.is_successful, p.amount_reporting, m.merchant_name, m.country_code\n"
+            f"from {SCHEMA}.fct_payments p\n"
+            f"join {SCHEMA}.dim_merchants m on m.merchant_id = p.merchant_id"
+        ),
         metrics={
             "payments": "COUNT(*)",
             # failed attempts capture no money: only successful payments add up
             "captured": "SUM(CASE WHEN is_successful THEN amount_reporting ELSE 0 END)",
         },
+        currency_metrics=("captured",),
     ),
     Dataset(
-        "fct_refunds",
+        "refunds",
         main_dttm="refund_date",
+        description="fct_refunds with the merchant's name and country.",
+        sql=(
+            "select r.refund_id, r.refund_date, r.refund_reason, r.amount_reporting, "
+            "m.merchant_name, m.country_code\n"
+            f"from {SCHEMA}.fct_refunds r\n"
+            f"join {SCHEMA}.dim_merchants m on m.merchant_id = r.merchant_id"
+        ),
         metrics={"refunds": "COUNT(*)", "refunded": "SUM(amount_reporting)"},
+        currency_metrics=("refunded",),
     ),
     Dataset(
         "clickstream_latest_day",
@@ -298,10 +486,43 @@ DASHBOARDS = (
         "Revenue",
         "revenue",
         description=(
-            "Daily gross and net revenue in the reporting currency by region and product "
-            "category, orders and average order value (definitions: docs/metrics.md)."
+            "How much the marketplace sells, where and what: gross and net revenue in "
+            f"{REPORTING_CURRENCY} (after refunds; docs/metrics.md), orders, this week and "
+            "month against the previous ones."
         ),
         charts=(
+            big_number(
+                "Gross revenue",
+                "daily_revenue",
+                "gross_revenue",
+                3,
+                "Orders' value before refunds, cancelled orders excluded.",
+            ),
+            big_number(
+                "Net revenue", "daily_revenue", "net_revenue", 3, "Gross revenue minus refunds."
+            ),
+            big_number(
+                "Orders", "daily_orders", "orders", 3, "Orders placed and not cancelled, each once."
+            ),
+            big_number(
+                "Average order value",
+                "daily_orders",
+                "average_order_value",
+                3,
+                "Gross revenue per order.",
+            ),
+            Chart(
+                "Revenue: this period vs the previous one",
+                "revenue_period_over_period",
+                "table",
+                ("current_revenue", "previous_revenue", "revenue_change"),
+                groupby=("comparison",),
+                order_by=(("comparison", False),),
+                width=12,
+                height=20,
+                description="Gross revenue of the last 7 and 30 days of the data against the "
+                "7 and 30 days before them.",
+            ),
             Chart(
                 "Daily revenue",
                 "daily_revenue",
@@ -310,7 +531,7 @@ DASHBOARDS = (
                 "order_date",
                 "P1D",
                 width=12,
-                height=50,
+                description="Gross and net revenue per order day.",
             ),
             Chart(
                 "Orders per day",
@@ -319,23 +540,21 @@ DASHBOARDS = (
                 ("orders",),
                 "order_date",
                 "P1D",
-                width=8,
+                description="Orders placed per day (cancelled orders excluded).",
             ),
-            Chart(
-                "Average order value",
-                "daily_orders",
-                "big_number",
-                ("average_order_value",),
-                width=4,
-                number_format=",.2f",
-            ),
-            Chart(
+            ranked_bars(
                 "Revenue by region",
                 "daily_revenue",
-                "bar_by",
-                ("gross_revenue",),
+                "gross_revenue",
+                "region",
+                "Gross revenue per buyer region.",
+            ),
+            ranked_bars(
+                "Revenue by country",
+                "daily_revenue",
+                "gross_revenue",
                 "country_code",
-                order_by=(("gross_revenue", False),),
+                "Gross revenue per buyer country.",
             ),
             Chart(
                 "Revenue by product category",
@@ -343,44 +562,57 @@ DASHBOARDS = (
                 "pie",
                 ("gross_revenue",),
                 groupby=("product_category",),
+                description="Share of gross revenue per product category.",
             ),
-            Chart(
-                "Top products",
-                "sales_by_region_product",
-                "table",
-                ("gross_revenue", "net_revenue", "units"),
-                groupby=("product_name", "product_category"),
-                order_by=(("gross_revenue", False),),
-                row_limit=10,
-                width=12,
+            table(
+                "Top 10 products",
+                "top_products",
+                (
+                    "revenue_rank",
+                    "product_name",
+                    "product_category",
+                    "units",
+                    "gross_revenue_reporting",
+                    "net_revenue_reporting",
+                ),
+                (("revenue_rank", True),),
+                "The ten products with the most gross revenue over the whole period.",
+                height=60,
             ),
         ),
         filters=(
-            NativeFilter("Period", "time", "daily_revenue", "order_date"),
-            NativeFilter("Region", "select", "daily_revenue", "country_code"),
+            NativeFilter("Order date", "time", "daily_revenue", "order_date"),
+            NativeFilter("Region", "select", "daily_revenue", "region"),
+            NativeFilter("Country", "select", "daily_revenue", "country_code"),
             NativeFilter("Product category", "select", "daily_revenue", "product_category"),
         ),
     ),
     Dashboard(
         "Customers",
         "customers",
-        description="Customer lifetime value, cohorts by first-order month and repeat buyers.",
+        description="Who buys and comes back: customers, repeat-purchase rate, lifetime "
+        f"value in {REPORTING_CURRENCY} and cohorts by first-order month.",
         charts=(
-            Chart(
-                "Repeat rate",
+            big_number(
+                "Customers",
                 "customer_lifetime_value",
-                "big_number",
-                ("repeat_rate",),
-                width=4,
-                number_format=".1%",
+                "customers",
+                4,
+                "Customers in the shop's current records.",
             ),
-            Chart(
-                "Lifetime value distribution",
+            big_number(
+                "Repeat-purchase rate",
                 "customer_lifetime_value",
-                "histogram",
-                x="lifetime_revenue_reporting",
-                bins=25,
-                width=8,
+                "repeat_rate",
+                4,
+                "Of the customers who ordered, the share who ordered again.",
+            ),
+            big_number(
+                "Average order value per customer",
+                "customer_lifetime_value",
+                "average_order_value",
+                4,
+                "Lifetime revenue per order.",
             ),
             Chart(
                 "Cohorts by first-order month",
@@ -389,12 +621,33 @@ DASHBOARDS = (
                 ("customers",),
                 "first_ordered_at",
                 "P1M",
-                groupby=("is_repeat_customer",),
+                groupby=("buyer_type",),
                 stacked=True,
                 width=12,
+                description="Customers by the month of their first order; repeat buyers "
+                "stacked on one-time buyers.",
+            ),
+            Chart(
+                "Lifetime value distribution",
+                "customer_lifetime_value",
+                "histogram",
+                x="lifetime_revenue_reporting",
+                bins=25,
+                description=f"Customers by lifetime gross revenue ({REPORTING_CURRENCY}).",
+            ),
+            ranked_bars(
+                "Customers by region",
+                "customer_lifetime_value",
+                "customers",
+                "region",
+                "Customers per region of their country.",
             ),
         ),
-        filters=(NativeFilter("Country", "select", "customer_lifetime_value", "country_code"),),
+        filters=(
+            NativeFilter("First order date", "time", "customer_lifetime_value", "first_ordered_at"),
+            NativeFilter("Region", "select", "customer_lifetime_value", "region"),
+            NativeFilter("Country", "select", "customer_lifetime_value", "country_code"),
+        ),
     ),
     Dashboard(
         "Payments & risk",
@@ -404,41 +657,47 @@ DASHBOARDS = (
             "outcomes, and merchants by risk tier as of the end of the data (docs/risk.md)."
         ),
         charts=(
-            Chart(
+            big_number(
                 "Refund rate",
                 "merchant_risk",
-                "big_number",
-                ("refund_rate",),
-                width=4,
-                number_format=".2%",
+                "refund_rate",
+                4,
+                "Refunds per successful payment, last 30 days.",
             ),
-            Chart(
+            big_number(
                 "Dispute rate",
                 "merchant_risk",
-                "big_number",
-                ("dispute_rate",),
-                width=4,
-                number_format=".2%",
+                "dispute_rate",
+                4,
+                "Disputes per successful payment, last 30 days.",
             ),
-            Chart(
+            big_number(
                 "Payment failure rate",
                 "merchant_risk",
-                "big_number",
-                ("payment_failure_rate",),
-                width=4,
-                number_format=".2%",
+                "payment_failure_rate",
+                4,
+                "Failed attempts of all payment attempts, last 30 days.",
             ),
             Chart(
                 "Payments by status",
-                "fct_payments",
+                "payments",
                 "bar",
                 ("payments",),
                 "paid_date",
                 "P1W",
                 groupby=("payment_status",),
                 stacked=True,
+                description="Payment attempts per week (starting Monday) by outcome.",
             ),
-            Chart("Refunds per week", "fct_refunds", "line", ("refunds",), "refund_date", "P1W"),
+            Chart(
+                "Refunds per week",
+                "refunds",
+                "line",
+                ("refunds",),
+                "refund_date",
+                "P1W",
+                description="Refunds issued per week (starting Monday).",
+            ),
             Chart(
                 "Merchants per risk tier",
                 "merchant_risk",
@@ -446,12 +705,12 @@ DASHBOARDS = (
                 ("merchants",),
                 groupby=("risk_tier",),
                 width=4,
+                description="Merchants by risk tier (docs/risk.md).",
             ),
-            Chart(
+            table(
                 "Merchants at risk",
                 "merchant_risk",
-                "table",
-                columns=(
+                (
                     "merchant_name",
                     "country_code",
                     "risk_tier",
@@ -461,21 +720,22 @@ DASHBOARDS = (
                     "payment_failure_ratio_30d",
                     "payment_count_30d",
                 ),
-                order_by=(
-                    ("risk_tier_rank", False),
-                    ("dispute_ratio_30d", False),
-                    ("merchant_name", True),
-                ),
-                row_limit=25,
+                (("risk_tier_rank", False), ("dispute_ratio_30d", False), ("merchant_name", True)),
+                "Every merchant, the riskiest first: tier, then dispute rate.",
                 width=8,
             ),
         ),
-        filters=(NativeFilter("Merchant country", "select", "merchant_risk", "country_code"),),
+        filters=(
+            NativeFilter("Payment date", "time", "payments", "paid_date"),
+            NativeFilter("Merchant country", "select", "merchant_risk", "country_code"),
+            NativeFilter("Merchant", "select", "merchant_risk", "merchant_name"),
+        ),
     ),
     Dashboard(
         "Clickstream",
         "clickstream",
-        description="Human traffic per 5 minutes by event type, the shop funnel, bot share.",
+        description="What visitors do: human traffic per 5 minutes by event type, the shop "
+        "funnel from page view to purchase, conversion, and the bot share.",
         charts=(
             Chart(
                 "Events per 5 minutes (latest day)",
@@ -486,6 +746,7 @@ DASHBOARDS = (
                 "PT5M",
                 groupby=("event_type",),
                 width=12,
+                description="Human events in the last 24 hours of data, by event type.",
             ),
             Chart(
                 "Funnel: page view to purchase",
@@ -493,6 +754,7 @@ DASHBOARDS = (
                 "funnel",
                 ("sessions",),
                 groupby=("step",),
+                description="Sessions reaching each step of the funnel.",
             ),
             Chart(
                 "Conversion rate per week",
@@ -501,10 +763,7 @@ DASHBOARDS = (
                 ("conversion_rate",),
                 "session_date",
                 "P1W",
-                number_format=".1%",
-            ),
-            Chart(
-                "Events by type", "clickstream_5min", "pie", ("events",), groupby=("event_type",)
+                description="Sessions with a purchase, of all sessions, per week.",
             ),
             Chart(
                 "Bot share of events per day",
@@ -513,11 +772,21 @@ DASHBOARDS = (
                 ("bot_share", "test_share"),
                 "event_date",
                 "P1D",
-                width=12,
-                number_format=".1%",
+                description="Bot and test traffic of all events (left out of the other charts).",
+            ),
+            Chart(
+                "Events by type",
+                "clickstream_5min",
+                "pie",
+                ("events",),
+                groupby=("event_type",),
+                description="Human events by type.",
             ),
         ),
-        filters=(NativeFilter("Country", "select", "clickstream_5min", "country_code"),),
+        filters=(
+            NativeFilter("Event date", "time", "clickstream_5min", "window_start_at"),
+            NativeFilter("Country", "select", "clickstream_5min", "country_code"),
+        ),
     ),
     Dashboard(
         "Pipeline health",
@@ -525,23 +794,44 @@ DASHBOARDS = (
         description="Is every stream landing on schedule, with nothing lost? Red figures: "
         "see docs/operations.md.",
         charts=(
-            Chart(
-                "Failing streams", "pipeline_health", "big_number", ("failing_streams",), width=2
+            big_number(
+                "Failing streams",
+                "pipeline_health",
+                "failing_streams",
+                2,
+                "Streams whose last sync failed.",
             ),
-            Chart("Late streams", "pipeline_health", "big_number", ("late_streams",), width=2),
-            Chart("Records lost", "pipeline_health", "big_number", ("records_lost",), width=2),
-            Chart(
+            big_number(
+                "Late streams",
+                "pipeline_health",
+                "late_streams",
+                2,
+                "Streams past their next scheduled sync.",
+            ),
+            big_number(
+                "Records lost",
+                "pipeline_health",
+                "records_lost",
+                2,
+                "Source - bronze - dead letters: must read 0.",
+            ),
+            big_number(
                 "Sync error rate (24 h)",
                 "connection_sync_health",
-                "big_number",
-                ("error_rate",),
-                width=2,
-                number_format=".1%",
+                "error_rate",
+                2,
+                "Failed syncs of all syncs, last 24 hours.",
             ),
-            Chart(
-                "Dead letters waiting", "pipeline_health", "big_number", ("dlq_records",), width=2
+            big_number(
+                "Dead letters waiting",
+                "pipeline_health",
+                "dlq_records",
+                2,
+                "Records in the dead-letter queue (lakehouse dlq list).",
             ),
-            Chart("Active alerts", "active_alerts", "big_number", ("alerts",), width=2),
+            big_number(
+                "Active alerts", "active_alerts", "alerts", 2, "Alerts raised in the last 24 hours."
+            ),
             Chart(
                 "Rows written per hour, by connection and stream (24 h)",
                 "sync_throughput_24h",
@@ -552,12 +842,12 @@ DASHBOARDS = (
                 groupby=("connection_name", "stream_name"),
                 stacked=True,
                 width=12,
+                description="Throughput of the last 24 hours per source and stream.",
             ),
-            Chart(
+            table(
                 "Freshness and status per stream",
                 "pipeline_health",
-                "table",
-                columns=(
+                (
                     "connection_name",
                     "stream_name",
                     "health_status",
@@ -574,14 +864,13 @@ DASHBOARDS = (
                     "dlq_records_total",
                     "dlq_records_replayed_total",
                 ),
-                order_by=(("health_severity", False), ("minutes_overdue", False)),
-                width=12,
+                (("health_severity", False), ("minutes_overdue", False)),
+                "Every stream against its schedule, the worst first.",
             ),
-            Chart(
+            table(
                 "Sync duration and errors per connection (24 h)",
                 "connection_sync_health",
-                "table",
-                columns=(
+                (
                     "connection_name",
                     "source_type",
                     "syncs_last_24h",
@@ -591,13 +880,14 @@ DASHBOARDS = (
                     "sync_seconds_p99_last_24h",
                     "last_sync_status",
                 ),
-                order_by=(("failed_syncs_last_24h", False), ("connection_name", True)),
+                (("failed_syncs_last_24h", False), ("connection_name", True)),
+                "Syncs, failures and durations (p50, p99) per connection.",
+                width=6,
             ),
-            Chart(
+            table(
                 "Dead letters by reason",
                 "dead_letters_by_reason",
-                "table",
-                columns=(
+                (
                     "connection_name",
                     "stream_name",
                     "reason_kind",
@@ -606,35 +896,37 @@ DASHBOARDS = (
                     "last_extracted_at",
                     "example_location",
                 ),
-                order_by=(("dead_letters", False),),
+                (("dead_letters", False),),
+                "The dead-letter queue per stream and kind of reason.",
+                width=6,
             ),
-            Chart(
+            big_number(
                 "Dead letters replayed",
                 "pipeline_health",
-                "big_number",
-                ("dlq_replayed",),
-                width=3,
+                "dlq_replayed",
+                3,
+                "Dead letters replayed into bronze after a fix.",
             ),
-            Chart(
+            big_number(
                 "Failed syncs (24 h)",
                 "pipeline_health",
-                "big_number",
-                ("failed_syncs_24h",),
-                width=3,
+                "failed_syncs_24h",
+                3,
+                "Failed syncs over all streams, last 24 hours.",
             ),
-            Chart(
+            big_number(
                 "Unreconciled streams",
                 "pipeline_health",
-                "big_number",
-                ("unreconciled_streams",),
-                width=3,
+                "unreconciled_streams",
+                3,
+                "Streams whose last sync's counts do not reconcile.",
             ),
-            Chart(
+            big_number(
                 "Hours since the oldest success",
                 "pipeline_health",
-                "big_number",
-                ("max_hours_since_success",),
-                width=3,
+                "max_hours_since_success",
+                3,
+                "The stream longest without a successful sync.",
             ),
             Chart(
                 "Rows synced per day and connection",
@@ -646,12 +938,12 @@ DASHBOARDS = (
                 groupby=("connection_name",),
                 stacked=True,
                 width=12,
+                description="Rows written to bronze per day and connection.",
             ),
-            Chart(
+            table(
                 "Rows synced per run and stream",
                 "sync_stream_runs",
-                "table",
-                columns=(
+                (
                     "started_at",
                     "connection_name",
                     "stream_name",
@@ -662,15 +954,13 @@ DASHBOARDS = (
                     "rows_dlq",
                     "reconciliation_status",
                 ),
-                order_by=(("started_at", False), ("connection_name", True), ("stream_name", True)),
-                row_limit=100,
-                width=12,
+                (("started_at", False), ("connection_name", True), ("stream_name", True)),
+                "Every sync run per stream, the latest first.",
             ),
-            Chart(
+            table(
                 "Failed checks per dbt build",
                 "dbt_build_results",
-                "table",
-                columns=(
+                (
                     "generated_at",
                     "is_successful",
                     "tests_failed",
@@ -681,18 +971,16 @@ DASHBOARDS = (
                     "models_succeeded",
                     "elapsed_seconds",
                 ),
-                order_by=(("generated_at", False),),
-                row_limit=50,
-                width=12,
+                (("generated_at", False),),
+                "Every dbt build of the orchestrator, the latest first.",
             ),
-            Chart(
+            ranked_bars(
                 "Rows per gold mart (last publish)",
                 "gold_publication",
-                "bar_by",
-                ("rows",),
+                "rows",
                 "model_name",
-                order_by=(("rows", False),),
                 width=12,
+                description="Rows per mart in the snapshot the dashboards read.",
             ),
         ),
         filters=(NativeFilter("Connection", "select", "pipeline_health", "connection_name"),),

@@ -23,7 +23,16 @@ import duckdb
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bundle_spec import DASHBOARDS, DATASETS, SCHEMA, Chart, Dashboard, Dataset
+from bundle_spec import (
+    DASHBOARDS,
+    DATASETS,
+    REPORTING_CURRENCY,
+    SCHEMA,
+    Chart,
+    Dashboard,
+    Dataset,
+    label,
+)
 
 BUNDLE_DIR = Path(__file__).resolve().parent / "bundles"
 NAMESPACE = uuid.UUID("6f1f7a52-3c1e-4b8e-9d2a-6c0b5d6e7f80")
@@ -32,6 +41,15 @@ DATABASE_FILE = "databases/lakehouse_serving.yaml"
 VERSION = "1.0.0"
 TEMPORAL = re.compile(r"^(DATE|TIMESTAMP)", re.IGNORECASE)
 NO_FILTER = "No filter"
+CURRENCY = {"symbol": REPORTING_CURRENCY, "symbolPosition": "prefix"}
+MONEY_FORMAT = ",.2f"  # with CURRENCY: "$ 1,234.56"
+PERCENT_FORMAT = ".1%"
+# axis and table dates that say which year (a bare "Jan" or "2025" misleads at year ends)
+TIME_FORMATS = {"P1M": "%b %Y", "P1W": "%Y-%m-%d", "P1D": "%Y-%m-%d"}
+INTRADAY_FORMAT = "%d %b %H:%M"
+TABLE_TIME_FORMAT = "%Y-%m-%d %H:%M"
+COUNT_FORMAT = ",d"  # a KPI tile's count in full: 9,712, not 9.7k
+PERCENT_COLUMN = re.compile(r"(ratio|rate|share)(_|$)")
 
 
 def stable_uuid(*names: str) -> str:
@@ -107,12 +125,12 @@ def dataset_yaml(dataset: Dataset, columns: list[tuple[str, str]]) -> dict[str, 
         "metrics": [
             {
                 "metric_name": name,
-                "verbose_name": name.replace("_", " "),
+                "verbose_name": label(name, currency=name in dataset.currency_metrics),
                 "metric_type": None,
                 "expression": expression,
                 "description": None,
-                "d3format": ".2%" if name in dataset.percent_metrics else None,
-                "currency": None,
+                "d3format": metric_format(dataset, name),
+                "currency": CURRENCY if name in dataset.currency_metrics else None,
                 "extra": None,
                 "warning_text": None,
             }
@@ -121,7 +139,7 @@ def dataset_yaml(dataset: Dataset, columns: list[tuple[str, str]]) -> dict[str, 
         "columns": [
             {
                 "column_name": name,
-                "verbose_name": None,
+                "verbose_name": label(name),
                 "is_dttm": bool(TEMPORAL.match(kind)),
                 "is_active": True,
                 "type": kind,
@@ -140,7 +158,38 @@ def dataset_yaml(dataset: Dataset, columns: list[tuple[str, str]]) -> dict[str, 
     }
 
 
+def metric_format(dataset: Dataset, metric: str) -> str | None:
+    if metric in dataset.percent_metrics:
+        return PERCENT_FORMAT
+    return MONEY_FORMAT if metric in dataset.currency_metrics else None
+
+
 # -- charts -----------------------------------------------------------------------------------
+def number_format(chart: Chart, dataset: Dataset) -> str:
+    """The chart's own format, else its metrics': %, money, or a plain number."""
+    if chart.number_format:
+        return chart.number_format
+    formats = {metric_format(dataset, m) for m in chart.metrics}
+    if formats == {PERCENT_FORMAT}:
+        return PERCENT_FORMAT
+    return MONEY_FORMAT if formats == {MONEY_FORMAT} else "SMART_NUMBER"
+
+
+def time_format(chart: Chart) -> str:
+    return TIME_FORMATS.get(chart.grain or "", INTRADAY_FORMAT)
+
+
+def column_config(chart: Chart) -> dict[str, Any]:
+    """Table columns: percentages as %, money in the reporting currency."""
+    config: dict[str, Any] = {}
+    for column in chart.columns:
+        if PERCENT_COLUMN.search(column):
+            config[column] = {"d3NumberFormat": PERCENT_FORMAT}
+        elif column.endswith("_reporting"):
+            config[column] = {"d3NumberFormat": MONEY_FORMAT, "currencyFormat": CURRENCY}
+    return config
+
+
 VIZ_TYPES = {
     "line": "echarts_timeseries_line",
     "bar": "echarts_timeseries_bar",
@@ -190,6 +239,7 @@ def form_data(chart: Chart, dataset: Dataset) -> dict[str, Any]:
         "dashboards": [],
     }
     metrics = list(chart.metrics)
+    numbers = number_format(chart, dataset)
     if chart.kind in ("line", "bar", "bar_by"):
         params.update(
             {
@@ -202,12 +252,14 @@ def form_data(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "legendType": "scroll",
                 "legendOrientation": "top",
                 "rich_tooltip": True,
-                "y_axis_format": chart.number_format,
+                "y_axis_format": numbers,
+                "currency_format": CURRENCY if numbers == MONEY_FORMAT else None,
                 "truncate_metric": True,
                 "only_total": True,
                 "sort_series_type": "sum",
                 "show_empty_columns": True,
-                "x_axis_time_format": "smart_date",
+                "x_axis_time_format": time_format(chart),
+                "tooltipTimeFormat": time_format(chart),
                 "seriesType": "line",
                 "markerEnabled": False,
             }
@@ -223,11 +275,11 @@ def form_data(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "groupby": list(chart.groupby),
                 "metric": metrics[0],
                 "sort_by_metric": True,
-                "show_legend": True,
+                "show_legend": False,  # the labels name every slice
                 "show_labels": True,
                 "label_type": "key_value" if chart.kind == "funnel" else "key_percent",
-                "number_format": chart.number_format,
-                "row_limit": min(chart.row_limit, 100),
+                "number_format": numbers,
+                "currency_format": CURRENCY if numbers == MONEY_FORMAT else None,
             }
         )
     elif chart.kind == "big_number":
@@ -235,8 +287,12 @@ def form_data(chart: Chart, dataset: Dataset) -> dict[str, Any]:
             {
                 "metric": metrics[0],
                 "header_font_size": 0.4,
+                "subheader": chart.description,  # the tile's one line
+                "subtitle": chart.description,
                 "subheader_font_size": 0.15,
-                "y_axis_format": chart.number_format,
+                "subtitle_font_size": 0.15,
+                "y_axis_format": COUNT_FORMAT if numbers == "SMART_NUMBER" else numbers,
+                "currency_format": CURRENCY if numbers == MONEY_FORMAT else None,
             }
         )
     elif chart.kind == "histogram":
@@ -248,7 +304,7 @@ def form_data(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "normalize": False,
                 "cumulative": False,
                 "show_legend": False,
-                "x_axis_format": chart.number_format,
+                "x_axis_format": MONEY_FORMAT if chart.x.endswith("_reporting") else numbers,
             }
         )
     elif chart.kind == "table" and metrics:
@@ -259,8 +315,10 @@ def form_data(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "metrics": metrics,
                 "timeseries_limit_metric": chart.order_by[0][0] if chart.order_by else None,
                 "order_desc": not chart.order_by[0][1] if chart.order_by else True,
-                "table_timestamp_format": "smart_date",
+                "table_timestamp_format": TABLE_TIME_FORMAT,
                 "server_pagination": False,
+                "show_cell_bars": False,
+                "currency_format": CURRENCY if numbers == MONEY_FORMAT else None,
             }
         )
     elif chart.kind == "table":
@@ -269,8 +327,11 @@ def form_data(chart: Chart, dataset: Dataset) -> dict[str, Any]:
                 "query_mode": "raw",
                 "all_columns": list(chart.columns),
                 "order_by_cols": [json.dumps([c, asc]) for c, asc in chart.order_by],
-                "table_timestamp_format": "smart_date",
+                "table_timestamp_format": TABLE_TIME_FORMAT,
                 "server_pagination": False,
+                "page_length": 0,  # one scrolling table, no "show N entries" control
+                "show_cell_bars": False,
+                "column_config": column_config(chart),
             }
         )
     else:
@@ -335,7 +396,7 @@ def chart_yaml(chart: Chart, dataset: Dataset) -> dict[str, Any]:
     }
     return {
         "slice_name": chart.name,
-        "description": None,
+        "description": chart.description or None,
         "certified_by": None,
         "certification_details": None,
         "viz_type": params["viz_type"],
@@ -349,6 +410,23 @@ def chart_yaml(chart: Chart, dataset: Dataset) -> dict[str, Any]:
 
 
 # -- dashboards -------------------------------------------------------------------------------
+def grid_rows(dashboard: Dashboard) -> list[list[Chart]]:
+    """The charts in rows of 12 columns; a row left part-empty is a mistake in the spec."""
+    rows: list[list[Chart]] = [[]]
+    for chart in dashboard.charts:
+        if sum(c.width for c in rows[-1]) + chart.width > 12:
+            rows.append([])
+        rows[-1].append(chart)
+    for row in rows:
+        if sum(c.width for c in row) != 12:
+            names = ", ".join(repr(c.name) for c in row)
+            raise ValueError(
+                f"dashboard {dashboard.title!r}: the row of {names} is "
+                f"{sum(c.width for c in row)} columns wide, not 12 (an empty cell)"
+            )
+    return rows
+
+
 def position(dashboard: Dashboard, chart_ids: dict[str, int]) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "DASHBOARD_VERSION_KEY": "v2",
@@ -356,12 +434,22 @@ def position(dashboard: Dashboard, chart_ids: dict[str, int]) -> dict[str, Any]:
         "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
         "HEADER_ID": {"type": "HEADER", "id": "HEADER_ID", "meta": {"text": dashboard.title}},
     }
-    rows: list[list[Chart]] = [[]]
-    for chart in dashboard.charts:
-        if sum(c.width for c in rows[-1]) + chart.width > 12:
-            rows.append([])
-        rows[-1].append(chart)
-    for number, row in enumerate(rows, start=1):
+    layout["GRID_ID"]["children"].append("ROW-0")
+    layout["ROW-0"] = {
+        "type": "ROW",
+        "id": "ROW-0",
+        "children": ["MARKDOWN-description"],
+        "parents": ["ROOT_ID", "GRID_ID"],
+        "meta": {"background": "BACKGROUND_TRANSPARENT"},
+    }
+    layout["MARKDOWN-description"] = {
+        "type": "MARKDOWN",
+        "id": "MARKDOWN-description",
+        "children": [],
+        "parents": ["ROOT_ID", "GRID_ID", "ROW-0"],
+        "meta": {"width": 12, "height": 8, "code": dashboard.description},
+    }
+    for number, row in enumerate(grid_rows(dashboard), start=1):
         row_id = f"ROW-{number}"
         layout["GRID_ID"]["children"].append(row_id)
         layout[row_id] = {
@@ -458,16 +546,27 @@ def dashboard_yaml(
             "native_filter_configuration": native_filters(dashboard, datasets, columns, chart_ids),
             "color_scheme": "",
             "refresh_frequency": getattr(dashboard, "refresh_frequency", 0),
-            "expanded_slices": {},
+            # every chart's one-line description shown under its title
+            "expanded_slices": {str(i): True for i in chart_ids.values()},
             "label_colors": {},
             "shared_label_colors": [],
             "timed_refresh_immune_slices": [],
-            "cross_filters_enabled": False,
+            # a click on a bar, slice or row filters the dashboard's other charts
+            "cross_filters_enabled": True,
             "default_filters": "{}",
-            "chart_configuration": {},
+            "chart_configuration": {
+                str(i): {
+                    "id": i,
+                    "crossFilters": {
+                        "scope": "global",
+                        "chartsInScope": [o for o in chart_ids.values() if o != i],
+                    },
+                }
+                for i in chart_ids.values()
+            },
             "global_chart_configuration": {
                 "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
-                "chartsInScope": [],
+                "chartsInScope": list(chart_ids.values()),
             },
         },
         "version": VERSION,

@@ -3,12 +3,11 @@ browser: `playwright install` needs the network). Flags that work as root, headl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -24,7 +23,9 @@ CHROMIUM_ARGS = [
 def chromium() -> Iterator[Any]:
     """A launched Chromium, closed afterwards; fails the test when it is not installed."""
     if not CHROMIUM.exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see README)")
+        raise FileNotFoundError(
+            f"Chromium not found at {CHROMIUM}: apt-get install chromium (see README)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -51,3 +52,85 @@ def dismiss_dagster_newsletter(page: Any) -> None:
     skip = page.get_by_role("button", name="Skip")
     if skip.count():
         skip.click()
+
+
+# -- Superset dashboards -------------------------------------------------------------------
+# A fingerprint of each chart on the page: its canvases' pixels (hashed) and its text.
+FINGERPRINTS = """() => Array.from(document.querySelectorAll('[data-test-chart-id]')).map(el => {
+    const canvases = Array.from(el.querySelectorAll('canvas'));
+    let painted = 0, digest = 0;
+    for (const canvas of canvases) {
+        const url = canvas.toDataURL();
+        for (let i = 0; i < url.length; i += 7) digest = (digest * 31 + url.charCodeAt(i)) | 0;
+        const ctx = canvas.getContext('2d');
+        if (ctx && canvas.width && canvas.height) {
+            const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            for (let i = 3; i < pixels.length; i += 64) if (pixels[i] > 0) painted++;
+        }
+    }
+    return {
+        id: el.getAttribute('data-test-chart-id'),
+        viz: el.getAttribute('data-test-viz-type'),
+        canvases: canvases.length,
+        painted: painted,
+        digest: digest,
+        rows: el.querySelectorAll('tbody tr').length,
+        text: el.innerText,
+        loading: el.querySelectorAll('.loading, [data-test="loading-indicator"]').length,
+        errors: el.querySelectorAll(
+            '.ant-alert-error, [data-test="error-alert"], [data-test="chart-error"]'
+        ).length,
+        // a warning banner or icon anywhere in the chart's box, its header included
+        warnings: (el.closest('.dashboard-component-chart-holder') || el).querySelectorAll(
+            '.ant-alert, [role="alert"], [aria-label="warning"], .anticon-warning'
+        ).length,
+    };
+})"""
+
+
+def wait_until_drawn(page, expected_charts: int, timeout: float = 90) -> list[dict]:
+    """Wait until every chart has loaded and its canvases stopped changing (animations)."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while time.monotonic() < deadline:
+        charts = page.evaluate(FINGERPRINTS)
+        settled = len(charts) == expected_charts and not any(c["loading"] for c in charts)
+        if settled and charts == previous:
+            return charts
+        previous = charts if settled else None
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the charts did not finish drawing within {timeout:.0f}s: {previous}")
+
+
+def assert_drew_data(charts: list[dict], where: str) -> None:
+    for chart in charts:
+        label = f"{where}: chart {chart['id']} ({chart['viz']})"
+        assert chart["errors"] == 0, f"{label} shows an error: {chart['text'][:300]}"
+        assert chart["warnings"] == 0, f"{label} shows a warning: {chart['text'][:300]}"
+        assert "No results" not in chart["text"], f"{label} drew no data"
+        assert "Unexpected error" not in chart["text"], f"{label}: {chart['text'][:300]}"
+        if chart["viz"] == "table":
+            assert chart["rows"] > 0, f"{label} has no rows"
+        elif chart["viz"] == "big_number_total":
+            assert any(ch.isdigit() for ch in chart["text"]), f"{label} shows no number"
+        else:
+            assert chart["canvases"] > 0 and chart["painted"] > 50, f"{label} drew nothing"
+
+
+def login_to_superset(page: Any, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/login/")
+    page.fill("[data-test=username-input]", username)
+    page.fill("[data-test=password-input]", password)
+    page.click("[data-test=login-button]")
+    page.wait_for_url("**/superset/welcome/**")
+
+
+def screenshot_dashboard(page: Any, path: Path, expected_charts: int, max_height: int) -> None:
+    """The whole dashboard (up to `max_height` px) in one picture. Not Playwright's full-page
+    mode: that resizes the window while it shoots, and Superset redraws every chart blank."""
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size(
+        {"width": page.viewport_size["width"], "height": min(height, max_height)}
+    )
+    wait_until_drawn(page, expected_charts)
+    page.screenshot(path=str(path))

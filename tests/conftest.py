@@ -20,6 +20,11 @@ import pytest
 
 from tests.demo_runs import demo_after_change_set  # noqa: F401  (one audited lake per session)
 from tests.kafka_broker import kafka_broker  # noqa: F401  (a fixture for the Kafka tests)
+from tests.superset_session import (  # noqa: F401  (one demo lake and Superset per session)
+    browser,
+    pipeline_settings,
+    superset,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

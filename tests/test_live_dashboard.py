@@ -29,14 +29,9 @@ from orchestration.bi import (
 from orchestration.live_marts import refresh_live_marts
 from orchestration.settings import REPO_ROOT, Settings
 from orchestration.stream_demo import _start, _stop
-from tests.browser import chromium
-from tests.test_superset import (
-    ARTIFACTS,
-    SupersetServer,
-    _free_port,
-    _login,
-    _wait_until_drawn,
-)
+from tests.browser import login_to_superset, wait_until_drawn
+from tests.superset_session import SupersetServer, free_port
+from tests.test_superset import ARTIFACTS
 
 pytestmark = pytest.mark.integration
 sys.path.insert(0, str(SUPERSET_DIR))
@@ -116,7 +111,7 @@ def live_superset(kafka_broker, tmp_path_factory) -> Iterator[LiveSuperset]:
         )  # fmt: skip
         assert bootstrap.returncode == 0, bootstrap.stdout[-3000:] + bootstrap.stderr[-3000:]
         bootstrap_seconds = time.perf_counter() - started - data_seconds
-        port = _free_port()
+        port = free_port()
         process = start_superset(settings, port, run_bootstrap=False)
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(url, process)
@@ -143,12 +138,13 @@ def live_superset(kafka_broker, tmp_path_factory) -> Iterator[LiveSuperset]:
 
 
 @pytest.fixture(scope="module")
-def live_page(live_superset) -> Iterator:
-    with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        _login(page, live_superset)
-        yield page
-        page.close()
+def live_page(live_superset, browser) -> Iterator:
+    # the session's Chromium (tests/superset_session.py): a second sync Playwright in the
+    # same process fails
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    login_to_superset(page, live_superset.url, live_superset.username, live_superset.password)
+    yield page
+    page.close()
 
 
 def chart_ids(superset: SupersetServer) -> dict[str, str]:
@@ -157,7 +153,7 @@ def chart_ids(superset: SupersetServer) -> dict[str, str]:
 
 
 def shown(page, ids: dict[str, str]) -> dict[str, dict]:
-    by_id = {c["id"]: c for c in _wait_until_drawn(page, len(LIVE.charts))}
+    by_id = {c["id"]: c for c in wait_until_drawn(page, len(LIVE.charts))}
     return {name: by_id[chart_id] for name, chart_id in ids.items()}
 
 

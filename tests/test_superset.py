@@ -2,132 +2,73 @@
 a real browser (Chromium through Playwright), chart numbers against the gold marts, a bad
 bundle, and dashboards that keep answering while the pipeline runs.
 
-The data is built once per session: the demo pipeline at a tiny scale into a temporary
-DATA_DIR, published to the serving catalog; Superset runs from its own virtualenv on a free
-port. Screenshots go to test-artifacts/superset/.
+The data and Superset are built once per session and shared with tests/test_superset_viewer.py
+(tests/superset_session.py). Screenshots go to test-artifacts/superset/.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 import yaml
 
+from datagen import marketplace
 from lake import open_lake
 from lake.serving import current_snapshot
 from lake.serving_postgres import grant_login, publish_gold_to_postgres, reader_uri
-from lake.tables.catalog import connect, tables_in
 from orchestration.bi import (
     SUPERSET_DIR,
     SUPERSET_VENV,
     bootstrap,
-    load_credentials,
     start_superset,
     stop_superset,
     superset_env,
     wait_until_healthy,
 )
-from orchestration.demo import run_demo
-from orchestration.settings import REPO_ROOT, Settings
-from tests.browser import chromium
+from orchestration.settings import REPO_ROOT
+from tests.browser import (
+    assert_drew_data,
+    login_to_superset,
+    screenshot_dashboard,
+    wait_until_drawn,
+)
+from tests.superset_session import SCALE, SUPERSET_SESSION, SupersetServer, free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "superset"
-SCALE = "0.01"
 sys.path.insert(0, str(SUPERSET_DIR))
-from bundle_spec import DASHBOARDS  # noqa: E402
-from generate_bundles import slug  # noqa: E402
+from bundle_spec import (  # noqa: E402
+    DASHBOARDS,
+    DATASETS,
+    PERIODS,
+    REGION_OF_COUNTRY,
+    Chart,
+    NativeFilter,
+)
+from bundle_spec_live import LIVE_DASHBOARDS  # noqa: E402
+from generate_bundles import grid_rows, slug  # noqa: E402
+
+# The live sales dashboard reads the mart of streamed events, empty in this session's batch
+# demo: here its charts must answer, and tests/test_live_dashboard.py draws them with data
+# while events flow.
+STREAMED_CHARTS = {c.name for d in LIVE_DASHBOARDS for c in d.charts}
+BATCH_DASHBOARDS = tuple(d for d in DASHBOARDS if d not in LIVE_DASHBOARDS)
 
 DATASET_COLUMNS_CACHE: dict[str, set[str]] = {}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class SupersetServer:
-    url: str
-    settings: Settings
-    username: str
-    password: str
-    bootstrap_seconds: float
-
-    def api(self) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, timeout=120)
-        token = client.post(
-            "/api/v1/security/login",
-            json={
-                "username": self.username,
-                "password": self.password,
-                "provider": "db",
-                "refresh": False,
-            },
-        ).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        return client
-
-    def gold(self, sql: str) -> list[tuple]:
-        """Query the gold marts in the lake's DuckLake directly (not through the serving
-        layer): each mart as a view of its latest version."""
-        con = connect(self.settings.table_catalog(self.settings.lake_url), read_only=True)
-        for model in tables_in(con, "marts"):
-            con.execute(f"create view {model} as select * from lake.marts.{model}")
-        return con.execute(sql).fetchall()
-
-
-@pytest.fixture(scope="session")
-def pipeline_settings(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("bi-data")
-    settings = Settings.from_env(
-        {"DATA_DIR": str(data_dir), "DATAGEN_SCALE": SCALE, "DATAGEN_SEED": "7"}
-    )
-    run_demo(settings, quiet=True)
-    # a second run (a change set, incremental syncs and merges): dbt_build_results then holds
-    # the first build, which the first publish cannot (a build is recorded once it ends)
-    run_demo(settings, quiet=True)
-    return settings
-
-
-@pytest.fixture(scope="session")
-def superset(pipeline_settings) -> Iterator[SupersetServer]:
-    if not (SUPERSET_VENV / "bin" / "gunicorn").exists():
-        pytest.fail("Superset's virtualenv is missing: run `make superset-setup` (make test does)")
-    settings = pipeline_settings
-    env = superset_env(settings)
-    started = time.perf_counter()
-    bootstrap(settings, env, force=True)  # from scratch: an empty metadata database
-    seconds = time.perf_counter() - started
-    port = _free_port()
-    process = start_superset(settings, port, run_bootstrap=False)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        credentials = load_credentials(settings)
-        yield SupersetServer(
-            url,
-            settings,
-            credentials["SUPERSET_ADMIN_USERNAME"],
-            credentials["SUPERSET_ADMIN_PASSWORD"],
-            seconds,
-        )
-    finally:
-        stop_superset(process)
+DATASETS_BY_NAME = {d.name: d for d in DATASETS}
 
 
 def _charts_by_name(client: httpx.Client) -> dict[str, dict]:
@@ -169,7 +110,8 @@ def test_every_chart_answers_the_chart_data_api_from_its_saved_query(superset):
     for name, chart in charts.items():
         response = client.get(f"/api/v1/chart/{chart['id']}/data/")
         assert response.status_code == 200, (name, response.text[:300])
-        assert response.json()["result"][0]["rowcount"] > 0, name
+        if name not in STREAMED_CHARTS:
+            assert response.json()["result"][0]["rowcount"] > 0, name
 
 
 def _post_chart_query(client: httpx.Client, chart_id: int, extra_filters: list[dict]) -> list:
@@ -203,27 +145,50 @@ def test_chart_numbers_equal_the_gold_marts(superset):
     }
     assert by_day[day.isoformat()] == pytest.approx(float(revenue), abs=0.005)
 
-    # revenue per region, over every day
-    expected = dict(
-        superset.gold(
+    # revenue per country, and per region of the marketplace (datagen's regions)
+    by_country = {
+        country: float(revenue)
+        for country, revenue in superset.gold(
             "select country_code, sum(gross_revenue_reporting) from daily_revenue group by 1"
         )
-    )
-    rows = client.get(f"/api/v1/chart/{charts['Revenue by region']['id']}/data/").json()
+    }
+    rows = client.get(f"/api/v1/chart/{charts['Revenue by country']['id']}/data/").json()
     actual = {row["country_code"]: row["gross_revenue"] for row in rows["result"][0]["data"]}
-    assert actual == pytest.approx({k: float(v) for k, v in expected.items()}, abs=0.005)
+    assert actual == pytest.approx(by_country, abs=0.005)
+    by_region: dict[str, float] = {}
+    for country, revenue in by_country.items():
+        region = REGION_OF_COUNTRY[country]
+        by_region[region] = by_region.get(region, 0.0) + revenue
+    rows = client.get(f"/api/v1/chart/{charts['Revenue by region']['id']}/data/").json()
+    actual = {row["region"]: row["gross_revenue"] for row in rows["result"][0]["data"]}
+    assert len(actual) > 1 and actual == pytest.approx(by_region, abs=0.01)
 
-    # the top product
+    # the top ten products, ranked in SQL: exactly ten rows, no row limit reached
     top = superset.gold(
         "select product_name, sum(gross_revenue_reporting) from sales_by_region_product "
-        "group by all order by 2 desc limit 1"
-    )[0]
-    rows = client.get(f"/api/v1/chart/{charts['Top products']['id']}/data/").json()
-    first = rows["result"][0]["data"][0]
-    assert (first["product_name"], first["gross_revenue"]) == (
-        top[0],
-        pytest.approx(float(top[1])),
+        "group by product_id, product_name order by 2 desc, product_id limit 10"
     )
+    result = client.get(f"/api/v1/chart/{charts['Top 10 products']['id']}/data/").json()
+    rows = result["result"][0]["data"]
+    assert [(r["revenue_rank"], r["product_name"]) for r in rows] == [
+        (rank, name) for rank, (name, _) in enumerate(top, start=1)
+    ]
+    assert [r["gross_revenue_reporting"] for r in rows] == pytest.approx(
+        [float(revenue) for _, revenue in top]
+    )
+
+    # this week and this month against the previous ones, ending on the last day of the data
+    rows = client.get(
+        f"/api/v1/chart/{charts['Revenue: this period vs the previous one']['id']}/data/"
+    ).json()["result"][0]["data"]
+    compared = {row["comparison"]: row for row in rows}
+    assert len(compared) == len(PERIODS)
+    for name, days in PERIODS:
+        current, previous = _this_and_previous_period(superset, days)
+        row = compared[name]
+        assert row["current_revenue"] == pytest.approx(current, abs=0.01), name
+        assert row["previous_revenue"] == pytest.approx(previous, abs=0.01), name
+        assert row["revenue_change"] == pytest.approx(current / previous - 1), name
 
     # the refund rate across merchants over the 30 days before the end of the data
     (rate,) = superset.gold(
@@ -271,128 +236,128 @@ def test_chart_numbers_equal_the_gold_marts(superset):
     assert actual == expected and len(actual) > 0
 
 
+def _this_and_previous_period(superset: SupersetServer, days: int) -> tuple[float, float]:
+    """Gross revenue of the last `days` days of the data and of the `days` before them."""
+    ((last,),) = superset.gold("select max(order_date) from daily_revenue")
+    start, middle = last - timedelta(days=2 * days), last - timedelta(days=days)
+    ((current, previous),) = superset.gold(
+        "select sum(gross_revenue_reporting) filter (where order_date > ?), "
+        "sum(gross_revenue_reporting) filter (where order_date <= ? and order_date > ?) "
+        "from daily_revenue",
+        [middle, middle, start],
+    )
+    return float(current), float(previous)
+
+
+def test_the_dashboards_regions_are_the_marketplaces():
+    """The Region filter lists the regions datagen sells in, each country in its own."""
+    assert REGION_OF_COUNTRY == marketplace.REGION_OF_COUNTRY
+
+
+def test_every_dashboard_row_is_full_and_a_part_empty_one_is_refused():
+    for dashboard in DASHBOARDS:
+        assert all(sum(c.width for c in row) == 12 for row in grid_rows(dashboard))
+    first = DASHBOARDS[0]
+    narrowed = dataclasses.replace(
+        first, charts=(dataclasses.replace(first.charts[0], width=2), *first.charts[1:])
+    )
+    with pytest.raises(ValueError, match="not 12 \\(an empty cell\\)"):
+        grid_rows(narrowed)
+
+
 # -- the browser ------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-# A fingerprint of each chart on the page: its canvases' pixels (hashed) and its text.
-FINGERPRINTS = """() => Array.from(document.querySelectorAll('[data-test-chart-id]')).map(el => {
-    const canvases = Array.from(el.querySelectorAll('canvas'));
-    let painted = 0, digest = 0;
-    for (const canvas of canvases) {
-        const url = canvas.toDataURL();
-        for (let i = 0; i < url.length; i += 7) digest = (digest * 31 + url.charCodeAt(i)) | 0;
-        const ctx = canvas.getContext('2d');
-        if (ctx && canvas.width && canvas.height) {
-            const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-            for (let i = 3; i < pixels.length; i += 64) if (pixels[i] > 0) painted++;
-        }
-    }
-    return {
-        id: el.getAttribute('data-test-chart-id'),
-        viz: el.getAttribute('data-test-viz-type'),
-        canvases: canvases.length,
-        painted: painted,
-        digest: digest,
-        rows: el.querySelectorAll('tbody tr').length,
-        text: el.innerText,
-        loading: el.querySelectorAll('.loading, [data-test="loading-indicator"]').length,
-        errors: el.querySelectorAll(
-            '.ant-alert-error, [data-test="error-alert"], [data-test="chart-error"]'
-        ).length,
-    };
-})"""
-
-
-def _wait_until_drawn(page, expected_charts: int, timeout: float = 90) -> list[dict]:
-    """Wait until every chart has loaded and its canvases stopped changing (animations)."""
-    deadline = time.monotonic() + timeout
-    previous = None
-    while time.monotonic() < deadline:
-        charts = page.evaluate(FINGERPRINTS)
-        settled = len(charts) == expected_charts and not any(c["loading"] for c in charts)
-        if settled and charts == previous:
-            return charts
-        previous = charts if settled else None
-        page.wait_for_timeout(500)
-    raise AssertionError(f"the charts did not finish drawing within {timeout:.0f}s: {previous}")
-
-
-def _assert_drew_data(charts: list[dict], where: str) -> None:
-    for chart in charts:
-        label = f"{where}: chart {chart['id']} ({chart['viz']})"
-        assert chart["errors"] == 0, f"{label} shows an error: {chart['text'][:300]}"
-        assert "No results" not in chart["text"], f"{label} drew no data"
-        assert "Unexpected error" not in chart["text"], f"{label}: {chart['text'][:300]}"
-        if chart["viz"] == "table":
-            assert chart["rows"] > 0, f"{label} has no rows"
-        elif chart["viz"] == "big_number_total":
-            assert any(ch.isdigit() for ch in chart["text"]), f"{label} shows no number"
-        else:
-            assert chart["canvases"] > 0 and chart["painted"] > 50, f"{label} drew nothing"
-
-
-def _login(page, superset: SupersetServer) -> None:
-    page.goto(f"{superset.url}/login/")
-    page.fill("[data-test=username-input]", superset.username)
-    page.fill("[data-test=password-input]", superset.password)
-    page.click("[data-test=login-button]")
-    page.wait_for_url("**/superset/welcome/**")
-
-
-@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=[d.slug for d in DASHBOARDS])
-def test_dashboard_draws_every_chart_and_follows_a_native_filter(superset, browser, dashboard):
+@pytest.mark.parametrize("dashboard", BATCH_DASHBOARDS, ids=[d.slug for d in BATCH_DASHBOARDS])
+def test_dashboard_draws_every_chart_and_follows_each_native_filter(superset, browser, dashboard):
+    """Every chart draws data with no error or warning (a row limit reached is one), and each
+    native filter changes what the charts in its scope show; a screenshot of the dashboard
+    as it opens is left in test-artifacts/superset/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1400})
     failures: list[str] = []
-    filtered_requests: list[str] = []
+    requests: list[str] = []
 
     def on_response(response) -> None:
-        if "/api/v1/chart/data" in response.url:
-            if response.status != 200:
-                failures.append(f"{response.status} {response.text()[:300]}")
-            filtered_requests.append(response.request.post_data or "")
+        if "/api/v1/chart/data" not in response.url:
+            return
+        if response.status != 200:
+            failures.append(f"{response.status} {response.text()[:300]}")
+            return
+        sent = json.loads(response.request.post_data or "{}")
+        requests.append(response.request.post_data or "")
+        for query, result in zip(sent.get("queries", []), response.json()["result"], strict=False):
+            if query.get("row_limit") and result["rowcount"] >= query["row_limit"]:
+                failures.append(f"row limit {query['row_limit']} reached: {result['query'][:200]}")
 
     page.on("response", on_response)
+    dashboard_url = f"{superset.url}/superset/dashboard/{dashboard.slug}/"
     try:
-        _login(page, superset)
-        page.goto(f"{superset.url}/superset/dashboard/{dashboard.slug}/")
-        before = _wait_until_drawn(page, len(dashboard.charts))
-        page.screenshot(path=str(ARTIFACTS / f"{dashboard.slug}.png"), full_page=True)
+        login_to_superset(page, superset.url, superset.username, superset.password)
+        page.goto(dashboard_url)
+        wait_until_drawn(page, len(dashboard.charts))
+        screenshot = ARTIFACTS / f"{dashboard.slug}.png"
+        screenshot_dashboard(page, screenshot, len(dashboard.charts), max_height=8000)
+        print(f"screenshot: {screenshot}")
+        # drawn at the size it keeps from now on: what each filter's result is compared with
+        before = wait_until_drawn(page, len(dashboard.charts))
         assert failures == [], failures
-        _assert_drew_data(before, dashboard.title)
+        assert_drew_data(before, dashboard.title)
 
-        # apply the first select filter with its first value, as a user would
-        spec = next(f for f in dashboard.filters if f.kind == "select")
-        filter_id = f"NATIVE_FILTER-{slug(dashboard.slug)}-{slug(spec.name)}"
-        filtered_requests.clear()
-        page.click(f'[data-test="{filter_id}"] .ant-select-selector')
-        option = page.locator(".ant-select-item-option").first
-        value = option.get_attribute("title") or option.inner_text()
-        option.click()
-        page.keyboard.press("Escape")
-        page.click('[data-test="filter-bar__apply-button"]')
-        page.wait_for_timeout(500)
-        after = _wait_until_drawn(page, len(dashboard.charts))
-        page.screenshot(path=str(ARTIFACTS / f"{dashboard.slug}-filtered.png"), full_page=True)
-
-        assert failures == [], failures
-        _assert_drew_data(after, f"{dashboard.title} filtered on {spec.name}={value}")
-        in_scope = [
-            c for c in dashboard.charts if spec.column in _dataset_columns(superset, c.dataset)
-        ]
-        carrying = [r for r in filtered_requests if spec.column in r and value in r]
-        assert len(carrying) >= len(in_scope), (
-            f"{len(carrying)} chart queries carried {spec.column}={value}, "
-            f"{len(in_scope)} charts are in scope"
-        )
-        changed = [a["id"] for a, b in zip(after, before, strict=True) if a != b]
-        assert changed, f"no chart changed after filtering {spec.name} on {value}"
+        for spec in dashboard.filters:
+            filter_id = f"NATIVE_FILTER-{slug(dashboard.slug)}-{slug(spec.name)}"
+            requests.clear()
+            if spec.kind == "select":  # the first value in the list, as a user picks it
+                page.goto(dashboard_url)
+                wait_until_drawn(page, len(dashboard.charts))
+                requests.clear()
+                page.click(f'[data-test="{filter_id}"] .ant-select-selector')
+                option = page.locator(".ant-select-item-option").first
+                value = option.get_attribute("title") or option.inner_text()
+                option.click()
+                page.keyboard.press("Escape")
+                page.click('[data-test="filter-bar__apply-button"]')
+            else:  # the last 30 days of the data, as a shared link carries it
+                value = _last_30_days(superset, spec)
+                page.goto(f"{dashboard_url}?native_filters={_time_filter_state(filter_id, value)}")
+            page.wait_for_timeout(500)
+            after = wait_until_drawn(page, len(dashboard.charts))
+            where = f"{dashboard.title} filtered on {spec.name}={value}"
+            assert failures == [], (where, failures)
+            assert_drew_data(after, where)
+            in_scope = [c for c in dashboard.charts if _filter_applies(superset, spec, c)]
+            # a date range reaches each chart on the chart's own time column
+            column = "" if spec.kind == "time" else spec.column
+            carrying = [r for r in requests if column in r and value in r]
+            assert in_scope and len(carrying) >= len(in_scope), (
+                f"{where}: {len(carrying)} chart queries carried the filter, "
+                f"{len(in_scope)} charts are in scope"
+            )
+            changed = [a["id"] for a, b in zip(after, before, strict=True) if a != b]
+            assert changed, f"{where}: no chart changed"
     finally:
         page.close()
+
+
+def _filter_applies(superset: SupersetServer, spec: NativeFilter, chart: Chart) -> bool:
+    if spec.kind == "time":
+        return DATASETS_BY_NAME[chart.dataset].main_dttm is not None
+    return spec.column in _dataset_columns(superset, chart.dataset)
+
+
+def _last_30_days(superset: SupersetServer, spec: NativeFilter) -> str:
+    """A time range (Superset's `start : end`) over the last 30 days of the filter's data."""
+    dataset = DATASETS_BY_NAME[spec.dataset]
+    source = f"({dataset.sql}) as source" if dataset.sql else dataset.name
+    ((last,),) = superset.gold(f"select cast(max({spec.column}) as date) from {source}")
+    return f"{last - timedelta(days=29)} : {last + timedelta(days=1)}"
+
+
+def _time_filter_state(filter_id: str, time_range: str) -> str:
+    """The `native_filters` URL parameter (rison) that sets one time filter."""
+    state = (
+        f"('{filter_id}':(extraFormData:(time_range:'{time_range}'),"
+        f"filterState:(value:'{time_range}'),id:'{filter_id}',ownState:()))"
+    )
+    return quote(state, safe="")
 
 
 def _dataset_columns(superset: SupersetServer, dataset: str) -> set[str]:
@@ -567,7 +532,7 @@ def test_every_chart_answers_from_the_postgresql_serving_schema(superset, postgr
     os.environ["SERVING_DATABASE_URI"] = reader_uri(postgres_database, "superset_reader", password)
     os.environ["SUPERSET_METADATA_DB_URI"] = f"sqlite:///{home / 'superset.db'}"
     bootstrap(settings, superset_env(settings), force=True)
-    port = _free_port()
+    port = free_port()
     process = start_superset(settings, port, run_bootstrap=False)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -585,7 +550,7 @@ def test_every_chart_answers_from_the_postgresql_serving_schema(superset, postgr
             response = on_postgres.get(f"/api/v1/chart/{chart['id']}/data/?force=true")
             assert response.status_code == 200, (name, response.text[:300])
             result = response.json()["result"][0]
-            assert result["rowcount"] > 0, name
+            assert result["rowcount"] > 0 or name in STREAMED_CHARTS, name
             if name in compared:
                 duck = _charts_by_name(on_duckdb)[name]
                 expected = on_duckdb.get(f"/api/v1/chart/{duck['id']}/data/?force=true").json()

@@ -1,0 +1,112 @@
+"""One Superset per test session, shared by tests/test_superset.py and
+tests/test_superset_viewer.py: the demo pipeline at a tiny scale into a temporary DATA_DIR,
+published to the serving catalog, Superset bootstrapped from scratch in its own virtualenv on
+a free port, and a Chromium for the browser tests. The fixtures are registered in
+tests/conftest.py (once, so pytest builds them once) and the modules that use them share one
+xdist group, so under `make test` they run on one worker."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+import httpx
+import pytest
+
+from orchestration.bi import (
+    SUPERSET_VENV,
+    bootstrap,
+    load_credentials,
+    start_superset,
+    stop_superset,
+    superset_env,
+    wait_until_healthy,
+)
+from orchestration.demo import run_demo
+from orchestration.settings import Settings
+from tests.browser import chromium
+
+SUPERSET_SESSION = "superset_session"  # the xdist group of the modules that use it
+SCALE = "0.01"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SupersetServer:
+    url: str
+    settings: Settings
+    username: str
+    password: str
+    bootstrap_seconds: float
+
+    def api(self) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, timeout=120)
+        token = client.post(
+            "/api/v1/security/login",
+            json={
+                "username": self.username,
+                "password": self.password,
+                "provider": "db",
+                "refresh": False,
+            },
+        ).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client
+
+    def gold(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        """Query the gold marts through the serving catalog (the snapshot Superset reads,
+        schema `analytics`), never gold's files: how gold is stored is the lake's business."""
+        catalog = self.settings.serving_dir / "gold.duckdb"
+        with duckdb.connect(str(catalog), read_only=True) as con:
+            con.execute("use analytics")
+            return con.execute(sql, parameters).fetchall()
+
+
+@pytest.fixture(scope="session")
+def pipeline_settings(tmp_path_factory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("bi-data")
+    settings = Settings.from_env(
+        {"DATA_DIR": str(data_dir), "DATAGEN_SCALE": SCALE, "DATAGEN_SEED": "7"}
+    )
+    run_demo(settings, quiet=True)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def superset(pipeline_settings) -> Iterator[SupersetServer]:
+    if not (SUPERSET_VENV / "bin" / "gunicorn").exists():
+        pytest.fail("Superset's virtualenv is missing: run `make superset-setup` (make test does)")
+    settings = pipeline_settings
+    env = superset_env(settings)
+    started = time.perf_counter()
+    bootstrap(settings, env, force=True)  # from scratch: an empty metadata database
+    seconds = time.perf_counter() - started
+    port = free_port()
+    process = start_superset(settings, port, run_bootstrap=False)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process)
+        credentials = load_credentials(settings)
+        yield SupersetServer(
+            url,
+            settings,
+            credentials["SUPERSET_ADMIN_USERNAME"],
+            credentials["SUPERSET_ADMIN_PASSWORD"],
+            seconds,
+        )
+    finally:
+        stop_superset(process)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with chromium() as launched:
+        yield launched

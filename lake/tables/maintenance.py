@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from lake.storage import Lake
-from lake.tables.catalog import ALIAS, TableCatalog, connect
+from lake.tables.catalog import ALIAS, CatalogError, TableCatalog, connect
 
 RETENTION_DAYS_ENV = "LAKE_RETENTION_DAYS"
 KEEP_SNAPSHOTS_ENV = "LAKE_KEEP_SNAPSHOTS"
@@ -163,11 +163,24 @@ def maintain(
         )
         if not dry_run:
             lake.delete_files(lake.path(key) for key in report.orphans)
+    except duckdb.Error as exc:
+        # each step is its own commit: those before this one stay, the next run goes on
+        raise CatalogError(
+            f"lake maintenance on the catalog {tables.name} stopped: "
+            f"{str(exc).strip().splitlines()[0]} ({_hint(exc)})"
+        ) from exc
     finally:
         con.close()
     report.after = report.before if dry_run else _table_files(lake)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _hint(exc: duckdb.Error) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "failed to commit" in text:
+        return "another process (a dbt build?) was committing to it: rerun when it has finished"
+    return "the steps before this one are committed: rerun to finish"
 
 
 def _plan_expiry(

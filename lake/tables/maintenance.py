@@ -5,12 +5,12 @@ Every dbt build adds snapshots (one per model it commits) and files: a table reb
 scratch leaves its previous files for time travel, an incremental merge adds a small insert
 file and a delete file. Nothing is freed until snapshots expire. One run:
 
-1. expires the snapshots older than the retention (`LAKE_RETENTION_DAYS`), except the newest
-   `LAKE_KEEP_SNAPSHOTS`, the latest, and every snapshot in `keep` (the published ones that
-   serving may roll back to): those stay readable with `AT (VERSION => n)`;
-2. merges adjacent small files of each table (DuckLake's `ducklake_merge_adjacent_files`:
+1. merges adjacent small files of each table (DuckLake's `ducklake_merge_adjacent_files`:
    the merged file keeps each row's snapshot, so time travel to a kept snapshot still works)
-   and rewrites files most of whose rows are deleted (`ducklake_rewrite_data_files`);
+   and rewrites data files with their deletes applied (`ducklake_rewrite_data_files`);
+2. expires the snapshots older than the retention (`LAKE_RETENTION_DAYS`), except the newest
+   `LAKE_KEEP_SNAPSHOTS`, and every snapshot in `keep` (the published ones that serving may
+   roll back to): those stay readable with `AT (VERSION => n)`;
 3. deletes the files that no kept snapshot reads any more, once they have been unreferenced
    for `grace_seconds` (a query that started before may still read them);
 4. deletes orphaned table files (written by a build that died before its commit), only
@@ -141,6 +141,11 @@ def maintain(
     connect(tables, read_only=True, filesystem=filesystem).close()
     con = connect(tables, filesystem=filesystem)
     try:
+        # compaction first: the files it replaces are freed in this run once the snapshots
+        # that still read them expire
+        if not dry_run:
+            report.rewritten = _per_table(con, "ducklake_rewrite_data_files")
+            report.merged = _per_table(con, "ducklake_merge_adjacent_files")
         expire, report.kept_for_serving, report.snapshots_before = _plan_expiry(
             con, retention, set(keep), now
         )
@@ -151,9 +156,6 @@ def maintain(
                 "select count(*) from ducklake_expire_snapshots(?, versions => ?)",
                 [ALIAS, expire],
             ).fetchall()
-        if not dry_run:
-            report.merged = _per_table(con, "ducklake_merge_adjacent_files")
-            report.rewritten = _per_table(con, "ducklake_rewrite_data_files")
         cutoff = now - timedelta(seconds=retention.grace_seconds)
         report.deleted_files, report.freed_bytes = _delete_old_files(
             con, lake, tables, cutoff, dry_run

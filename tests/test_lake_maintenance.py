@@ -1,0 +1,193 @@
+"""Lake maintenance (lake/tables/maintenance.py, `lakehouse lake maintain`) on a real lake:
+two demo runs (two dbt builds, two publishes), then snapshot expiry, compaction and file
+deletion. Gold reads the same before and after, the published snapshots stay readable by
+time travel, bronze is untouched, and an incremental build after maintenance gives what
+the same build gives on an unmaintained copy of the lake."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from rich.console import Console
+
+from datagen.changes import apply_changes
+from ingestion.connections import load_connections
+from lake import open_lake
+from lake.tables.catalog import TableCatalog, connect, tables_in
+from lake.tables.maintenance import Retention, maintain
+from orchestration.demo import CHANGE_FRACTION, run_demo
+from orchestration.lake_command import published_lake_snapshots
+from orchestration.settings import REPO_ROOT, Settings
+from orchestration.sync_command import run_sync
+from tests.test_dbt_postgres import assert_green, dbt_build
+
+pytestmark = pytest.mark.integration
+
+# the incremental models: what compaction and expiry change the files of
+INCREMENTAL = [
+    "intermediate.int_orders_enriched",
+    "intermediate.int_clickstream_sessionized",
+    "marts.fct_orders",
+    "marts.fct_order_items",
+    "marts.fct_payments",
+    "marts.fct_refunds",
+    "marts.clickstream_5min",
+]
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    root = tmp_path_factory.mktemp("maintained")
+    settings = Settings.from_env({"DATA_DIR": str(root)})  # the demo's scale and seed
+    for _ in range(2):  # the second applies a change set: incremental merges
+        report = run_demo(settings, quiet=True)
+        assert report.dbt["failures"] == [] and not report.failed_steps
+    return settings
+
+
+def _tables(settings: Settings) -> TableCatalog:
+    return settings.table_catalog(open_lake(settings.lake_url, create=False).uri())
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, version: int | None = None) -> dict:
+    """Rows and a hash of every row of every silver and gold table (at a version)."""
+    at = f" at (version => {version})" if version is not None else ""
+    return {
+        f"{schema}.{table}": con.execute(
+            f'select count(*), bit_xor(hash(t)) from lake.{schema}."{table}"{at} t'
+        ).fetchone()
+        for schema in ("intermediate", "marts")
+        for table in tables_in(con, schema)
+    }
+
+
+def _snapshot_ids(con: duckdb.DuckDBPyConnection) -> set[int]:
+    return {sid for (sid,) in con.execute("select snapshot_id from lake.snapshots()").fetchall()}
+
+
+def _bronze(settings: Settings) -> dict[str, int]:
+    lake = open_lake(settings.lake_url, create=False)
+    return {i.path: i.size for i in lake.list_files(lake.path("bronze"))}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _table_files(settings: Settings) -> dict[str, int]:
+    lake_dir = Path(settings.lake_url)
+    return {
+        str(p.relative_to(lake_dir)): p.stat().st_size
+        for layer in ("silver", "gold")
+        for p in (lake_dir / layer).rglob("*.parquet")
+    }
+
+
+def test_a_dry_run_says_what_it_would_expire_and_changes_nothing(settings):
+    tables = _tables(settings)
+    catalog, files = _sha(tables.sqlite_path), _table_files(settings)
+    published = published_lake_snapshots(settings.serving_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "lake", "maintain", "--dry-run"],
+        env={
+            **os.environ,
+            "DATA_DIR": str(settings.data_dir),
+            "LAKE_RETENTION_DAYS": "0",
+            "LAKE_KEEP_SNAPSHOTS": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dry run: nothing changed" in result.stdout
+    assert "would expire" in result.stdout, result.stdout
+    # the first publish is older than the last snapshot: kept, and said so
+    assert f"kept for serving: {min(published)}" in result.stdout, result.stdout
+    assert _sha(tables.sqlite_path) == catalog and _table_files(settings) == files
+
+
+def test_maintenance_keeps_what_serving_published_and_the_next_build_is_correct(settings, tmp_path):
+    tables = _tables(settings)
+    lake = open_lake(settings.lake_url, create=False)
+    published = published_lake_snapshots(settings.serving_dir)
+    assert len(published) == 2, published  # both demo runs published (lake.serving keeps 2)
+    with connect(tables, read_only=True) as con:
+        latest = _fingerprints(con)
+        at_published = {v: _fingerprints(con, v) for v in published}
+        snapshots = _snapshot_ids(con)
+    bronze = _bronze(settings)
+    # a table file no commit recorded (a build killed before its commit), a day old
+    gold = Path(settings.lake_url) / "gold" / "fct_orders"
+    orphan = gold / "ducklake-00000000-0000-0000-0000-orphaned.parquet"
+    shutil.copy(next(gold.glob("ducklake-*.parquet")), orphan)
+    os.utime(orphan, (time.time() - 2 * DAY, time.time() - 2 * DAY))
+
+    # the shop changes and its sync lands in bronze; a twin of the lake is left unmaintained
+    apply_changes(settings.oltp_dsn, CHANGE_FRACTION, settings.seed + 1)
+    connections = load_connections(settings.connections_file, settings.interpolation_env())
+    sync = run_sync(
+        lake, "shop", connections.connections["shop"], None, False, Console(file=io.StringIO())
+    )
+    assert sync.status == "succeeded"
+    bronze_after_sync = _bronze(settings)
+    assert len(bronze_after_sync) > len(bronze)
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    for name in ("lake", "lake.sqlite", "warehouse.duckdb"):
+        source = settings.data_dir / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy2
+        copy(source, twin / name)
+
+    retention = Retention(days=0, keep_last=1, grace_seconds=0, orphan_age_seconds=DAY)
+    report = maintain(lake, tables, retention, keep=published)
+
+    assert set(report.kept_for_serving) == published - {max(snapshots)}
+    assert len(report.expired) == len(snapshots) - len(published | {max(snapshots)})
+    assert report.before.files > report.after.files and report.before.bytes > report.after.bytes
+    assert report.deleted_files > 0 and report.freed_bytes > 0
+    assert report.orphans == [str(orphan.relative_to(settings.lake_url))]
+    assert not orphan.exists()
+    assert _bronze(settings) == bronze_after_sync  # the catalog's data path is the lake root
+    with connect(tables, read_only=True) as con:
+        left = _snapshot_ids(con)
+        assert published <= left and not left & set(report.expired)
+        assert _fingerprints(con) == latest
+        for version in published:  # time travel to what serving may roll back to
+            assert _fingerprints(con, version) == at_published[version]
+        with pytest.raises(duckdb.Error, match="No snapshot found"):
+            con.execute(f"from lake.marts.fct_orders at (version => {report.expired[-1]})")
+
+    # the same incremental build on the maintained lake and on its unmaintained twin
+    for root in (settings.data_dir, twin):
+        env = {
+            "DBT_TARGET": "duckdb",
+            "LAKE_ROOT": str(root / "lake"),
+            "DUCKDB_PATH": str(root / "warehouse.duckdb"),
+            "LAKE_CATALOG": f"sqlite:{root / 'lake.sqlite'}",
+        }
+        assert_green(dbt_build("duckdb", tmp_path / root.name, env))
+    with connect(tables, read_only=True) as con:
+        unmaintained = TableCatalog.of(f"sqlite:{twin / 'lake.sqlite'}", str(twin / "lake"))
+        con.execute(unmaintained.attach_sql(alias="twin", read_only=True))
+        for table in INCREMENTAL:
+            counts = con.execute(
+                f"select (select count(*) from lake.{table}), (select count(*) from twin.{table})"
+            ).fetchone()
+            assert counts[0] == counts[1] > 0, (table, counts)
+            differ = con.execute(
+                f"select count(*) from ((from lake.{table} except all from twin.{table}) "
+                f"union all (from twin.{table} except all from lake.{table}))"
+            ).fetchone()[0]
+            assert differ == 0, table

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -191,3 +192,63 @@ def test_maintenance_keeps_what_serving_published_and_the_next_build_is_correct(
                 f"union all (from twin.{table} except all from lake.{table}))"
             ).fetchone()[0]
             assert differ == 0, table
+
+
+def _holds_write_lock(path: Path) -> bool:
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.IOException as exc:
+        return "lock" in str(exc)
+    return False
+
+
+def test_a_second_dbt_build_on_the_same_lake_refuses_and_the_catalog_stays_whole(
+    settings, tmp_path
+):
+    """Two `dbt build`s at once, as two pipelines (or a pipeline and a user in dbt_project/)
+    would run them: the same DuckDB file, the same lake. The second stops before it touches
+    the catalog, naming the file another process holds; the first builds green."""
+    env = {
+        "DBT_TARGET": "duckdb",
+        "LAKE_ROOT": str(settings.data_dir / "lake"),
+        "DUCKDB_PATH": str(settings.duckdb_path),
+        "LAKE_CATALOG": settings.lake_catalog,
+    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    first = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(tmp_path / "target-first"),
+            "--log-path",
+            str(tmp_path / "logs-first"),
+        ],
+        cwd=REPO_ROOT / "dbt_project",
+        env={**clean, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not _holds_write_lock(settings.duckdb_path):  # the first is building
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        second = dbt_build("duckdb", tmp_path / "second", env)
+        output, _ = first.communicate(timeout=900)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode != 0
+    assert f'Could not set lock on file "{settings.duckdb_path}"' in second.stdout
+    assert first.returncode == 0 and "ERROR=0" in output, output[-3000:]
+    catalog = sqlite3.connect(_tables(settings).sqlite_path)
+    try:
+        assert catalog.execute("pragma integrity_check").fetchall() == [("ok",)]
+    finally:
+        catalog.close()
+    with connect(_tables(settings), read_only=True) as con:
+        assert con.execute("select count(*) from lake.marts.fct_orders").fetchone()[0] > 0

@@ -24,14 +24,12 @@ from datagen.changes import apply_changes
 from ingestion.connections import load_connections
 from lake import open_lake
 from lake.tables.catalog import TableCatalog, connect, tables_in
-from lake.tables.maintenance import Retention, maintain
+from lake.tables.maintenance import MaintenanceError, Retention, maintain
 from orchestration.demo import CHANGE_FRACTION, run_demo
 from orchestration.lake_command import published_lake_snapshots
 from orchestration.settings import REPO_ROOT, Settings
 from orchestration.sync_command import run_sync
 from tests.test_dbt_postgres import assert_green, dbt_build
-
-pytestmark = pytest.mark.integration
 
 # the incremental models: what compaction and expiry change the files of
 INCREMENTAL = [
@@ -65,7 +63,7 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, version: int | None = None) ->
     at = f" at (version => {version})" if version is not None else ""
     return {
         f"{schema}.{table}": con.execute(
-            f'select count(*), bit_xor(hash(t)) from lake.{schema}."{table}"{at} t'
+            f'select count(*), bit_xor(hash(t)) from (from lake.{schema}."{table}"{at}) t'
         ).fetchone()
         for schema in ("intermediate", "marts")
         for table in tables_in(con, schema)
@@ -94,6 +92,7 @@ def _table_files(settings: Settings) -> dict[str, int]:
     }
 
 
+@pytest.mark.integration
 def test_a_dry_run_says_what_it_would_expire_and_changes_nothing(settings):
     tables = _tables(settings)
     catalog, files = _sha(tables.sqlite_path), _table_files(settings)
@@ -119,11 +118,18 @@ def test_a_dry_run_says_what_it_would_expire_and_changes_nothing(settings):
     assert _sha(tables.sqlite_path) == catalog and _table_files(settings) == files
 
 
+@pytest.mark.integration
 def test_maintenance_keeps_what_serving_published_and_the_next_build_is_correct(settings, tmp_path):
     tables = _tables(settings)
     lake = open_lake(settings.lake_url, create=False)
+    both = published_lake_snapshots(settings.serving_dir)
+    assert len(both) == 2, both  # both demo runs published (lake.serving keeps 2)
+    # a later publish prunes the oldest (lake.serving keeps the current and the previous):
+    # the first build's snapshot is then no longer one serving may roll back to
+    oldest = sorted((settings.serving_dir / "snapshots").iterdir())[0]
+    shutil.rmtree(oldest)
     published = published_lake_snapshots(settings.serving_dir)
-    assert len(published) == 2, published  # both demo runs published (lake.serving keeps 2)
+    assert published == {max(both)}
     with connect(tables, read_only=True) as con:
         latest = _fingerprints(con)
         at_published = {v: _fingerprints(con, v) for v in published}
@@ -154,10 +160,11 @@ def test_maintenance_keeps_what_serving_published_and_the_next_build_is_correct(
     retention = Retention(days=0, keep_last=1, grace_seconds=0, orphan_age_seconds=DAY)
     report = maintain(lake, tables, retention, keep=published)
 
-    assert set(report.kept_for_serving) == published - {max(snapshots)}
-    assert len(report.expired) == len(snapshots) - len(published | {max(snapshots)})
-    assert report.before.files > report.after.files and report.before.bytes > report.after.bytes
+    assert min(both) in report.expired and max(both) not in report.expired
+    assert len(report.expired) == len(snapshots) - 1  # all but the published one
+    # the first build's copies of the tables rebuilt from scratch are freed
     assert report.deleted_files > 0 and report.freed_bytes > 0
+    assert report.after.bytes < report.before.bytes and report.after.files < report.before.files
     assert report.orphans == [str(orphan.relative_to(settings.lake_url))]
     assert not orphan.exists()
     assert _bronze(settings) == bronze_after_sync  # the catalog's data path is the lake root
@@ -180,6 +187,8 @@ def test_maintenance_keeps_what_serving_published_and_the_next_build_is_correct(
         }
         assert_green(dbt_build("duckdb", tmp_path / root.name, env))
     with connect(tables, read_only=True) as con:
+        changed = _fingerprints(con)
+        assert changed["marts.fct_orders"] != latest["marts.fct_orders"]  # the sync's changes
         unmaintained = TableCatalog.of(f"sqlite:{twin / 'lake.sqlite'}", str(twin / "lake"))
         con.execute(unmaintained.attach_sql(alias="twin", read_only=True))
         for table in INCREMENTAL:
@@ -187,9 +196,17 @@ def test_maintenance_keeps_what_serving_published_and_the_next_build_is_correct(
                 f"select (select count(*) from lake.{table}), (select count(*) from twin.{table})"
             ).fetchone()
             assert counts[0] == counts[1] > 0, (table, counts)
+            # every column but the build's own (_dbt_invocation_id differs by build)
+            columns = ", ".join(
+                f'"{name}"'
+                for (name, *_) in con.execute(f"describe lake.{table}").fetchall()
+                if not name.startswith("_dbt")
+            )
+            lake_rows = f"select {columns} from lake.{table}"
+            twin_rows = f"select {columns} from twin.{table}"
             differ = con.execute(
-                f"select count(*) from ((from lake.{table} except all from twin.{table}) "
-                f"union all (from twin.{table} except all from lake.{table}))"
+                f"select count(*) from (({lake_rows} except all {twin_rows}) "
+                f"union all ({twin_rows} except all {lake_rows}))"
             ).fetchone()[0]
             assert differ == 0, table
 
@@ -202,6 +219,7 @@ def _holds_write_lock(path: Path) -> bool:
     return False
 
 
+@pytest.mark.integration
 def test_a_second_dbt_build_on_the_same_lake_refuses_and_the_catalog_stays_whole(
     settings, tmp_path
 ):
@@ -252,3 +270,60 @@ def test_a_second_dbt_build_on_the_same_lake_refuses_and_the_catalog_stays_whole
         catalog.close()
     with connect(_tables(settings), read_only=True) as con:
         assert con.execute("select count(*) from lake.marts.fct_orders").fetchone()[0] > 0
+
+
+def _small_lake(tmp_path: Path) -> Settings:
+    """A lake whose DuckLake has a few snapshots of one table (no dbt)."""
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    with connect(_tables(settings)) as con:
+        con.execute("create table lake.main.t as select range as id from range(1000)")
+        for n in range(3):
+            con.execute(f"insert into lake.main.t select {1000 + n}")
+    return settings
+
+
+def test_the_dagster_job_expires_old_snapshots_and_keeps_the_latest(tmp_path, monkeypatch):
+    from orchestration.maintenance import definitions, lake_maintenance
+    from orchestration.resources import LakehouseResource
+
+    settings = _small_lake(tmp_path)
+    monkeypatch.setenv("LAKE_KEEP_SNAPSHOTS", "2")
+    result = lake_maintenance.execute_in_process(
+        run_config={"ops": {"maintain_lake_tables": {"config": {"retention_days": 0}}}},
+        resources={"lakehouse": LakehouseResource.from_settings(settings)},
+    )
+    assert result.success
+    [event] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = event.event_specific_data.metadata
+    assert metadata["snapshots_expired"].value == 3  # 0-2 of 0-4: the newest two stay
+    with connect(_tables(settings), read_only=True) as con:
+        assert _snapshot_ids(con) == {3, 4}
+        assert con.execute("select count(*) from lake.main.t").fetchone() == (1003,)
+    [schedule] = definitions().schedules
+    assert schedule.cron_schedule == "30 3 * * *" and schedule.job_name == "lake_maintenance"
+
+
+def test_the_cli_refuses_a_lake_without_catalog_and_creates_none(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "lake", "maintain"],
+        env={**os.environ, "DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 2
+    assert f"{tmp_path / 'lake.sqlite'} does not exist yet: run a build" in result.stderr
+    assert not (tmp_path / "lake.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "wrong"),
+    [
+        ({"LAKE_RETENTION_DAYS": "a week"}, "expected numbers"),
+        ({"LAKE_KEEP_SNAPSHOTS": "0"}, "keep_last 0"),
+    ],
+)
+def test_a_retention_setting_that_cannot_work_is_named(env, wrong):
+    with pytest.raises(MaintenanceError, match=wrong):
+        Retention.from_env(env)

@@ -79,6 +79,12 @@ def _bronze(settings: Settings) -> dict[str, int]:
     return {i.path: i.size for i in lake.list_files(lake.path("bronze"))}
 
 
+def _own_environment() -> dict[str, str]:
+    """This process's environment less the lake and dbt settings an earlier run in it
+    exported (the demo's dbt step exports LAKE_CATALOG, LAKE_ROOT, DBT_*)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "DBT_"))}
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -100,7 +106,7 @@ def test_a_dry_run_says_what_it_would_expire_and_changes_nothing(settings):
     result = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "lake", "maintain", "--dry-run"],
         env={
-            **os.environ,
+            **_own_environment(),
             "DATA_DIR": str(settings.data_dir),
             "LAKE_RETENTION_DAYS": "0",
             "LAKE_KEEP_SNAPSHOTS": "1",
@@ -306,7 +312,7 @@ def test_the_dagster_job_expires_old_snapshots_and_keeps_the_latest(tmp_path, mo
 def test_the_cli_refuses_a_lake_without_catalog_and_creates_none(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "lake", "maintain"],
-        env={**os.environ, "DATA_DIR": str(tmp_path)},
+        env={**_own_environment(), "DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=120,

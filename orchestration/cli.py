@@ -1,4 +1,4 @@
-"""The `lakehouse` command: demo, generate, sync, dlq, connections, doctor."""
+"""The `lakehouse` command: demo, generate, sync, dlq, stream, connections, lake, doctor."""
 
 from __future__ import annotations
 
@@ -141,6 +141,12 @@ def _connections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _lake(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestration.lake_command import lake_maintain
+
+    return lake_maintain(settings, args.retention_days, args.dry_run)
+
+
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.doctor import doctor
 
@@ -214,6 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--config", help="a JSON file with that source's config")
     discover.add_argument("--write", metavar="FILE", help="write the starter file here")
     conns.set_defaults(handler=_connections, action="list")
+    lake = sub.add_parser("lake", help="maintain the lake's tables (silver and gold)")
+    lake_actions = lake.add_subparsers(dest="action", required=True)
+    maintain = lake_actions.add_parser(
+        "maintain", help="expire old snapshots, compact small files, delete unread files"
+    )
+    maintain.add_argument("--dry-run", action="store_true", help="say what it would do")
+    maintain.add_argument(
+        "--retention-days",
+        type=float,
+        help="expire snapshots older than N days (LAKE_RETENTION_DAYS)",
+    )
+    lake.set_defaults(handler=_lake)
     doctor = sub.add_parser(
         "doctor", help="print the settings in effect and whether each service answers"
     )

@@ -3,6 +3,12 @@ be opened failing with one line that names it, changing nothing."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import sqlite3
+import subprocess
+import sys
+
 import pytest
 
 from lake import parse_lake_url
@@ -57,3 +63,85 @@ def test_a_catalog_that_is_not_one_fails_naming_it_and_stays_as_it_was(tables):
         assert str(tables.sqlite_path) in message and "nothing was changed" in message
         assert "\n" not in message
     assert tables.sqlite_path.read_bytes() == before
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one_line_naming(failure, tables: TableCatalog, *words: str) -> str:
+    message = str(failure.value)
+    assert str(tables.sqlite_path) in message, message
+    assert "\n" not in message, message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_a_sqlite_database_of_something_else_is_refused_and_left_as_it_was(tables):
+    other = sqlite3.connect(tables.sqlite_path)
+    other.execute("create table people (name text)")
+    other.commit()
+    other.close()
+    before = _sha(tables.sqlite_path)
+    for read_only in (False, True):
+        with pytest.raises(CatalogError) as failure:
+            connect(tables, read_only=read_only)
+        _one_line_naming(failure, tables, "not a DuckLake catalog", "nothing was changed")
+    assert _sha(tables.sqlite_path) == before  # no DuckLake tables were added to it
+
+
+@pytest.mark.parametrize(
+    ("version", "hint"),
+    [("9.9", "newer DuckLake: upgrade duckdb"), ("0.1", "older DuckLake: back it up")],
+)
+def test_a_catalog_of_another_ducklake_version_says_which_and_is_not_migrated(
+    tables, version, hint
+):
+    with connect(tables) as writer:
+        writer.execute("create table lake.main.t as select 1 as id")
+    catalog = sqlite3.connect(tables.sqlite_path)
+    catalog.execute("update ducklake_metadata set value = ? where key = 'version'", [version])
+    catalog.commit()
+    catalog.close()
+    before = _sha(tables.sqlite_path)
+    for read_only in (False, True):
+        with pytest.raises(CatalogError) as failure:
+            connect(tables, read_only=read_only)
+        _one_line_naming(failure, tables, f"catalog version is {version}", hint)
+    assert _sha(tables.sqlite_path) == before
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("pragma locking_mode = exclusive")  # no reader either, until it ends
+conn.execute("begin exclusive")
+conn.execute("select count(*) from sqlite_master").fetchall()
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_catalog_locked_by_another_process_fails_after_its_busy_timeout(tables):
+    """Another process (the lock is per process) holds the catalog's SQLite file locked:
+    the attach waits the busy timeout, then says who to wait for."""
+    with connect(tables) as writer:
+        writer.execute("create table lake.main.t as select 1 as id")
+    impatient = dataclasses.replace(tables, busy_timeout_ms=500)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tables.sqlite_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for read_only in (True, False):
+            with pytest.raises(CatalogError) as failure:
+                connect(impatient, read_only=read_only)
+            _one_line_naming(failure, tables, "locked", "retry when it has finished")
+    finally:
+        holder.communicate("", timeout=10)
+    with connect(tables, read_only=True) as reader:  # the lock gone, the catalog is whole
+        assert reader.execute("select count(*) from lake.main.t").fetchone() == (1,)

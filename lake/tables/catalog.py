@@ -12,6 +12,7 @@ paths relative to it, so the same catalog serves from wherever the lake is mount
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ SCHEMA_COMPRESSION = {"intermediate": "snappy", "marts": "zstd"}
 
 
 BUSY_TIMEOUT_MS = 30_000  # how long a SQLite catalog access waits for another's lock
+DUCKLAKE_MARKER = "ducklake_metadata"  # the table every DuckLake catalog has
 
 
 class CatalogError(LakeError):
@@ -44,6 +46,7 @@ class TableCatalog:
 
     catalog: str
     data_path: str  # the lake root, ending in "/"
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS  # a SQLite catalog: how long to wait for a lock
 
     @classmethod
     def of(cls, catalog: str, lake_uri: str) -> TableCatalog:
@@ -88,7 +91,7 @@ class TableCatalog:
         options = [f"DATA_PATH {_quote(self.data_path)}", "OVERRIDE_DATA_PATH true"]
         if self.is_sqlite:
             # as the dbt profile: readers never block the writer's commits, nor it their reads
-            options += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {BUSY_TIMEOUT_MS}"]
+            options += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {int(self.busy_timeout_ms)}"]
         if read_only:
             options.append("READ_ONLY")
         if snapshot is not None:
@@ -104,18 +107,31 @@ def _quote(text: str) -> str:
 
 
 def check_catalog(tables: TableCatalog) -> None:
-    """Refuse a SQLite catalog that is not a SQLite database (nothing is rewritten)."""
+    """Refuse a SQLite catalog that is not a SQLite database, or a SQLite database of
+    something else (attaching it read-write would add DuckLake's tables to it): nothing is
+    rewritten."""
     path = tables.sqlite_path
     if path is None or not path.exists():
         return
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            conn.execute("select count(*) from sqlite_master").fetchone()
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {n for (n,) in conn.execute("select name from sqlite_master")}
+        finally:
+            conn.close()
     except sqlite3.Error as exc:
+        if "locked" in str(exc):
+            return  # attach waits for it, then says so (_explain)
         raise CatalogError(
             f"the lake's catalog {path} cannot be opened ({exc}): restore it from a backup "
             "or point LAKE_CATALOG at the right file; nothing was changed"
         ) from exc
+    if names and DUCKLAKE_MARKER not in names:
+        raise CatalogError(
+            f"the lake's catalog {path} is a SQLite database but not a DuckLake catalog "
+            f"(no table {DUCKLAKE_MARKER}): point LAKE_CATALOG at the lake's catalog, or at a "
+            "new file; nothing was changed"
+        )
 
 
 def connect(
@@ -151,10 +167,26 @@ def _explain(tables: TableCatalog, exc: duckdb.Error) -> str:
     elif "locked" in text.lower() or "busy" in text.lower():
         hint = "another process holds it locked: retry when it has finished"
     elif "version" in text.lower():
-        hint = "it was written by a newer DuckLake: upgrade duckdb and its extensions"
+        hint = _version_hint(text)
     else:
         hint = "check LAKE_CATALOG and the lake URL"
     return f"cannot attach the lake's catalog {tables.name}: {text} ({hint}); nothing was changed"
+
+
+def _version_hint(text: str) -> str:
+    """DuckLake says "catalog version is X, but the extension requires version Y"."""
+    found = re.search(r"catalog version is ([\d.]+).*requires version ([\d.]+)", text)
+    older = found and _numbers(found.group(1)) < _numbers(found.group(2))
+    if older:
+        return (
+            "it was written by an older DuckLake: back it up, then attach it once with "
+            "AUTOMATIC_MIGRATION true"
+        )
+    return "it was written by a newer DuckLake: upgrade duckdb and its extensions"
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection, alias: str = ALIAS) -> int:

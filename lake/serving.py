@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -290,12 +291,15 @@ def attach_served_lake(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnect
     return con
 
 
-def open_served(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a serving catalog whose views can be queried."""
+def open_served(path: Path, filesystem: Any = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a serving catalog whose views can be queried.
+    `filesystem`: the fsspec filesystem of a lake in a bucket (Location.fsspec_filesystem)."""
     # no config: a process shares one database per file only between connections opened
     # with the same settings (Superset's and this one differ anyway: separate processes)
     con = duckdb.connect(str(path), read_only=True)
     try:
+        if filesystem is not None:
+            con.register_filesystem(filesystem)
         return attach_served_lake(con)
     except duckdb.Error:
         con.close()

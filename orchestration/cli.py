@@ -1,4 +1,4 @@
-"""The `lakehouse` command: demo, generate, sync, dlq, connections, doctor."""
+"""The `lakehouse` command: demo, generate, sync, dlq, connections, serving, doctor."""
 
 from __future__ import annotations
 
@@ -141,6 +141,14 @@ def _connections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _serving(args: argparse.Namespace, settings: Settings) -> int:
+    from lake import open_lake
+    from orchestration.serving_command import serving
+
+    lake = open_lake(settings.lake_url, create=False)
+    return serving(args.action, lake, settings.table_catalog(lake.uri()), settings)
+
+
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.doctor import doctor
 
@@ -214,6 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--config", help="a JSON file with that source's config")
     discover.add_argument("--write", metavar="FILE", help="write the starter file here")
     conns.set_defaults(handler=_connections, action="list")
+    served = sub.add_parser(
+        "serving", help="the published gold snapshot the dashboards read; roll it back"
+    )
+    served.add_argument(
+        "action",
+        nargs="?",
+        default="status",
+        choices=("status", "rollback"),
+        help="status: the served snapshot and the history; rollback: serve the previous publish",
+    )
+    served.set_defaults(handler=_serving)
     doctor = sub.add_parser(
         "doctor", help="print the settings in effect and whether each service answers"
     )

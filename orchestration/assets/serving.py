@@ -32,6 +32,7 @@ from dagster import (
 )
 
 from common.redaction import redact
+from lake.location import parse_lake_url
 from lake.serving import SCHEMA, catalog_path, open_served, publish_gold
 from lake.serving_postgres import publish_gold_to_postgres
 from lake.storage import Lake
@@ -243,7 +244,10 @@ def _serving_rows(
     catalog = catalog_path(settings.serving_dir)
     if not catalog.exists():
         raise RuntimeError(f"no serving catalog at {catalog}: materialize {GOLD_CATALOG}")
-    with open_served(catalog) as con:
+    # a lake in a bucket: the views read its files through the same S3 filesystem
+    location = parse_lake_url(settings.lake_url)
+    filesystem = location.fsspec_filesystem() if location.is_s3 else None
+    with open_served(catalog, filesystem) as con:
         yield f"DuckDB catalog {catalog}", lambda mart: _duckdb_rows(con, mart)
 
 

@@ -28,11 +28,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import duckdb
 import httpx
 
 from datagen.volumes import Volumes
-from lake.serving import catalog_path
+from lake.serving import catalog_path, open_served
 from orchestration.bi import (
     DEFAULT_THREADS,
     default_workers,
@@ -69,7 +68,7 @@ Sample = tuple[str, float, str | None]  # chart, milliseconds, error
 def served_scale(settings: Settings) -> str:
     """The scale of the data Superset serves, from its orders (DATAGEN_SCALE may not be the
     scale DATA_DIR was built at)."""
-    with duckdb.connect(str(catalog_path(settings.serving_dir)), read_only=True) as con:
+    with open_served(catalog_path(settings.serving_dir)) as con:
         orders = con.execute("select count(*) from analytics.fct_orders").fetchone()[0]
     return f"{orders:,} orders, scale {orders / Volumes.for_scale(1).orders:.3g}"
 

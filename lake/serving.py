@@ -1,26 +1,28 @@
-"""Publish gold to the read-only serving layer that dashboards read (embedded default).
+"""Serve gold to dashboards pinned to a published DuckLake snapshot (embedded default).
 
 Gold is a set of DuckLake tables (lake/tables/catalog.py) that dbt changes while dashboards
-may be reading. Each publish:
+read. Nothing is copied: a publish records the DuckLake snapshot of a build whose tests
+passed (lake/tables/publications.py) and writes a small read-only DuckDB catalog whose views
+read gold as of that snapshot:
 
-1. freezes gold into an immutable snapshot, `serving_dir/snapshots/<snapshot_id>/<model>/...`:
-   every gold table exported to Parquet as of one DuckLake snapshot (recorded as
-   `lake_snapshot_id`), so the marts of a publish are consistent with each other. (A copy:
-   the next step is to serve the DuckLake pinned to the published snapshot instead,
-   docs/lake.md.)
-2. writes a DuckDB catalog of views over that snapshot (schema `analytics`, one view per
-   mart, plus the table `analytics.gold_publication`) into the snapshot under a temporary
-   name, checkpoints, closes and renames it `catalog.duckdb`;
-3. points `serving_dir/gold.duckdb` at it: a symbolic link written under a temporary name
-   and moved into place with `os.replace`, so a reader opens the old catalog or the new one,
-   never a half-written or locked file. A link and not the file itself, because DuckDB
-   caches open databases per process by resolved path: while any connection of a process
-   (one Superset worker) has the catalog open, a new connection to a file replaced in place
-   would get the old instance again, and a busy dashboard would never see a new publish;
-4. prunes old snapshots, keeping the current and the previous one, and any superseded for
-   less than `GRACE_SECONDS` (a query opened on an older catalog may still be reading it).
+- `analytics.<mart>`: `select * from lake.marts.<mart> at (version => N)`;
+- `analytics.gold_publication`: rows per mart of the publication served;
+- `_serving.lake_attachment`: the statement that attaches the DuckLake read-only as `lake`.
+  A DuckDB file cannot keep an attached database, so every reader runs it once per process
+  after opening the catalog (`open_served` here; Superset's connect hook in
+  superset/superset_config.py): the views bind to `lake` only when queried.
 
-Publishes are serialized with a lock file, so two publishers never prune each other's work.
+The catalog is written under a temporary name, closed and renamed into `catalogs/`; then
+`serving_dir/gold.duckdb`, a symbolic link, is moved onto it with `os.replace`, so a reader
+opens the old catalog or the new one, never a half-written or locked file. A new file per
+publication, and a link rather than the file itself, because DuckDB caches open databases
+per process by resolved path: while any connection of a process (one Superset worker) has a
+catalog open, a new connection to a file replaced in place would get the old instance again.
+
+A rollback does the same with the previous published snapshot. Publishes and rollbacks are
+serialized with a lock file. Catalogs superseded for `GRACE_SECONDS` are deleted (a few
+hundred KB each); the DuckLake snapshots they pin are kept by snapshot expiry, which asks
+`published_snapshots`.
 """
 
 from __future__ import annotations
@@ -28,20 +30,21 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from lake.errors import LakeError
 from lake.storage import TMP_PREFIX, Lake
+from lake.tables import publications
 from lake.tables.catalog import (
     ALIAS,
     CatalogError,
@@ -50,6 +53,7 @@ from lake.tables.catalog import (
     tables_in,
 )
 from lake.tables.catalog import current_snapshot as lake_snapshot_of
+from lake.tables.publications import Publication
 
 log = logging.getLogger(__name__)
 
@@ -57,27 +61,27 @@ CATALOG_NAME = "gold.duckdb"
 SCHEMA = "analytics"
 GOLD_SCHEMA = "marts"  # the DuckLake schema of the gold tables (dbt's marts)
 PUBLICATION_TABLE = "gold_publication"
-SNAPSHOTS = "snapshots"
-SNAPSHOT_CATALOG = "catalog.duckdb"
-KEEP_SNAPSHOTS = 2  # the current one and the previous one
+CATALOGS = "catalogs"
+META_SCHEMA = "_serving"
+ATTACHMENT_TABLE = "lake_attachment"
+KEEP_CATALOGS = 2  # the current one and the previous one
 GRACE_SECONDS = 600.0  # longer than any dashboard query (Superset times out at 60 s)
 
 
 @dataclass(frozen=True)
 class PublishResult:
     catalog_path: Path
-    snapshot_id: str
-    snapshot_dir: Path
+    snapshot_id: str  # the publication's id
     models: dict[str, int]  # rows per mart
-    lake_snapshot: int = 0  # the DuckLake snapshot gold was exported from
-    exported_files: int = 0
-    pruned_snapshots: list[str] = field(default_factory=list)
+    lake_snapshot: int  # the DuckLake snapshot served
+    action: str = publications.PUBLISH
+    pruned_catalogs: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
 def catalog_path(serving_dir: Path) -> Path:
-    """Where the serving catalog is (what Superset opens, read-only): a link to the current
-    snapshot's catalog."""
+    """Where the serving catalog is (what Superset opens, read-only): a link to the catalog
+    of the publication served."""
     return Path(serving_dir) / CATALOG_NAME
 
 
@@ -85,52 +89,109 @@ def publish_gold(
     lake: Lake,
     serving_dir: Path,
     tables: TableCatalog | None = None,
+    built_at: datetime | None = None,
     grace_seconds: float = GRACE_SECONDS,
 ) -> PublishResult:
-    """Freeze the lake's gold tables (its DuckLake `tables`, default the catalog beside a
-    local lake) into a snapshot and swap the serving catalog onto it."""
+    """Serve the lake's gold as of its latest DuckLake snapshot (or the last one committed
+    by `built_at`, the end of the build being published) and record the publication."""
     tables = tables or TableCatalog.beside(lake.location)
     started = time.perf_counter()
-    serving_dir = Path(serving_dir).resolve()
-    snapshots = serving_dir / SNAPSHOTS
-    snapshots.mkdir(parents=True, exist_ok=True)
+    with _reader(lake, tables) as con:
+        latest = lake_snapshot_of(con)
+        snapshot = publications.snapshot_at(con, built_at) if built_at else latest
+        if snapshot == latest:
+            models = _rows_per_mart(con, snapshot, lake)
+    if snapshot != latest:  # the marts as of the build's snapshot, not as of now
+        with _reader(lake, tables, snapshot) as con:
+            models = _rows_per_mart(con, snapshot, lake)
+    publication = Publication.new(publications.PUBLISH, snapshot, models)
+    return _serve(lake, tables, Path(serving_dir), publication, grace_seconds, started)
+
+
+def rollback(
+    lake: Lake,
+    serving_dir: Path,
+    tables: TableCatalog | None = None,
+    grace_seconds: float = GRACE_SECONDS,
+) -> PublishResult:
+    """Serve the publish before the one served now, and record the rollback."""
+    tables = tables or TableCatalog.beside(lake.location)
+    started = time.perf_counter()
+    target = publications.previous_publish(publications.history(lake))
+    if target is None:
+        raise LakeError(
+            f"nothing to roll back to: the lake {lake.url} has no publish before the one "
+            "served (`lakehouse serving status` shows the history)"
+        )
+    publication = Publication.new(publications.ROLLBACK, target.lake_snapshot_id, target.models)
+    return _serve(lake, tables, Path(serving_dir), publication, grace_seconds, started)
+
+
+def _serve(
+    lake: Lake,
+    tables: TableCatalog,
+    serving_dir: Path,
+    publication: Publication,
+    grace_seconds: float,
+    started: float,
+) -> PublishResult:
+    catalogs = serving_dir.resolve() / CATALOGS
+    catalogs.mkdir(parents=True, exist_ok=True)
     with _publish_lock(serving_dir):
-        snapshot_id = _new_snapshot_id()
-        snapshot_dir = snapshots / snapshot_id
-        staging = snapshots / f"{TMP_PREFIX}{snapshot_id}"
-        try:
-            lake_snapshot, files = _freeze_gold(lake, tables, staging)
-            # the snapshot appears whole under its final name, or not at all
-            os.replace(staging, snapshot_dir)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        models = _write_catalog(snapshot_dir, snapshot_id, lake_snapshot)
-        _point_at(catalog_path(serving_dir), snapshot_dir / SNAPSHOT_CATALOG)
-        pruned = _prune(snapshots, KEEP_SNAPSHOTS, grace_seconds)
+        target = catalogs / f"{publication.publication_id}.duckdb"
+        _write_catalog(target, tables, publication)
+        # recorded before it is served: snapshot expiry keeps what is recorded
+        publications.record(lake, publication)
+        _point_at(catalog_path(serving_dir), target)
+        pruned = _prune(catalogs, target, KEEP_CATALOGS, grace_seconds)
     result = PublishResult(
         catalog_path=catalog_path(serving_dir),
-        snapshot_id=snapshot_id,
-        snapshot_dir=snapshot_dir,
-        models=models,
-        lake_snapshot=lake_snapshot,
-        exported_files=files,
-        pruned_snapshots=pruned,
+        snapshot_id=publication.publication_id,
+        models=publication.models,
+        lake_snapshot=publication.lake_snapshot_id,
+        action=publication.action,
+        pruned_catalogs=pruned,
         seconds=time.perf_counter() - started,
     )
     log.info(
-        "published %d gold marts (%d rows) as snapshot %s in %.2fs",
-        len(models),
-        sum(models.values()),
-        snapshot_id,
+        "%s: gold served as of DuckLake snapshot %d (%d marts, %d rows) in %.2fs",
+        publication.action,
+        publication.lake_snapshot_id,
+        len(publication.models),
+        sum(publication.models.values()),
         result.seconds,
     )
     return result
 
 
-def _new_snapshot_id() -> str:
-    # sortable by time, unique even within the same microsecond
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+@contextmanager
+def _reader(
+    lake: Lake, tables: TableCatalog, snapshot: int | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
+    try:
+        con = connect(tables, read_only=True, snapshot=snapshot, filesystem=filesystem)
+    except CatalogError as exc:
+        raise LakeError(f"{exc} (run the dbt build first)") from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _rows_per_mart(con: duckdb.DuckDBPyConnection, snapshot: int, lake: Lake) -> dict[str, int]:
+    marts = tables_in(con, GOLD_SCHEMA)
+    if not marts:
+        raise LakeError(f"the lake {lake.url} holds no gold table: run the dbt build first")
+    rows = {}
+    for mart in marts:
+        (count,) = con.execute(f"select count(*) from {_pinned(mart, snapshot)}").fetchone()
+        rows[mart] = int(count)
+    return rows
+
+
+def _pinned(mart: str, snapshot: int) -> str:
+    return f'{ALIAS}.{GOLD_SCHEMA}."{mart}" at (version => {int(snapshot)})'
 
 
 @contextmanager
@@ -143,76 +204,46 @@ def _publish_lock(serving_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-# -- 1. the snapshot ------------------------------------------------------------------------
-def _freeze_gold(lake: Lake, tables: TableCatalog, target: Path) -> tuple[int, int]:
-    """Export every gold table of the lake's DuckLake, as of its latest snapshot, to Parquet
-    under `target/<mart>/`; returns (the DuckLake snapshot, the files written)."""
-    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
+def _write_catalog(final: Path, tables: TableCatalog, publication: Publication) -> None:
+    """The catalog of views pinned to the publication's snapshot, written under a temporary
+    name then renamed. Creating a view binds it: the DuckLake is attached meanwhile."""
+    temporary = final.with_name(f"{TMP_PREFIX}{final.name}")
+    attach = tables.attach_sql(read_only=True)
     try:
-        con = connect(tables, read_only=True, filesystem=filesystem)
-    except CatalogError as exc:
-        raise LakeError(f"{exc} (run the dbt build first)") from exc
-    try:
-        marts = tables_in(con, GOLD_SCHEMA)
-        if not marts:
-            raise LakeError(f"the lake {lake.url} holds no gold table: run the dbt build first")
-        snapshot = lake_snapshot_of(con)
-        target.mkdir(parents=True, exist_ok=True)
-        for mart in marts:
-            destination = _sql_string(str(target / mart))
-            con.execute(
-                f'copy (select * from {ALIAS}.{GOLD_SCHEMA}."{mart}" at (version => {snapshot})) '
-                f"to {destination} (format parquet, compression zstd, per_thread_output true)"
-            )
-    finally:
-        con.close()
-    return snapshot, sum(1 for _ in target.rglob("*.parquet"))
-
-
-# -- 2. the catalog -------------------------------------------------------------------------
-def _models_in(snapshot_dir: Path) -> list[str]:
-    return sorted(
-        path.name
-        for path in snapshot_dir.iterdir()
-        if path.is_dir() and not path.name.startswith((".", "_"))
-    )
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _write_catalog(snapshot_dir: Path, snapshot_id: str, lake_snapshot: int) -> dict[str, int]:
-    """Write the snapshot's catalog under a temporary name, then rename it."""
-    final = snapshot_dir / SNAPSHOT_CATALOG
-    temporary = snapshot_dir / f"{TMP_PREFIX}{SNAPSHOT_CATALOG}"
-    models: dict[str, int] = {}
-    published_at = datetime.now(UTC).replace(tzinfo=None)
-    try:
-        connection = duckdb.connect(str(temporary))
+        connection = duckdb.connect(str(temporary), config={"autoinstall_known_extensions": False})
         try:
+            connection.execute(attach)
             connection.execute(f"create schema {SCHEMA}")
-            for model in _models_in(snapshot_dir):
-                # hive partitions (daily_revenue's year/month) become columns again
-                files = _sql_string(str(snapshot_dir / model / "**" / "*.parquet"))
+            for mart in publication.models:
                 connection.execute(
-                    f'create view {SCHEMA}."{model}" as '
-                    f"select * from read_parquet({files}, hive_partitioning = true)"
+                    f'create view {SCHEMA}."{mart}" as '
+                    f"select * from {_pinned(mart, publication.lake_snapshot_id)}"
                 )
-                row = connection.execute(f'select count(*) from {SCHEMA}."{model}"').fetchone()
-                models[model] = int(row[0]) if row else 0
             connection.execute(
                 f"create table {SCHEMA}.{PUBLICATION_TABLE} ("
                 "snapshot_id varchar, published_at timestamp, model_name varchar, "
                 "row_count bigint, lake_snapshot_id bigint)"
             )
+            published_at = datetime.fromisoformat(publication.published_at).replace(tzinfo=None)
             connection.executemany(
                 f"insert into {SCHEMA}.{PUBLICATION_TABLE} values (?, ?, ?, ?, ?)",
                 [
-                    (snapshot_id, published_at, model, rows, lake_snapshot)
-                    for model, rows in models.items()
+                    (
+                        publication.publication_id,
+                        published_at,
+                        mart,
+                        rows,
+                        publication.lake_snapshot_id,
+                    )
+                    for mart, rows in publication.models.items()
                 ],
             )
+            connection.execute(f"create schema {META_SCHEMA}")
+            connection.execute(
+                f"create table {META_SCHEMA}.{ATTACHMENT_TABLE} as select ? as statement",
+                [attach],
+            )
+            connection.execute(f"detach {ALIAS}")
             connection.execute("checkpoint")
         finally:
             connection.close()
@@ -220,7 +251,6 @@ def _write_catalog(snapshot_dir: Path, snapshot_id: str, lake_snapshot: int) -> 
     finally:
         for leftover in (temporary, Path(f"{temporary}.wal")):
             leftover.unlink(missing_ok=True)
-    return models
 
 
 def _point_at(link: Path, target: Path) -> None:
@@ -234,30 +264,50 @@ def _point_at(link: Path, target: Path) -> None:
         raise
 
 
-# -- 3. pruning -----------------------------------------------------------------------------
-def _prune(snapshots: Path, keep: int, grace_seconds: float) -> list[str]:
-    """Delete snapshots older than the `keep` newest once superseded for `grace_seconds`,
-    and leftovers of failed publishes."""
-    names = sorted(p.name for p in snapshots.iterdir() if p.is_dir())
-    finished = [n for n in names if not n.startswith(TMP_PREFIX)]
+def _prune(catalogs: Path, served: Path, keep: int, grace_seconds: float) -> list[str]:
+    """Delete catalogs older than the `keep` newest once superseded for `grace_seconds`
+    (a query that opened an older catalog may still be reading through it), and leftovers
+    of failed publishes. Only catalogs: the lake's snapshots are maintenance's business."""
     now = time.time()
-    doomed = [n for n in names if n.startswith(TMP_PREFIX)]
-    superseded = list(pairwise(finished))[: max(len(finished) - keep, 0)]
-    for name, successor in superseded:
-        if now - _published_at(successor) >= grace_seconds:
-            doomed.append(name)
-    for name in doomed:
-        shutil.rmtree(snapshots / name, ignore_errors=True)
-    return doomed
+    files = sorted(p for p in catalogs.iterdir() if p.suffix == ".duckdb")
+    doomed = [p for p in files if p.name.startswith(TMP_PREFIX)]
+    finished = [p for p in files if not p.name.startswith(TMP_PREFIX) and p != served]
+    finished.append(served)
+    for older, newer in list(pairwise(finished))[: max(len(finished) - keep, 0)]:
+        if now - newer.stat().st_mtime >= grace_seconds:
+            doomed.append(older)
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return [p.stem for p in doomed]
 
 
-def _published_at(snapshot_id: str) -> float:
-    stamp = snapshot_id.split("-", 1)[0]
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC).timestamp()
+def attach_served_lake(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Attach the DuckLake a serving catalog's views read (once per process and catalog:
+    DuckDB shares an open database between the connections of a process)."""
+    for (statement,) in con.execute(
+        f"select statement from {META_SCHEMA}.{ATTACHMENT_TABLE}"
+    ).fetchall():
+        con.execute(statement)
+    return con
+
+
+def open_served(path: Path, filesystem: Any = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a serving catalog whose views can be queried.
+    `filesystem`: the fsspec filesystem of a lake in a bucket (Location.fsspec_filesystem)."""
+    # no config: a process shares one database per file only between connections opened
+    # with the same settings (Superset's and this one differ anyway: separate processes)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        if filesystem is not None:
+            con.register_filesystem(filesystem)
+        return attach_served_lake(con)
+    except duckdb.Error:
+        con.close()
+        raise
 
 
 def current_snapshot(serving_dir: Path) -> str | None:
-    """The snapshot the served catalog points at (None before the first publish)."""
+    """The publication the served catalog shows (None before the first publish)."""
     path = catalog_path(serving_dir)
     if not path.exists():
         return None

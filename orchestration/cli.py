@@ -1,4 +1,5 @@
-"""The `lakehouse` command: demo, generate, sync, dlq, stream, connections, lake, doctor."""
+"""The `lakehouse` command: demo, generate, sync, dlq, stream, connections, lake, serving,
+doctor."""
 
 from __future__ import annotations
 
@@ -147,6 +148,14 @@ def _lake(args: argparse.Namespace, settings: Settings) -> int:
     return lake_maintain(settings, args.retention_days, args.dry_run)
 
 
+def _serving(args: argparse.Namespace, settings: Settings) -> int:
+    from lake import open_lake
+    from orchestration.serving_command import serving
+
+    lake = open_lake(settings.lake_url, create=False)
+    return serving(args.action, lake, settings.table_catalog(lake.uri()), settings)
+
+
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.doctor import doctor
 
@@ -232,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="expire snapshots older than N days (LAKE_RETENTION_DAYS)",
     )
     lake.set_defaults(handler=_lake)
+    served = sub.add_parser(
+        "serving", help="the published gold snapshot the dashboards read; roll it back"
+    )
+    served.add_argument(
+        "action",
+        nargs="?",
+        default="status",
+        choices=("status", "rollback"),
+        help="status: the served snapshot and the history; rollback: serve the previous publish",
+    )
+    served.set_defaults(handler=_serving)
     doctor = sub.add_parser(
         "doctor", help="print the settings in effect and whether each service answers"
     )

@@ -3,44 +3,33 @@ lake's DuckLake, compact small files, delete what no kept snapshot reads
 (lake/tables/maintenance.py). The scheduled Dagster job (orchestration/maintenance.py)
 runs the same `maintain_lake`.
 
-Never expired: the DuckLake snapshots that serving published and may roll back to.
-Until serving keeps its own publication record, they are read from the serving catalogs
-that `lake.serving` keeps (`analytics.gold_publication.lake_snapshot_id` in each
-`serving/snapshots/<id>/catalog.duckdb`): the current publish and those before it that are
-still on disk.
+Never expired: the DuckLake snapshots that serving reads or may roll back to, from serving's
+own publication record (lake/tables/publications.py): the served one and those of the last
+LAKE_KEEP_PUBLISHES publishes (default 5).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Mapping
 
-import duckdb
-
-from lake import open_lake
-from lake.serving import PUBLICATION_TABLE, SCHEMA, SNAPSHOT_CATALOG, SNAPSHOTS
-from lake.storage import TMP_PREFIX
+from lake import Lake, open_lake
 from lake.tables.maintenance import MaintenanceReport, Retention, maintain
+from lake.tables.publications import published_snapshots
 from orchestration.settings import Settings
 
+KEEP_PUBLISHES_ENV = "LAKE_KEEP_PUBLISHES"
+DEFAULT_KEEP_PUBLISHES = 5  # how far back `lakehouse serving rollback` can go
 
-def published_lake_snapshots(serving_dir: Path) -> set[int]:
-    """The DuckLake snapshots of every publish still in the serving folder."""
-    snapshots = Path(serving_dir) / SNAPSHOTS
-    found: set[int] = set()
-    if not snapshots.is_dir():
-        return found
-    for folder in sorted(snapshots.iterdir()):
-        catalog = folder / SNAPSHOT_CATALOG
-        if folder.name.startswith(TMP_PREFIX) or not catalog.exists():
-            continue
-        with duckdb.connect(str(catalog), read_only=True) as con:
-            rows = con.execute(
-                f"select distinct lake_snapshot_id from {SCHEMA}.{PUBLICATION_TABLE} "
-                "where lake_snapshot_id is not null"
-            ).fetchall()
-        found.update(int(sid) for (sid,) in rows)
-    return found
+
+def kept_for_serving(lake: Lake, env: Mapping[str, str]) -> set[int]:
+    """The snapshots serving reads or may roll back to."""
+    value = env.get(KEEP_PUBLISHES_ENV) or str(DEFAULT_KEEP_PUBLISHES)
+    try:
+        last = int(value)
+    except ValueError:
+        raise ValueError(f"{KEEP_PUBLISHES_ENV}: expected a whole number, got {value!r}") from None
+    return set(published_snapshots(lake, last=last))
 
 
 def maintain_lake(
@@ -49,7 +38,7 @@ def maintain_lake(
     """One maintenance run over the settings' lake, keeping what serving published."""
     lake = open_lake(settings.lake_url, create=False)
     retention = Retention.from_env(os.environ, days=retention_days)
-    keep = published_lake_snapshots(settings.serving_dir)
+    keep = kept_for_serving(lake, os.environ)
     return maintain(lake, settings.table_catalog(lake.uri()), retention, keep, dry_run)
 
 

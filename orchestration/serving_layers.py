@@ -1,12 +1,13 @@
 """Where gold is served, from the environment: the embedded DuckDB catalog, PostgreSQL's
 serving schema, or both.
 
-- The embedded catalog (lake.serving) serves the gold Parquet in the lake, so it is published
-  whenever dbt builds on DuckDB, and skipped on the postgres target (no gold Parquet there).
+- The embedded catalog (lake.serving) serves the lake's gold DuckLake tables pinned to the
+  published snapshot, so it is published whenever dbt builds on DuckDB, and skipped on the
+  postgres target (no DuckLake gold there).
 - PostgreSQL's serving schema (lake.serving_postgres) is published when SERVING_PG_DSN is set:
-  from the gold Parquet on DuckDB, from dbt's marts schema on the postgres target. The latter
-  copies table to table inside one database, so SERVING_PG_DSN must name the database dbt
-  builds in (DBT_PG_HOST, DBT_PG_PORT, DBT_PG_DATABASE).
+  from the gold DuckLake tables on DuckDB, from dbt's marts schema on the postgres target.
+  The latter copies table to table inside one database, so SERVING_PG_DSN must name the
+  database dbt builds in (DBT_PG_HOST, DBT_PG_PORT, DBT_PG_DATABASE).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ServingConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ServingLayers:
-    duckdb_catalog: bool  # publish the embedded catalog over the lake's gold Parquet
+    duckdb_catalog: bool  # publish the embedded catalog over the lake's gold tables
     postgres_dsn: str | None  # publish to PostgreSQL's serving schema as this role
     postgres_source_schema: str | None  # copy from this schema; None: from the gold Parquet
 

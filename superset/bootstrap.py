@@ -33,6 +33,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bundle_check import Bundle, BundleError, check_bundle  # noqa: E402
+from served_lake import attach_served_lake  # noqa: E402
 
 DATABASE_FILE = "databases/lakehouse_serving.yaml"
 VIEWER_ROLE = "Viewer"
@@ -84,6 +85,17 @@ def render_bundle(bundle: Bundle, uri: str) -> Bundle:
     return Bundle(files, configs)
 
 
+def check_bundle_over_the_lake(bundle: Bundle, catalog: Path) -> None:
+    """Check the bundle against the catalog's views, which read the lake: a connection that
+    attached it stays open meanwhile, so the checker's own connection to the same file (same
+    process, same settings) shares that database and finds the lake attached."""
+    import duckdb
+
+    with duckdb.connect(str(catalog), read_only=True) as keeper:
+        attach_served_lake(keeper)
+        check_bundle(bundle, catalog)
+
+
 def _step(what: str, started: float) -> None:
     print(f"  {what} ({time.perf_counter() - started:.1f}s)", flush=True)
 
@@ -97,7 +109,7 @@ def bootstrap(bundle_dir: Path, catalog: Path) -> None:
             raise SystemExit(
                 f"error: no serving catalog at {catalog}: run the pipeline (`make demo`) first"
             )
-        check_bundle(bundle, catalog)
+        check_bundle_over_the_lake(bundle, catalog)
         _step(f"bundle checked against {catalog}", started)
 
     os.environ.setdefault("SUPERSET_CONFIG_PATH", str(HERE / "superset_config.py"))

@@ -33,6 +33,7 @@ from bundle_spec import (
     Dataset,
     label,
 )
+from served_lake import attach_served_lake
 
 BUNDLE_DIR = Path(__file__).resolve().parent / "bundles"
 NAMESPACE = uuid.UUID("6f1f7a52-3c1e-4b8e-9d2a-6c0b5d6e7f80")
@@ -576,6 +577,7 @@ def dashboard_yaml(
 def generate(catalog: Path, target: Path = BUNDLE_DIR) -> list[Path]:
     datasets = {d.name: d for d in DATASETS}
     with duckdb.connect(str(catalog), read_only=True) as con:
+        attach_served_lake(con)  # the views read the lake (superset/served_lake.py)
         columns = {name: dataset_columns(con, d) for name, d in datasets.items()}
     if target.exists():
         shutil.rmtree(target)

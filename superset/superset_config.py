@@ -11,6 +11,7 @@ cookie, CVE-2023-27524) or run with a missing or well-known admin password.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 # Values published in Superset's code, docs, compose files and Helm chart over the years.
@@ -121,3 +122,10 @@ TIME_GRAIN_ADDON_EXPRESSIONS = {
     "duckdb": {"PT5M": "time_bucket(INTERVAL 5 MINUTE, CAST({col} AS TIMESTAMP))"},
     "postgresql": {"PT5M": "date_bin(INTERVAL '5 minutes', {col}, TIMESTAMP '2000-01-01')"},
 }
+
+# The serving catalog's views read the lake pinned to the published snapshot: every DuckDB
+# connection attaches the lake when it opens (superset/served_lake.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served_lake import install as _install_served_lake  # noqa: E402
+
+_install_served_lake()

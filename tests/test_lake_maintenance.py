@@ -25,8 +25,9 @@ from ingestion.connections import load_connections
 from lake import open_lake
 from lake.tables.catalog import TableCatalog, connect, tables_in
 from lake.tables.maintenance import MaintenanceError, Retention, maintain
+from lake.tables.publications import published_snapshots
 from orchestration.demo import CHANGE_FRACTION, run_demo
-from orchestration.lake_command import published_lake_snapshots
+from orchestration.lake_command import kept_for_serving
 from orchestration.settings import REPO_ROOT, Settings
 from orchestration.sync_command import run_sync
 from tests.test_dbt_postgres import assert_green, dbt_build
@@ -102,7 +103,7 @@ def _table_files(settings: Settings) -> dict[str, int]:
 def test_a_dry_run_says_what_it_would_expire_and_changes_nothing(settings):
     tables = _tables(settings)
     catalog, files = _sha(tables.sqlite_path), _table_files(settings)
-    published = published_lake_snapshots(settings.serving_dir)
+    published = set(published_snapshots(open_lake(settings.lake_url, create=False)))
     result = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "lake", "maintain", "--dry-run"],
         env={
@@ -128,13 +129,11 @@ def test_a_dry_run_says_what_it_would_expire_and_changes_nothing(settings):
 def test_maintenance_keeps_what_serving_published_and_the_next_build_is_correct(settings, tmp_path):
     tables = _tables(settings)
     lake = open_lake(settings.lake_url, create=False)
-    both = published_lake_snapshots(settings.serving_dir)
-    assert len(both) == 2, both  # both demo runs published (lake.serving keeps 2)
-    # a later publish prunes the oldest (lake.serving keeps the current and the previous):
-    # the first build's snapshot is then no longer one serving may roll back to
-    oldest = sorted((settings.serving_dir / "snapshots").iterdir())[0]
-    shutil.rmtree(oldest)
-    published = published_lake_snapshots(settings.serving_dir)
+    both = set(published_snapshots(lake))
+    assert len(both) == 2, both  # both demo runs published
+    # serving keeping one publish for rollback: the first build's snapshot is then no
+    # longer one serving may roll back to
+    published = kept_for_serving(lake, {"LAKE_KEEP_PUBLISHES": "1"})
     assert published == {max(both)}
     with connect(tables, read_only=True) as con:
         latest = _fingerprints(con)

@@ -1,10 +1,11 @@
 """After the marts: gold published to the serving layers, and each Superset dashboard (a dbt
 exposure) as an asset downstream of them and of the marts it reads.
 
-The serving layers (orchestration.serving_layers): the read-only DuckDB catalog over the gold
-Parquet, and PostgreSQL's serving schema when SERVING_PG_DSN is set (server mode). On the
-postgres dbt target there is no gold Parquet: the serving schema is copied from the marts
-schema and the DuckDB catalog is skipped.
+The serving layers (orchestration.serving_layers): the read-only DuckDB catalog of views over
+gold pinned to the published DuckLake snapshot (lake/serving.py), and PostgreSQL's serving
+schema when SERVING_PG_DSN is set (server mode). On the postgres dbt target there is no
+DuckLake gold: the serving schema is copied from the marts schema and the DuckDB catalog is
+skipped.
 
 Materializing a dashboard does not need Superset: it checks that every mart the dashboard
 reads is in the serving layer Superset reads (PostgreSQL when SERVING_PG_DSN is set, else
@@ -14,6 +15,7 @@ the DuckDB catalog) and not empty, which is what the dashboard needs to show som
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -30,8 +32,10 @@ from dagster import (
 )
 
 from common.redaction import redact
-from lake.serving import SCHEMA, catalog_path, publish_gold
+from lake.location import parse_lake_url
+from lake.serving import SCHEMA, catalog_path, open_served, publish_gold
 from lake.serving_postgres import publish_gold_to_postgres
+from lake.storage import Lake
 from orchestration.assets.dbt import TRANSLATOR
 from orchestration.resources import LakehouseResource
 from orchestration.serving_layers import serving_layers
@@ -69,6 +73,21 @@ def marts_schema(manifest: Mapping[str, Any]) -> str:
     return schemas.pop()
 
 
+def build_finished_at(lake: Lake, run_id: str) -> datetime | None:
+    """When this run's dbt build ended (its summary in `_ops/dbt`), so the publish serves
+    the snapshot that build left, not a commit of a build started since; None when the run
+    built nothing (the latest snapshot is published then)."""
+    ends = [
+        document["generated_at"]
+        for info in lake.list_files(lake.path("_ops", "dbt"), suffix=".json")
+        if (document := lake.read_json(info.path)).get("dagster_run_id") == run_id
+        and document.get("generated_at")
+    ]
+    if not ends:
+        return None
+    return datetime.fromisoformat(max(ends).replace("Z", "+00:00"))
+
+
 def build_gold_catalog(manifest: Mapping[str, Any]):
     source_schema = marts_schema(manifest)
 
@@ -77,9 +96,9 @@ def build_gold_catalog(manifest: Mapping[str, Any]):
         deps=mart_keys(manifest),
         group_name=SERVING_GROUP,
         kinds={"duckdb", "postgres"},
-        description="Gold published to what Superset reads: a snapshot behind a read-only "
-        "DuckDB catalog, swapped atomically after each publish; and PostgreSQL's serving "
-        "schema when SERVING_PG_DSN is set (server mode).",
+        description="Gold published to what Superset reads: the DuckLake snapshot this build "
+        "left, recorded and served through a read-only DuckDB catalog of pinned views "
+        "(swapped atomically); and PostgreSQL's serving schema when SERVING_PG_DSN is set.",
         automation_condition=AutomationCondition.eager(),
     )
     def gold_catalog(context: AssetExecutionContext, lakehouse: LakehouseResource):
@@ -90,13 +109,24 @@ def build_gold_catalog(manifest: Mapping[str, Any]):
         published: list[str] = []
         models: dict[str, int] = {}
         if layers.duckdb_catalog:
-            result = publish_gold(lake, settings.serving_dir, settings.table_catalog(lake.uri()))
-            context.log.info("published snapshot %s: %s", result.snapshot_id, result.models)
+            result = publish_gold(
+                lake,
+                settings.serving_dir,
+                settings.table_catalog(lake.uri()),
+                built_at=build_finished_at(lake, context.run_id),
+            )
+            context.log.info(
+                "published DuckLake snapshot %d (publication %s): %s",
+                result.lake_snapshot,
+                result.snapshot_id,
+                result.models,
+            )
             published.append(f"DuckDB catalog {result.catalog_path}")
             models = result.models
             metadata.update(
                 catalog_path=MetadataValue.path(str(result.catalog_path)),
                 snapshot_id=result.snapshot_id,
+                lake_snapshot_id=result.lake_snapshot,
             )
         else:
             skipped = "skipped: dbt builds on PostgreSQL (DBT_TARGET=postgres), no gold Parquet"
@@ -214,7 +244,10 @@ def _serving_rows(
     catalog = catalog_path(settings.serving_dir)
     if not catalog.exists():
         raise RuntimeError(f"no serving catalog at {catalog}: materialize {GOLD_CATALOG}")
-    with duckdb.connect(str(catalog), read_only=True) as con:
+    # a lake in a bucket: the views read its files through the same S3 filesystem
+    location = parse_lake_url(settings.lake_url)
+    filesystem = location.fsspec_filesystem() if location.is_s3 else None
+    with open_served(catalog, filesystem) as con:
         yield f"DuckDB catalog {catalog}", lambda mart: _duckdb_rows(con, mart)
 
 

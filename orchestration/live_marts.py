@@ -17,10 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
-
 from lake import Lake
-from lake.serving import SCHEMA, catalog_path, publish_gold
+from lake.serving import SCHEMA, catalog_path, open_served, publish_gold
 from orchestration.dbt_targets import keep_parse_state, new_target
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
@@ -72,7 +70,7 @@ def build_live_marts(settings: Settings, lake: Lake) -> None:
 
 def read_live_figures(serving_dir: Path) -> LiveFigures:
     """The last complete minute's sales and revenue, as the serving catalog has them."""
-    with duckdb.connect(str(catalog_path(serving_dir)), read_only=True) as con:
+    with open_served(catalog_path(serving_dir)) as con:
         mart = f'{SCHEMA}."{MART}"'
         # the newest minute is still filling up: the one before it is the last complete one
         rows = con.execute(

@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import duckdb
 import httpx
 import pytest
 
+from lake.serving import open_served
 from orchestration.bi import (
     SUPERSET_VENV,
     bootstrap,
@@ -65,7 +65,7 @@ class SupersetServer:
         """Query the gold marts through the serving catalog (the snapshot Superset reads,
         schema `analytics`), never gold's files: how gold is stored is the lake's business."""
         catalog = self.settings.serving_dir / "gold.duckdb"
-        with duckdb.connect(str(catalog), read_only=True) as con:
+        with open_served(catalog) as con:
             con.execute("use analytics")
             return con.execute(sql, parameters).fetchall()
 

@@ -22,6 +22,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ingestion.commit import KILL_AT_VARIABLE
+from lake.serving import open_served
 from tests.test_kafka_source import new_topic
 
 SEED = 20261204
@@ -240,7 +241,7 @@ def test_the_stream_demo_prints_windows_refreshes_the_live_marts_and_stops_clean
         f"select count(distinct (_kafka_partition, _kafka_offset)) from read_parquet("
         f"'{sales}/*/*.parquet')"
     ).fetchone()
-    served = duckdb.connect(str(tmp_path / "serving" / "gold.duckdb"), read_only=True)
+    served = open_served(tmp_path / "serving" / "gold.duckdb")
     (counted,) = served.execute(
         "select sum(sales_count) from analytics.live_sales_per_minute"
     ).fetchone()

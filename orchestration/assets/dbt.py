@@ -31,7 +31,7 @@ from dagster_dbt import (
 )
 
 from lake import Lake
-from lake.postgres_raw import load_bronze_to_postgres
+from lake.postgres_raw import bronze_streams, load_bronze_to_postgres
 from lake.postgres_tables import dsn_from_env
 from orchestration.assets.ingestion import FULL_REFRESH_TAG, bronze_key
 from orchestration.dbt_targets import keep_parse_state, new_target
@@ -115,6 +115,19 @@ def _dbt_variables(lakehouse: LakehouseResource, lake: Lake) -> dict[str, str]:
     }
 
 
+def landed_or_required(manifest: Mapping[str, Any], lake: Lake, sources: list[str]) -> list[str]:
+    """`sources` less the optional ones with no bronze yet (source meta `optional: true`: the
+    streamed events, which a batch-only lake never lands). dbt reads a missing optional
+    source as empty (macros/ops_source.sql); a required one missing is the loader's error."""
+    optional = {
+        source["source_name"]
+        for source in manifest["sources"].values()
+        if source.get("source_meta", {}).get("optional")
+    }
+    landed = {source for source, _ in bronze_streams(lake)}
+    return [s for s in sources if s not in optional or s in landed]
+
+
 def load_raw_sources(context: AssetExecutionContext, lake: Lake, sources: list[str]) -> None:
     """On the postgres target dbt's sources are the tables raw_<connection>.<stream> (and
     raw_ops), not the lake: copy what the selected models read from the lake first."""
@@ -154,7 +167,7 @@ def build_dbt_assets() -> list:
         with exported(_dbt_variables(lakehouse, lake)):  # dagster-dbt copies it into dbt's
             if lakehouse.settings().dbt_on_postgres:
                 selected = sources_read(manifest, context.selected_asset_keys)
-                load_raw_sources(context, lake, selected)
+                load_raw_sources(context, lake, landed_or_required(manifest, lake, selected))
             invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
         yield from read_ahead(invocation.stream(), invocation.process)
         keep_parse_state(target)

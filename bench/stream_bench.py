@@ -44,6 +44,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time (all threads): a busy machine stretches the wall clock, not
+    the work done, so CPU per message compares runs better than messages/s."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 # -- child processes --------------------------------------------------------------------------
 def child_count(servers: str, messages: int) -> dict:
     from confluent_kafka import Consumer, TopicPartition
@@ -54,12 +61,12 @@ def child_count(servers: str, messages: int) -> dict:
                          "enable.auto.commit": False})  # fmt: skip
     partitions = consumer.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
     consumer.assign([TopicPartition(TOPIC, p, 0) for p in partitions])
-    started, seen = time.perf_counter(), 0
+    started, cpu, seen = time.perf_counter(), cpu_seconds(), 0
     while seen < messages:
         seen += sum(1 for m in consumer.consume(50_000, 1.0) if m.error() is None)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     consumer.close()
-    return {"messages": seen, "seconds": seconds, "rss_mib": peak_rss_mib()}
+    return {"messages": seen, "seconds": seconds, "cpu_s": cpu, "rss_mib": peak_rss_mib()}
 
 
 def child_lake(servers: str, messages: int, lake_dir: str) -> dict:
@@ -71,12 +78,17 @@ def child_lake(servers: str, messages: int, lake_dir: str) -> dict:
         {"source": "kafka", "config": {"bootstrap_servers": servers},
          "streams": [{"name": "sales", "topic": TOPIC, "sync_mode": "incremental"}]}
     )  # fmt: skip
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = sync_connection(open_lake(lake_dir), "bench", connection)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     stream = result.streams[0]
     assert stream.rows_written == messages, (stream.rows_written, messages)
-    return {"messages": stream.rows_written, "seconds": seconds, "rss_mib": peak_rss_mib()}
+    return {
+        "messages": stream.rows_written,
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "rss_mib": peak_rss_mib(),
+    }
 
 
 def run_child(kind: str, *args: str) -> dict:
@@ -193,7 +205,8 @@ def main() -> int:
                     got[kind] = run_child(kind, "--servers", servers,
                                           "--messages", str(args.messages), *extra)  # fmt: skip
                     rate = got[kind]["messages"] / got[kind]["seconds"]
-                    print(f"round {r + 1} {kind:5}: {rate:>10,.0f} msg/s, "
+                    cpu_us = got[kind]["cpu_s"] / got[kind]["messages"] * 1e6
+                    print(f"round {r + 1} {kind:5}: {rate:>10,.0f} msg/s, {cpu_us:.1f} CPU-µs/msg, "
                           f"peak RSS {got[kind]['rss_mib']:.0f} MiB")  # fmt: skip
                 rounds.append(got)
             latency = latency_run(servers, workdir, args.rate, args.seconds)
@@ -206,12 +219,18 @@ def main() -> int:
             / (r["count"]["messages"] / r["count"]["seconds"])
             for r in rounds
         ]
+        cpu_us = {
+            k: statistics.median(r[k]["cpu_s"] / r[k]["messages"] * 1e6 for r in rounds)
+            for k in ("count", "lake")
+        }
         rss = max(r["lake"]["rss_mib"] for r in rounds)
         print()
         print(f"Kafka -> bronze:      {rates['lake']:>10,.0f} msg/s (median of {len(rounds)})")
         print(f"counting consumer:    {rates['count']:>10,.0f} msg/s (the client's ceiling)")
         print(f"ratio to the ceiling: {statistics.median(ratios):.2f} "
               f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})")  # fmt: skip
+        print(f"CPU per message:      {cpu_us['lake']:.1f} µs ours, {cpu_us['count']:.1f} µs "
+              "counting (all threads; less sensitive to the machine's load)")  # fmt: skip
         print(f"peak RSS (ours):      {rss:.0f} MiB")
         print(f"latency at {args.rate:,}/s: {latency}")
         print(f"load average: {os.getloadavg()}")

@@ -8,8 +8,10 @@ DLQ with the reason, the rest parse as a block."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -24,14 +26,15 @@ class Decoded:
     """The rows that decoded (with the index of the message each came from) and the
     messages that did not, with why."""
 
-    tables: list[tuple[pa.Table, list[int]]] = field(default_factory=list)
+    tables: list[tuple[pa.Table, Sequence[int]]] = field(default_factory=list)
     bad: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _parse(values: list[bytes], schema: pa.Schema | None, block: int) -> pa.Table:
     options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
     buffer = b"\n".join(values)
-    if buffer.count(b"\n") != len(values) - 1:  # JSON may break lines between tokens
+    newlines = np.count_nonzero(np.frombuffer(buffer, np.uint8) == ord("\n"))  # faster than count
+    if newlines != len(values) - 1:  # JSON may break lines between tokens
         buffer = b"\n".join(_single_line(v) for v in values)
     read = pajson.ReadOptions(block_size=block, use_threads=True)
     table = pajson.read_json(io.BytesIO(buffer), read, options)
@@ -65,11 +68,12 @@ def decode_json(
     decoded = Decoded()
     block = max(MIN_BLOCK_BYTES, 2 * longest)
 
-    def split(indices: list[int]) -> None:
+    def split(indices: range) -> None:  # a run of messages, so a slice of the values
         if not indices:
             return
         try:
-            decoded.tables.append((_parse([values[i] for i in indices], schema, block), indices))
+            part = values[indices.start : indices.stop]
+            decoded.tables.append((_parse(part, schema, block), indices))
             return
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             if len(indices) == 1:
@@ -79,7 +83,7 @@ def decode_json(
         split(indices[:middle])
         split(indices[middle:])
 
-    split(list(range(len(values))))
+    split(range(len(values)))
     return decoded
 
 

@@ -129,7 +129,7 @@ class Decoder:
         keep, bad, tombstones = _decodable(batch.values, limit)
         batch_values = batch.values if isinstance(keep, range) else [batch.values[i] for i in keep]
         if self.options.format == "json":
-            decoded = decode_json(batch_values, self.schema, limit)
+            decoded = decode_json(batch_values, self.schema)
         else:
             decoded = decode_avro(batch_values, self.file_schema, self.registry)
         bad += [(keep[i], reason) for i, reason in decoded.bad]

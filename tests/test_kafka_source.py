@@ -101,6 +101,26 @@ def test_json_messages_land_once_with_their_kafka_columns_and_bad_ones_go_to_the
     assert len(bronze(tmp_path, "sales")) == 520
 
 
+def test_a_value_longer_than_a_json_block_lands_with_the_short_ones(kafka_broker, tmp_path):
+    # the JSON reader's blocks are sized by the batch's longest value (256 KiB at least):
+    # a 600 KB value among short ones must not be refused as straddling a block
+    topic = new_topic(kafka_broker, partitions=1)
+    values = [{"note_id": i, "text": "short"} for i in range(300)]
+    values.insert(150, {"note_id": 1000, "text": "x" * 600_000})
+    produce(kafka_broker, topic, values)
+    lake = open_lake(str(tmp_path))
+
+    result = sync_connection(
+        lake, "events", connection(kafka_broker, [{"name": "notes", "topic": topic}])
+    )
+
+    assert result.status == "succeeded"
+    rows = bronze(tmp_path, "notes")
+    assert sorted(r["note_id"] for r in rows) == [*range(300), 1000]
+    assert max(len(r["text"]) for r in rows) == 600_000
+    assert bronze(tmp_path, "notes", dlq=True) == []
+
+
 def test_a_declared_schema_sends_values_that_do_not_fit_to_the_dlq(kafka_broker, tmp_path):
     topic = new_topic(kafka_broker, 1)
     produce(

@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from ingestion.protocol import Checkpoint, ReadEvent, Records, Rejected, Rejects, SourceError
 from ingestion.sources.kafka.avro_values import SchemaRegistry, decode_avro, schema_from_file
@@ -84,27 +84,6 @@ def _rejects(batch: MessageBatch, bad: list[tuple[int, str]]) -> Rejects:
     )
 
 
-def _decodable(
-    values: list[bytes | None], limit: int
-) -> tuple[range | list[int], list[tuple[int, str]], int]:
-    """The messages to decode (all of them: a range), the oversize ones with why, and the
-    number of tombstones."""
-    try:  # the usual batch, no tombstone and none oversize, is checked in C
-        if max(map(len, values), default=0) <= limit:  # type: ignore[arg-type]
-            return range(len(values)), [], 0
-    except TypeError:  # a tombstone (None)
-        pass
-    keep, bad, tombstones = [], [], 0
-    for i, value in enumerate(values):
-        if value is None:
-            tombstones += 1
-        elif len(value) > limit:
-            bad.append((i, f"oversize: {len(value):,} bytes (max_message_bytes {limit:,})"))
-        else:
-            keep.append(i)
-    return keep, bad, tombstones
-
-
 class Decoder:
     """A topic's values (JSON or Avro, plain or Debezium) as rows with the message columns."""
 
@@ -126,8 +105,18 @@ class Decoder:
     def decode(self, batch: MessageBatch) -> tuple[list[pa.Table], list[tuple[int, str]], int]:
         """The tables, the bad messages (index, reason), and the tombstones skipped."""
         limit = self.options.max_message_bytes
-        keep, bad, tombstones = _decodable(batch.values, limit)
-        batch_values = batch.values if isinstance(keep, range) else [batch.values[i] for i in keep]
+        keep, bad, tombstones = [], [], 0
+        for i, value in enumerate(batch.values):
+            if value is None:
+                tombstones += 1
+            elif len(value) > limit:
+                bad.append((i, f"oversize: {len(value):,} bytes (max_message_bytes {limit:,})"))
+            else:
+                keep.append(i)
+        if len(keep) != batch.num_rows:
+            batch_values = [batch.values[i] for i in keep]
+        else:
+            batch_values = batch.values
         if self.options.format == "json":
             decoded = decode_json(batch_values, self.schema)
         else:
@@ -135,25 +124,14 @@ class Decoder:
         bad += [(keep[i], reason) for i, reason in decoded.bad]
         tables = []
         for table, indices in decoded.tables:
-            if isinstance(indices, range):  # a run: a slice of `keep` (a range when whole)
-                rows = keep[indices.start : indices.stop]
-            else:
-                rows = [keep[i] for i in indices]
+            rows = [keep[i] for i in indices]
             tables.append(self._with_metadata(table, batch, rows, bad))
         return [t for t in tables if t.num_rows], bad, tombstones
 
     def _with_metadata(
-        self,
-        table: pa.Table,
-        batch: MessageBatch,
-        rows: Sequence[int],
-        bad: list[tuple[int, str]],
+        self, table: pa.Table, batch: MessageBatch, rows: list[int], bad: list[tuple[int, str]]
     ) -> pa.Table:
-        contiguous = (
-            isinstance(rows, range)
-            or not rows
-            or list(rows) == list(range(rows[0], rows[0] + len(rows)))
-        )
+        contiguous = rows == list(range(rows[0], rows[0] + len(rows))) if rows else True
         metadata = (
             batch.metadata.slice(rows[0], len(rows)) if contiguous else batch.take(rows).metadata
         )
@@ -246,10 +224,7 @@ def _read(
         if not messages:
             continue
         last_message = time.monotonic()
-        if any(map(Message.error, messages)):  # partition ends, errors
-            good = [m for m in messages if m.error() is None]
-        else:
-            good = messages
+        good = [m for m in messages if m.error() is None]
         by_topic: dict[str, list] = {}
         if len(reads) == 1:  # one topic: no need to sort the messages out
             if good:

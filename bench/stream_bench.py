@@ -12,8 +12,8 @@ confluent-kafka consumer that only counts (the client's ceiling), on one local b
    median and the worst of the windows' event -> bronze p95. (Reporting each window to
    Dagster, the default, adds a few tenths of a second per window.)
 
-Prints messages/s, peak RSS, the ratio to the ceiling, the latency, the machine's load
-and the targets passed or missed; not a test. Usage:
+Prints messages/s, CPU time per message, peak RSS, the ratio to the ceiling, the latency,
+the machine's load and the targets passed or missed; not a test. Usage:
     .venv/bin/python bench/stream_bench.py [--messages 1000000] [--repeat 2] [--rate 10000]
 """
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from datagen.generate import MARKER
 from orchestration.settings import REPO_ROOT, Settings
 from orchestration.summary import DemoReport
 
@@ -49,7 +50,14 @@ class SharedDemo:
     def copy(self, which: Path, destination: Path) -> Settings:
         """A copy of one of the folders that a test may change: the settings of a demo there."""
         shutil.copytree(which, destination, symlinks=True)
-        return Settings.from_env({"DATA_DIR": str(destination)})
+        settings = Settings.from_env({"DATA_DIR": str(destination)})
+        # the generator's marker names the folder it wrote: the copy's, or the next demo
+        # would generate the sources again instead of changing them
+        marker = Path(settings.landing_url) / MARKER
+        generated = json.loads(marker.read_text())
+        generated["request"].update(oltp_dsn=settings.oltp_dsn, landing_dir=settings.landing_url)
+        marker.write_text(json.dumps(generated))
+        return settings
 
 
 def republish(settings: Settings) -> None:

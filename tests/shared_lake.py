@@ -9,8 +9,8 @@ needs the folder waits for it. Tests read the folders as they are (never write i
 or work on their own copy (`SharedDemo.copy`). A copied data folder is a whole data folder:
 the DuckLake catalog stores file paths relative to the lake and every attach passes its own
 data path, and the Dagster instance's settings are rewritten by the next run. Only the
-serving catalog names its lake by absolute path: a copy that serves dashboards publishes
-again (`republish`).
+serving catalog names its lake by absolute path: a copy that serves dashboards is
+reattached (`serve_the_copy`).
 
 Run as a script, this module is the builder: `python -m tests.shared_lake ROOT`."""
 
@@ -60,13 +60,13 @@ class SharedDemo:
         return settings
 
 
-def republish(settings: Settings) -> None:
-    """Publish the copied lake's current snapshot, so that its serving catalog reads the copy."""
+def serve_the_copy(settings: Settings) -> None:
+    """Point a copied folder's serving catalog at the copy's lake (the same publication)."""
     from lake import open_lake
-    from lake.serving import publish_gold
+    from lake.serving import reattach
 
     lake = open_lake(settings.lake_url, create=False)
-    publish_gold(lake, settings.serving_dir, settings.table_catalog(lake.uri()))
+    reattach(lake, settings.serving_dir, settings.table_catalog(lake.uri()))
 
 
 # -- where it is built, and by whom ---------------------------------------------------------

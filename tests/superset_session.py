@@ -27,7 +27,7 @@ from orchestration.bi import (
 from orchestration.settings import Settings
 from tests.browser import chromium
 from tests.ports import free_port
-from tests.shared_lake import SharedDemo, republish
+from tests.shared_lake import SharedDemo, serve_the_copy
 
 SUPERSET_SESSION = "superset_session"  # the xdist group of the modules that use it
 SCALE = "0.01"  # the demo's, as the shared demo folder is built
@@ -66,13 +66,13 @@ class SupersetServer:
 
 @pytest.fixture(scope="session")
 def pipeline_settings(tmp_path_factory, shared_demo: SharedDemo) -> Settings:
-    """A copy of the session's demo folder (tests/shared_lake.py), published again so that its
-    serving catalog reads the copy. Two runs: dbt_build_results then holds the first build,
+    """A copy of the session's demo folder (tests/shared_lake.py), its serving catalog
+    reattached to the copy's lake. Two runs: dbt_build_results then holds the first build,
     which the first publish cannot (a build is recorded once it ends, and an empty DuckLake
     mart is empty, where the old Parquet copy held one all-NULL row)."""
     data_dir = tmp_path_factory.mktemp("bi") / "data"
     settings = shared_demo.copy(shared_demo.after_second, data_dir)
-    republish(settings)
+    serve_the_copy(settings)
     return settings
 
 

@@ -127,6 +127,23 @@ def rollback(
     return _serve(lake, tables, Path(serving_dir), publication, grace_seconds, started)
 
 
+def reattach(lake: Lake, serving_dir: Path, tables: TableCatalog | None = None) -> Path:
+    """Serve the publication served now from the lake where it is now. A serving catalog
+    names its lake by absolute path: after a data folder is moved or copied, its catalog still
+    reads the lake at the old place. Nothing is recorded: the same publication is served."""
+    tables = tables or TableCatalog.beside(lake.location)
+    publication = publications.served(lake)
+    if publication is None:
+        raise LakeError(f"the lake {lake.url} has never been published: nothing to reattach")
+    catalogs = Path(serving_dir).resolve() / CATALOGS
+    catalogs.mkdir(parents=True, exist_ok=True)
+    with _publish_lock(Path(serving_dir)):
+        target = catalogs / f"{publication.publication_id}.duckdb"
+        _write_catalog(target, tables, publication)
+        _point_at(catalog_path(serving_dir), target)
+    return catalog_path(serving_dir)
+
+
 def _serve(
     lake: Lake,
     tables: TableCatalog,

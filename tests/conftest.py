@@ -8,7 +8,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ import pytest
 
 from tests.demo_runs import demo_after_change_set  # noqa: F401  (one audited lake per session)
 from tests.kafka_broker import kafka_broker  # noqa: F401  (a fixture for the Kafka tests)
+from tests.ports import free_port
+from tests.shared_lake import shared_demo, start_if_needed, stop_builder  # noqa: F401
 from tests.superset_session import (  # noqa: F401  (one demo lake and Superset per session)
     browser,
     pipeline_settings,
@@ -60,6 +61,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # first, so that a long one does not start last while the other worker idles. Only on
         # workers: a serial run keeps each module's tests together (module fixtures built once).
         items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The shared demo folder starts building in the background as soon as the tests that
+    need it are known (tests/shared_lake.py)."""
+    start_if_needed(session.config, session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_builder(session.config)
 
 
 @pytest.fixture(autouse=True)
@@ -130,12 +141,6 @@ def _pg_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     with running_postgres() as server:
@@ -171,7 +176,7 @@ def running_postgres(password_auth: bool = False) -> Iterator[PostgresServer]:
         for path in (workdir, sockdir, *([pwfile] if superuser_password else [])):
             os.chown(path, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         [
             *as_user,

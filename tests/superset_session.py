@@ -1,13 +1,12 @@
 """One Superset per test session, shared by tests/test_superset.py and
-tests/test_superset_viewer.py: the demo pipeline at a tiny scale into a temporary DATA_DIR,
-published to the serving catalog, Superset bootstrapped from scratch in its own virtualenv on
-a free port, and a Chromium for the browser tests. The fixtures are registered in
-tests/conftest.py (once, so pytest builds them once) and the modules that use them share one
-xdist group, so under `make test` they run on one worker."""
+tests/test_superset_viewer.py: a copy of the session's demo folder (two demo runs at the
+demo's defaults) published to its own serving catalog, Superset bootstrapped from scratch in
+its own virtualenv on a free port, and a Chromium for the browser tests. The fixtures are
+registered in tests/conftest.py (once, so pytest builds them once) and the modules that use
+them share one xdist group, so under `make test` they run on one worker."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,18 +24,13 @@ from orchestration.bi import (
     superset_env,
     wait_until_healthy,
 )
-from orchestration.demo import run_demo
 from orchestration.settings import Settings
 from tests.browser import chromium
+from tests.ports import free_port
+from tests.shared_lake import SharedDemo, serve_the_copy
 
 SUPERSET_SESSION = "superset_session"  # the xdist group of the modules that use it
-SCALE = "0.01"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SCALE = "0.01"  # the demo's, as the shared demo folder is built
 
 
 @dataclass
@@ -71,16 +65,14 @@ class SupersetServer:
 
 
 @pytest.fixture(scope="session")
-def pipeline_settings(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("bi-data")
-    settings = Settings.from_env(
-        {"DATA_DIR": str(data_dir), "DATAGEN_SCALE": SCALE, "DATAGEN_SEED": "7"}
-    )
-    run_demo(settings, quiet=True)
-    # a second run (a change set, incremental syncs and merges): dbt_build_results then holds
-    # the first build, which the first publish cannot (a build is recorded once it ends, and
-    # an empty DuckLake mart is empty, where the old Parquet copy held one all-NULL row)
-    run_demo(settings, quiet=True)
+def pipeline_settings(tmp_path_factory, shared_demo: SharedDemo) -> Settings:
+    """A copy of the session's demo folder (tests/shared_lake.py), its serving catalog
+    reattached to the copy's lake. Two runs: dbt_build_results then holds the first build,
+    which the first publish cannot (a build is recorded once it ends, and an empty DuckLake
+    mart is empty, where the old Parquet copy held one all-NULL row)."""
+    data_dir = tmp_path_factory.mktemp("bi") / "data"
+    settings = shared_demo.copy(shared_demo.after_second, data_dir)
+    serve_the_copy(settings)
     return settings
 
 

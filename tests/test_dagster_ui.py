@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +24,13 @@ import yaml
 from datagen.generate import GenerationRequest, generate
 from orchestration.settings import REPO_ROOT, Settings
 from tests.browser import chromium, desktop_page, dismiss_dagster_newsletter
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "dagster"
 STARTUP_TIMEOUT_S = 180
-RUN_TIMEOUT_S = 240
+RUN_TIMEOUT_S = 480  # the run syncs fx and builds the models downstream: 2.5 min seen at load 12
 LINEAGE = 'key:"bronze/shop/orders"+10 and 10+key:"dashboards/revenue_dashboard"'
 # labels drawn in full on the nodes (long names are shortened, e.g. int_orde…_enriched)
 LINEAGE_NODES = (
@@ -53,12 +53,6 @@ RUNS = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class DagsterUI:
     url: str
@@ -77,7 +71,7 @@ class DagsterUI:
 
 
 def _start_ui(data_dir: Path, home: Path, **env: str) -> DagsterUI:
-    port = _free_port()
+    port = free_port()
     log = data_dir / "ui.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
@@ -185,7 +179,7 @@ def test_a_bad_connections_file_shows_in_the_code_location_status(tmp_path, page
     bad = tmp_path / "bad-connections.yml"
     bad.write_text(yaml.safe_dump(connections))
 
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "home"
     home.mkdir()
     dagster = str(Path(sys.executable).parent / "dagster-webserver")

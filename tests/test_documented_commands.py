@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -32,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.settings import REPO_ROOT
+from tests.ports import free_port
 
 MARKER = re.compile(r"^<!--\s*runnable(?::\s*serves\s+(?P<var>\w+)\s+(?P<path>/\S*))?\s*-->$")
 SHELL_FENCE = re.compile(r"^```(bash|sh|shell)\s*$")
@@ -115,10 +115,6 @@ def test_the_quick_start_and_the_main_commands_are_marked_runnable():
 
 
 # -- the fresh clone ---------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _path_without_uv() -> str:
@@ -194,7 +190,7 @@ def _run(block: Block, clone: Path, env: dict[str, str]) -> str:
 def _serve(block: Block, clone: Path, env: dict[str, str]) -> bytes:
     """Start a serving block, fetch its page once it answers, stop it; the page's bytes."""
     variable, path = block.serves
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}{path}"
     log = clone / f".serve-{port}.log"
     with open(log, "wb") as out:

@@ -26,10 +26,11 @@ from lake import open_lake
 from lake.tables.catalog import TableCatalog, connect, tables_in
 from lake.tables.maintenance import MaintenanceError, Retention, maintain
 from lake.tables.publications import published_snapshots
-from orchestration.demo import CHANGE_FRACTION, run_demo
+from orchestration.demo import CHANGE_FRACTION
 from orchestration.lake_command import kept_for_serving
 from orchestration.settings import REPO_ROOT, Settings
 from orchestration.sync_command import run_sync
+from tests.shared_lake import SharedDemo
 from tests.test_dbt_postgres import assert_green, dbt_build
 
 # the incremental models: what compaction and expiry change the files of
@@ -46,13 +47,10 @@ DAY = 86_400
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory) -> Settings:
-    root = tmp_path_factory.mktemp("maintained")
-    settings = Settings.from_env({"DATA_DIR": str(root)})  # the demo's scale and seed
-    for _ in range(2):  # the second applies a change set: incremental merges
-        report = run_demo(settings, quiet=True)
-        assert report.dbt["failures"] == [] and not report.failed_steps
-    return settings
+def settings(tmp_path_factory, shared_demo: SharedDemo) -> Settings:
+    """A copy of the session's demo folder: two demos at the demo's scale and seed, the
+    second with a change set (incremental merges)."""
+    return shared_demo.copy(shared_demo.after_second, tmp_path_factory.mktemp("m") / "data")
 
 
 def _tables(settings: Settings) -> TableCatalog:

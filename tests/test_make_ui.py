@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from orchestration.bi import SUPERSET_VENV, credentials_file, load_credentials
 from orchestration.demo import run_demo
 from orchestration.settings import REPO_ROOT, Settings
 from tests.browser import chromium, desktop_page, dismiss_dagster_newsletter
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +35,6 @@ READY_TIMEOUT_S = 360
 ORDERS = AssetKey(["bronze", "shop", "orders"])
 MIGRATED = "metadata database migrated"  # a step line of superset/bootstrap.py
 RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -57,7 +51,7 @@ class Start:
 
 
 def _start(settings: Settings, name: str) -> Start:
-    dagster_port, superset_port = _free_port(), _free_port()
+    dagster_port, superset_port = free_port(), free_port()
     output = settings.data_dir / f"{name}.out"
     env = {
         **os.environ,

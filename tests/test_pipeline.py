@@ -16,10 +16,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from datagen.volumes import Volumes
 from lake import parse_lake_url
 from lake.tables.catalog import TableCatalog, connect, tables_in
 from orchestration.demo import run_demo
 from orchestration.settings import DBT_PROJECT_DIR, Settings
+from tests.shared_lake import SharedDemo
 
 pytestmark = pytest.mark.integration
 TINY = "0.002"  # 2,000 orders
@@ -151,16 +153,18 @@ def assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path: Path)
     assert differ == {}, differ
 
 
-def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
-    settings = settings_for(tmp_path)
-    report = run_demo(settings, quiet=True)
-    assert_complete_run(report, expected_orders=2_000)
+def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path, shared_demo: SharedDemo):
+    # the session's first demo run (tests/shared_lake.py), on a copy of its data folder
+    report = shared_demo.first
+    data_dir = tmp_path / "data"
+    settings = shared_demo.copy(shared_demo.after_first, data_dir)
+    assert_complete_run(report, expected_orders=Volumes.for_scale(settings.scale).orders)
 
     # gold equals an independent computation from the OLTP and FX files
     con = (
         duckdb.connect()
     )  # the OLTP through Python's sqlite3 (DuckDB's extension needs a download)
-    with sqlite3.connect(tmp_path / "shop.db") as oltp:
+    with sqlite3.connect(data_dir / "shop.db") as oltp:
         rows = oltp.execute(
             "select created_at, currency, order_total_cents, status from orders"
         ).fetchall()
@@ -171,7 +175,7 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
         con.execute(f"""
         with rates as (
             select rate_date, quote_currency, rate
-            from read_csv('{tmp_path}/landing/fx_rates/*.csv')
+            from read_csv('{data_dir}/landing/fx_rates/*.csv')
         )
         select cast(o.created_at as timestamp)::date as d,
                sum(round(o.order_total_cents / 100.0 / coalesce(r.rate, 1.0), 2))
@@ -180,12 +184,12 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
         where o.status != 'cancelled' group by 1
     """).fetchall()
     )
-    actual = gold_revenue_by_day(tmp_path)
+    actual = gold_revenue_by_day(data_dir)
     assert actual.keys() == expected.keys()
     assert all(abs(float(actual[d]) - float(expected[d])) < 0.02 for d in expected)
 
     # the analytics engineer's path: `dbt build` in the project folder, profile from the repo
-    env = dbt_env(tmp_path)
+    env = dbt_env(data_dir)
     dbt = subprocess.run(
         [str(DBT_PROJECT_DIR.parent / ".venv" / "bin" / "dbt"), "build"],
         cwd=DBT_PROJECT_DIR,
@@ -195,30 +199,35 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path):
     )
     assert dbt.returncode == 0, dbt.stdout[-3000:]
     assert "ERROR=0" in dbt.stdout
-    assert_docs_describe_every_model_and_column(env, tmp_path / "docs")
+    # the unit tests the pipeline's builds leave out (PIPELINE_BUILD) run here, and pass
+    results = json.loads((data_dir / "dbt-target" / "run_results.json").read_text())["results"]
+    unit_tests = [r["status"] for r in results if r["unique_id"].startswith("unit_test.")]
+    assert len(unit_tests) >= 20 and set(unit_tests) == {"pass"}, unit_tests
+    assert report.dbt["counts"].get("unit_test") is None, report.dbt["counts"]
+    assert_docs_describe_every_model_and_column(env, data_dir / "docs")
 
     # a second run changes the shop first; the incremental syncs carry the change to gold
-    with sqlite3.connect(tmp_path / "shop.db") as oltp:
+    with sqlite3.connect(data_dir / "shop.db") as oltp:
         before = {row[0] for row in oltp.execute("select order_id from orders")}
     again = run_demo(settings, quiet=True)
     assert again.stages[0][0] == "apply a change set to the shop"
-    with sqlite3.connect(tmp_path / "shop.db") as oltp:
+    with sqlite3.connect(data_dir / "shop.db") as oltp:
         after = {row[0] for row in oltp.execute("select order_id from orders")}
         orders, delivered = oltp.execute(
             "select count(*), sum(status = 'delivered') from orders"
         ).fetchone()
     deleted = before - after
     assert deleted and after - before, again.changes  # inserts, and hard deletes on SQLite
-    assert_gone_from_gold(tmp_path, deleted)
+    assert_gone_from_gold(data_dir, deleted)
     assert again.layers["staging"]["stg_shop__orders"] == orders
     assert again.layers["gold"]["fct_orders"] == orders
     assert again.layers["bronze"]["shop.orders"] > orders  # new versions appended, deduped later
-    with gold_tables(tmp_path) as con:
+    with gold_tables(data_dir) as con:
         (gold_delivered,) = con.execute(
             "select count(*) from lake.marts.fct_orders where order_status = 'delivered'"
         ).fetchone()
     assert gold_delivered == delivered
-    assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
+    assert_full_refresh_rebuilds_what_the_incremental_runs_built(data_dir)
 
 
 def assert_gone_from_gold(tmp_path: Path, order_ids: set[int]) -> None:

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -54,6 +53,7 @@ from orchestration.doctor import FAIL, OK, run_checks
 from orchestration.resources import ensure_dbt_manifest
 from orchestration.serving_layers import ServingConfigError, serving_layers
 from orchestration.settings import REPO_ROOT, Settings
+from tests.ports import free_port
 from tests.test_superset import STREAMED_CHARTS  # the live dashboard's charts
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -380,7 +380,7 @@ def test_superset_serves_every_chart_from_the_serving_schema_with_postgresql_met
     settings = Settings.from_env({"DATA_DIR": str(mode.data_dir)})
     started = time.perf_counter()
     bootstrap(settings, superset_env(settings), force=True)
-    port = _free_port()
+    port = free_port()
     process = start_superset(settings, port, run_bootstrap=False)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -413,10 +413,6 @@ def test_superset_serves_every_chart_from_the_serving_schema_with_postgresql_met
 
 
 # -- the serving configuration ----------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_postgres_target_publishes_from_marts_into_the_same_database_only():

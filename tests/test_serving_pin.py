@@ -28,10 +28,11 @@ from lake.tables.catalog import current_snapshot as lake_snapshot_of
 from lake.tables.publications import history, published_snapshots
 from orchestration.demo import run_demo
 from orchestration.settings import DBT_PROJECT_DIR, Settings
-from tests.test_pipeline import dbt_env, settings_for
+from tests.shared_lake import SharedDemo, serve_the_copy
+from tests.test_pipeline import dbt_env
 
-# two demo runs in the fixture: 4-5 minutes on a quiet machine, over the default 900 s per
-# test on a shared one (load average 20+)
+# a demo run in the fixture, and the session's shared demo folder to wait for: minutes on a
+# quiet machine, over the default 900 s per test on a shared one (load average 20+)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_PYTHON = ROOT / ".superset-venv" / "bin" / "python"
@@ -130,10 +131,15 @@ class TwoBuilds:
 
 
 @pytest.fixture(scope="module")
-def two_builds(tmp_path_factory) -> TwoBuilds:
+def two_builds(tmp_path_factory, shared_demo: SharedDemo) -> TwoBuilds:
     root = tmp_path_factory.mktemp("serving-pin")
-    settings = settings_for(root)
-    assert_published(run_demo(settings, quiet=True))
+    # the session's first demo run (tests/shared_lake.py), published, on a copy of its folder
+    assert_published(shared_demo.first)
+    settings = shared_demo.copy(shared_demo.after_first, root / "data")
+    serve_the_copy(settings)
+    with open_served(catalog_path(settings.serving_dir)) as con:
+        (attach,) = con.execute("select statement from _serving.lake_attachment").fetchone()
+    assert str(root / "data" / "lake.sqlite") in attach  # the copy's lake, not the original's
     first = served_answer(settings)
 
     script, stop = root / "reader.py", root / "stop-readers"

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from conftest import _free_port, _pg_bindir
+from conftest import _pg_bindir
 from test_serving import write_gold
 
 from lake import open_lake
@@ -33,6 +33,7 @@ from lake.serving_postgres import (
     reader_uri,
 )
 from lake.tables.catalog import TableCatalog, connect
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -282,7 +283,7 @@ def scram_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(workdir / "log")]
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockdir} -c fsync=off"
     subprocess.run([*pg_ctl, "-o", options, "-w", "start"], check=True, capture_output=True)

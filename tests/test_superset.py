@@ -44,7 +44,8 @@ from tests.browser import (
     screenshot_dashboard,
     wait_until_drawn,
 )
-from tests.superset_session import SCALE, SUPERSET_SESSION, SupersetServer, free_port
+from tests.ports import free_port
+from tests.superset_session import SUPERSET_SESSION, SupersetServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
 
@@ -380,8 +381,8 @@ def test_dashboards_keep_answering_while_the_pipeline_runs(superset):
     env = {
         **os.environ,
         "DATA_DIR": str(settings.data_dir),
-        "DATAGEN_SCALE": SCALE,
-        "DATAGEN_SEED": "7",
+        "DATAGEN_SCALE": str(settings.scale),
+        "DATAGEN_SEED": str(settings.seed),
     }
     pipeline = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "demo"],

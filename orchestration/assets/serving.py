@@ -113,7 +113,7 @@ def build_gold_catalog(manifest: Mapping[str, Any]):
                 lake,
                 settings.serving_dir,
                 settings.table_catalog(lake.uri()),
-                built_at=build_finished_at(lake, context.run_id),
+                built_at=build_finished_at(lake, context.run.run_id),
             )
             context.log.info(
                 "published DuckLake snapshot %d (publication %s): %s",

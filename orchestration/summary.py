@@ -41,7 +41,7 @@ def count_layer_rows(
     layers: dict[str, dict[str, int]] = {"bronze": _bronze_rows(lake), "staging": {}}
     filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
     if tables is not None:
-        con = connect(tables, read_only=True, filesystem=filesystem)
+        con = connect(tables, read_only=True)
         try:
             for layer, schema in DUCKLAKE_LAYER_SCHEMAS.items():
                 layers[layer] = {

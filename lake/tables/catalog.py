@@ -23,14 +23,13 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import duckdb
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from common.redaction import error_line, redact
 from lake.errors import LakeError
-from lake.location import Location, S3Settings
+from lake.location import Location, S3Settings, duckdb_s3_secret_sql, sql_string
 
 ALIAS = "lake"  # the name the DuckLake is attached as (dbt's `database` for silver and gold)
 SQLITE = "sqlite:"
@@ -119,19 +118,19 @@ class TableCatalog:
         self, alias: str = ALIAS, read_only: bool = False, snapshot: int | None = None
     ) -> str:
         """The ATTACH statement; no secret in it (`secrets_sql` makes those)."""
-        options = [f"DATA_PATH {_quote(self.data_path)}", "OVERRIDE_DATA_PATH true"]
+        options = [f"DATA_PATH {sql_string(self.data_path)}", "OVERRIDE_DATA_PATH true"]
         if self.is_sqlite:
             # as the dbt profile: readers never block the writer's commits, nor it their reads
             options += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {int(self.busy_timeout_ms)}"]
         else:
             # the PostgreSQL attach of the catalog takes its password from this secret
-            options.append(f"META_SECRET {_quote(_secret_name(alias, 'catalog'))}")
+            options.append(f"META_SECRET {sql_string(_secret_name(alias, 'catalog'))}")
         if read_only:
             options.append("READ_ONLY")
         if snapshot is not None:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         return (
-            f"attach if not exists {_quote('ducklake:' + self.catalog)} as {alias} "
+            f"attach if not exists {sql_string('ducklake:' + self.catalog)} as {alias} "
             f"({', '.join(options)})"
         )
 
@@ -140,13 +139,14 @@ class TableCatalog:
         and httpfs's S3 access to the bucket of the data files."""
         statements = []
         if not self.is_sqlite:
-            password = f", password {_quote(self.password)}" if self.password else ""
+            password = f", password {sql_string(self.password)}" if self.password else ""
             statements.append(
                 f"create or replace temporary secret {_secret_name(alias, 'catalog')} "
                 f"(type postgres{password})"
             )
         if self.s3 is not None:
-            statements.append(_s3_secret_sql(_secret_name(alias, "s3"), self.s3, self.data_path))
+            name = _secret_name(alias, "s3")
+            statements.append(duckdb_s3_secret_sql(name, self.s3, self.data_path))
         return statements
 
 
@@ -182,35 +182,6 @@ def postgres_catalog(value: str) -> str:
 
 def _secret_name(alias: str, what: str) -> str:
     return f"{alias}_{what}"
-
-
-def _s3_secret_sql(name: str, s3: S3Settings, data_path: str) -> str:
-    """httpfs's secret for the lake's bucket: path-style and plain HTTP for a local endpoint
-    (MinIO, moto), the region's virtual hosts on AWS."""
-    bucket = urlparse(data_path).netloc
-    options = [f"region {_quote(s3.region)}", f"scope {_quote(f's3://{bucket}')}"]
-    if s3.access_key_id:
-        options += [
-            f"key_id {_quote(s3.access_key_id)}",
-            f"secret {_quote(s3.secret_access_key or '')}",
-        ]
-    if s3.endpoint:
-        endpoint = urlparse(s3.endpoint)
-        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
-            raise CatalogError(
-                f"LAKE_S3_ENDPOINT={s3.endpoint!r} for the lake's data {data_path}: "
-                "expected http(s)://host:port"
-            )
-        options += [
-            f"endpoint {_quote(endpoint.netloc)}",
-            "url_style 'path'",
-            f"use_ssl {str(endpoint.scheme == 'https').lower()}",
-        ]
-    return f"create or replace temporary secret {name} (type s3, {', '.join(options)})"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def check_catalog(tables: TableCatalog) -> None:

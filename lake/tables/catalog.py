@@ -243,7 +243,7 @@ def connect(
     try:
         add_secrets(con, tables)
         con.execute(tables.attach_sql(read_only=read_only, snapshot=snapshot))
-    except CatalogError:
+    except LakeError:  # a secret that cannot be made (bad LAKE_S3_ENDPOINT, no extension)
         if connection is None:
             con.close()
         raise

@@ -2,7 +2,8 @@
 
 `file:///abs/path`, a plain path, or `s3://bucket[/prefix]`. S3 settings come from
 the environment (LAKE_S3_ENDPOINT, LAKE_S3_ACCESS_KEY_ID, LAKE_S3_SECRET_ACCESS_KEY,
-LAKE_S3_REGION), never from the URL, so URLs can be logged safely.
+LAKE_S3_REGION), never from the URL, so URLs can be logged safely. Python reaches a bucket
+through pyarrow's S3 filesystem, DuckDB through its own httpfs extension (`duckdb_access`).
 """
 
 from __future__ import annotations
@@ -88,22 +89,42 @@ class Location:
         kwargs["allow_bucket_creation"] = True
         return pafs.S3FileSystem(**kwargs)
 
-    def fsspec_filesystem(self):  # -> s3fs.S3FileSystem
-        """The same bucket for DuckDB, which reads S3 through fsspec here (no httpfs)."""
-        if not self.is_s3:
-            raise LakeError(f"lake {self.url} is local: DuckDB reads it directly")
-        import s3fs
+    def duckdb_access(self, con) -> None:  # con: duckdb.DuckDBPyConnection
+        """Let a DuckDB connection read and write this lake's bucket itself, through its
+        httpfs extension (installed by `make setup`); nothing to do for a local lake."""
+        if self.is_s3:
+            assert self.s3 is not None
+            con.execute(duckdb_s3_secret_sql("lake_s3", self.s3, self.uri()))
 
-        assert self.s3 is not None
-        client_kwargs: dict[str, str] = {"region_name": self.s3.region}
-        if self.s3.endpoint:
-            client_kwargs["endpoint_url"] = self.s3.endpoint
-        return s3fs.S3FileSystem(
-            key=self.s3.access_key_id,
-            secret=self.s3.secret_access_key,
-            client_kwargs=client_kwargs,
-            config_kwargs={"s3": {"addressing_style": "path"}},
-        )
+
+def duckdb_s3_secret_sql(name: str, s3: S3Settings, uri: str) -> str:
+    """A temporary httpfs secret for the bucket of `uri` (s3://bucket/...), from the lake's
+    S3 settings: path-style and plain HTTP for an http:// endpoint (MinIO, moto), the
+    region's virtual hosts on AWS. It holds the keys: never log the statement."""
+    bucket = urlparse(uri).netloc
+    options = [f"region {sql_string(s3.region)}", f"scope {sql_string(f's3://{bucket}')}"]
+    if s3.access_key_id:
+        options += [
+            f"key_id {sql_string(s3.access_key_id)}",
+            f"secret {sql_string(s3.secret_access_key or '')}",
+        ]
+    if s3.endpoint:
+        endpoint = urlparse(s3.endpoint)
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise LakeError(
+                f"LAKE_S3_ENDPOINT={s3.endpoint!r} for lake {uri}: expected http(s)://host:port"
+            )
+        options += [
+            f"endpoint {sql_string(endpoint.netloc)}",
+            "url_style 'path'",
+            f"use_ssl {str(endpoint.scheme == 'https').lower()}",
+        ]
+    return f"create or replace temporary secret {name} (type s3, {', '.join(options)})"
+
+
+def sql_string(text: str) -> str:
+    """`text` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def parse_lake_url(

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -49,6 +48,7 @@ from lake.tables.catalog import (
     ALIAS,
     CatalogError,
     TableCatalog,
+    add_secrets,
     connect,
     tables_in,
 )
@@ -185,9 +185,8 @@ def _serve(
 def _reader(
     lake: Lake, tables: TableCatalog, snapshot: int | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
     try:
-        con = connect(tables, read_only=True, snapshot=snapshot, filesystem=filesystem)
+        con = connect(tables, read_only=True, snapshot=snapshot)
     except CatalogError as exc:
         raise LakeError(f"{exc} (run the dbt build first)") from exc
     try:
@@ -229,6 +228,7 @@ def _write_catalog(final: Path, tables: TableCatalog, publication: Publication) 
     try:
         connection = duckdb.connect(str(temporary), config={"autoinstall_known_extensions": False})
         try:
+            add_secrets(connection, tables)  # temporary: not stored in the file
             connection.execute(attach)
             connection.execute(f"create schema {SCHEMA}")
             for mart in publication.models:
@@ -308,17 +308,18 @@ def attach_served_lake(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnect
     return con
 
 
-def open_served(path: Path, filesystem: Any = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a serving catalog whose views can be queried.
-    `filesystem`: the fsspec filesystem of a lake in a bucket (Location.fsspec_filesystem)."""
+def open_served(path: Path, tables: TableCatalog | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a serving catalog whose views can be queried. `tables`: the
+    lake's DuckLake, whose secrets (a PostgreSQL catalog's password, a bucket's S3 keys)
+    the stored attachment does not hold; not needed for a local lake with a SQLite catalog."""
     # no config: a process shares one database per file only between connections opened
     # with the same settings (Superset's and this one differ anyway: separate processes)
     con = duckdb.connect(str(path), read_only=True)
     try:
-        if filesystem is not None:
-            con.register_filesystem(filesystem)
+        if tables is not None:
+            add_secrets(con, tables)
         return attach_served_lake(con)
-    except duckdb.Error:
+    except (duckdb.Error, CatalogError):
         con.close()
         raise
 

@@ -261,8 +261,7 @@ def _load_from_lake(
 
 def _load_lake_gold(cursor, lake: Lake, tables: TableCatalog, schema: str) -> dict[str, str]:
     """Every gold table of the lake's DuckLake, all as of one snapshot, into `schema`."""
-    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
-    gold = connect(tables, read_only=True, filesystem=filesystem)
+    gold = connect(tables, read_only=True)
     loaded: dict[str, str] = {}
     try:
         snapshot = current_snapshot(gold)

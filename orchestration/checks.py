@@ -141,8 +141,7 @@ def _reconcile(lakehouse: LakehouseResource, streams: list[StagedStream]) -> Ite
         return
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:
-        if lake.location.is_s3:
-            con.register_filesystem(lake.location.fsspec_filesystem())
+        lake.location.duckdb_access(con)
         for s in streams:
             pattern = lake.uri("bronze", s.connection, s.stream, "*", "*.parquet")
             bronze = live_keys_in_bronze(con, pattern, s.primary_key)

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 POSTGRES_TARGET = "postgres"  # the profile's PostgreSQL target (dbt_project/profiles.yml)
+# DuckDB with the DuckLake catalog in PostgreSQL (server mode; the profile's attach options
+# differ from a SQLite catalog's, hence a target of its own)
+PG_CATALOG_TARGET = "duckdb_pg_catalog"
 
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
@@ -35,7 +38,9 @@ class Settings:
     connections_file: Path
     scale: float
     seed: int
-    dbt_target: str | None = None  # default: duckdb, or duckdb_s3 for a lake in a bucket
+    # default: duckdb, duckdb_s3 for a lake in a bucket, duckdb_pg_catalog for a PostgreSQL
+    # catalog
+    dbt_target: str | None = None
     lake_catalog: str = ""  # the DuckLake catalog (lake/tables/catalog.py); set by from_env
 
     @classmethod
@@ -104,8 +109,13 @@ class Settings:
 
     @property
     def resolved_dbt_target(self) -> str:
-        """The dbt target in effect: DBT_TARGET, else DuckDB over the lake's filesystem."""
-        return self.dbt_target or ("duckdb_s3" if self.lake_is_s3 else "duckdb")
+        """The dbt target in effect: DBT_TARGET, else DuckDB over the lake's filesystem with
+        the lake's catalog."""
+        if self.dbt_target:
+            return self.dbt_target
+        if not self.lake_catalog.startswith("sqlite:"):
+            return PG_CATALOG_TARGET
+        return "duckdb_s3" if self.lake_is_s3 else "duckdb"
 
     @property
     def dbt_on_postgres(self) -> bool:
@@ -113,7 +123,9 @@ class Settings:
         return self.resolved_dbt_target == POSTGRES_TARGET
 
     def dbt_env(self, lake_uri: str) -> dict[str, str]:
-        """Variables dbt's profile and project read: where the lake and the DuckDB file are."""
+        """Variables dbt's profile and project read: where the lake and the DuckDB file are.
+        The catalog's password and the S3 keys stay in the variables they came from
+        (LAKE_CATALOG_PASSWORD, LAKE_S3_*): the profile reads them there."""
         return {
             "LAKE_ROOT": lake_uri,
             "DUCKDB_PATH": str(self.duckdb_path),
@@ -129,12 +141,16 @@ class Settings:
 
 
 def _lake_catalog(env: Mapping[str, str], data_dir: Path, lake_url: str) -> str:
-    """LAKE_CATALOG: `postgres:<connection string>`, or a SQLite file (`sqlite:PATH` or a
-    plain path, relative to DATA_DIR). Default: beside a local lake, `<lake>.sqlite`
-    (DATA_DIR/lake.sqlite for the default lake); DATA_DIR/lake.sqlite for a bucket."""
+    """LAKE_CATALOG: PostgreSQL (`postgres:host=... dbname=... user=...` or
+    `postgresql://user@host:port/dbname`, validated, without its password: that is
+    LAKE_CATALOG_PASSWORD), or a SQLite file (`sqlite:PATH` or a plain path, relative to
+    DATA_DIR). Default: beside a local lake, `<lake>.sqlite` (DATA_DIR/lake.sqlite for the
+    default lake); DATA_DIR/lake.sqlite for a bucket."""
     value = (env.get("LAKE_CATALOG") or "").strip()
-    if value.startswith("postgres:"):
-        return value
+    if value.startswith(("postgres:", "postgresql://", "postgres://")):
+        from lake.tables.catalog import postgres_catalog  # duckdb, psycopg: only when asked
+
+        return postgres_catalog(value)
     if not value:
         from lake.location import parse_lake_url
 

@@ -39,9 +39,8 @@ def count_layer_rows(
     if postgres_dsn:
         return {"bronze": _bronze_rows(lake), **count_postgres_layers(postgres_dsn)}
     layers: dict[str, dict[str, int]] = {"bronze": _bronze_rows(lake), "staging": {}}
-    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
     if tables is not None:
-        con = connect(tables, read_only=True, filesystem=filesystem)
+        con = connect(tables, read_only=True)
         try:
             for layer, schema in DUCKLAKE_LAYER_SCHEMAS.items():
                 layers[layer] = {
@@ -51,8 +50,7 @@ def count_layer_rows(
         finally:
             con.close()
     warehouse = duckdb.connect(duckdb_path, read_only=True)
-    if filesystem is not None:
-        warehouse.register_filesystem(filesystem)
+    lake.location.duckdb_access(warehouse)  # staging's views read bronze in the lake
     views = warehouse.execute(
         "select table_name from information_schema.tables where table_schema = 'staging' order by 1"
     ).fetchall()
@@ -66,8 +64,7 @@ def count_layer_rows(
 
 def _bronze_rows(lake: Lake) -> dict[str, int]:
     con = duckdb.connect()
-    if lake.location.is_s3:
-        con.register_filesystem(lake.location.fsspec_filesystem())
+    lake.location.duckdb_access(con)
     rows: dict[str, int] = {}
     for info in lake.list_files(lake.path("bronze"), suffix=".parquet"):
         relative = info.path[len(lake.path("bronze")) :].strip("/").split("/")

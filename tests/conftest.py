@@ -255,8 +255,16 @@ def _drop_replication_slots(server: PostgresServer, database: str) -> None:
 
 # -- server mode's PostgreSQL: docker/postgres/init.sh on a test server ----------------------
 INIT_SH = REPO_ROOT / "docker" / "postgres" / "init.sh"
-INIT_DATABASES = ("shop", "dagster", "superset", "analytics")
-INIT_ROLES = ("superset_reader", "analytics_reader", "analytics", "superset", "dagster", "shop")
+INIT_DATABASES = ("shop", "dagster", "superset", "analytics", "lake_catalog")
+INIT_ROLES = (
+    "superset_reader",
+    "analytics_reader",
+    "analytics",
+    "superset",
+    "dagster",
+    "shop",
+    "lake_catalog",
+)
 # the variable init.sh (and docker-compose.yml) takes each login role's password from
 ROLE_PASSWORD_VARIABLES = {
     "shop": "OLTP_PASSWORD",
@@ -264,6 +272,7 @@ ROLE_PASSWORD_VARIABLES = {
     "superset": "SUPERSET_PG_PASSWORD",
     "analytics": "ANALYTICS_PG_PASSWORD",
     "superset_reader": "SERVING_PG_READER_PASSWORD",
+    "lake_catalog": "LAKE_CATALOG_PASSWORD",
 }
 
 

@@ -8,10 +8,11 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
+import uuid
 
 import pytest
 
-from lake import parse_lake_url
+from lake import Lake, parse_lake_url
 from lake.tables.catalog import CatalogError, TableCatalog, connect, current_snapshot
 
 
@@ -145,3 +146,27 @@ def test_a_catalog_locked_by_another_process_fails_after_its_busy_timeout(tables
         holder.communicate("", timeout=10)
     with connect(tables, read_only=True) as reader:  # the lock gone, the catalog is whole
         assert reader.execute("select count(*) from lake.main.t").fetchone() == (1,)
+
+
+def test_a_lake_in_a_bucket_is_read_and_written_through_httpfs(tmp_path, s3_endpoint):
+    """DuckDB reaches the bucket itself (httpfs, the secret from LAKE_S3_*): no fsspec
+    filesystem registered, the table's files are objects in the bucket."""
+    location = parse_lake_url(f"s3://tables-{uuid.uuid4().hex[:8]}/lake", s3_endpoint.env)
+    lake = Lake(location=location, fs=location.filesystem())
+    lake.bootstrap()
+    tables = TableCatalog.of(f"sqlite:{tmp_path / 'lake.sqlite'}", lake.uri(), s3_endpoint.env)
+    secret = s3_endpoint.env["LAKE_S3_SECRET_ACCESS_KEY"]
+    assert secret not in tables.attach_sql() and secret not in repr(tables)
+    with connect(tables) as writer:
+        (httpfs,) = writer.execute(
+            "select loaded from duckdb_extensions() where extension_name = 'httpfs'"
+        ).fetchone()
+        assert httpfs
+        writer.execute("create table lake.main.t as select range as id from range(1000)")
+    objects = lake.list_files(lake.path("main", "t"), suffix=".parquet")
+    assert len(objects) == 1 and objects[0].path.split("/")[-1].startswith("ducklake-")
+    with connect(tables, read_only=True) as reader:
+        assert reader.execute("select count(*), sum(id) from lake.main.t").fetchone() == (
+            1000,
+            499_500,
+        )

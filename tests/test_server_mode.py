@@ -283,6 +283,10 @@ def test_dbt_on_duckdb_over_the_bucket_publishes_to_the_postgresql_serving_schem
     for layer in ("bronze", "silver", "gold"):
         assert lake.list_files(lake.path(layer), suffix=".parquet"), layer
     assert not (mode.data_dir / "lake").exists()
+    # silver and gold's DuckLake catalog is compose's lake_catalog database, not a local file
+    assert not list(mode.data_dir.glob("*.sqlite"))
+    catalog = mode.cluster.dsn("lake_catalog", "lake_catalog")
+    assert query(catalog, "select count(*) from ducklake_table where end_snapshot is null")[0][0]
     # the shop was read through its replication slot (as role shop)
     state = lake.read_json(lake.path("_ops", "state", "shop.json"))
     assert '"lsn"' in json.dumps(state)

@@ -214,6 +214,7 @@ def test_no_secret_reaches_a_service_that_does_not_need_it(parsed):
         "SUPERSET_ADMIN_PASSWORD": {"superset"},
         "SUPERSET_PG_PASSWORD": {"postgres", "superset"},
         "DAGSTER_PG_PASSWORD": {"postgres", "pipeline", "dagster-daemon"},
+        "LAKE_CATALOG_PASSWORD": {"postgres", "pipeline", "dagster-daemon"},
     }
     for secret, allowed in needs.items():
         holders = {name for name, text in everywhere.items() if env[secret] in text}
@@ -289,6 +290,9 @@ def test_pipeline_is_configured_through_the_environment_only(parsed):
     assert pipeline["LAKE_S3_ENDPOINT"] == "http://minio:9000"
     assert pipeline["OLTP_DSN"] == f"postgresql://shop:{env['OLTP_PASSWORD']}@postgres:5432/shop"
     assert pipeline["SERVING_PG_DSN"].startswith("postgresql://analytics:")
+    # the DuckLake catalog: its own database and role, the password in a variable of its own
+    assert pipeline["LAKE_CATALOG"] == "postgresql://lake_catalog@postgres:5432/lake_catalog"
+    assert pipeline["LAKE_CATALOG_PASSWORD"] == env["LAKE_CATALOG_PASSWORD"]
     assert (
         config["services"]["pipeline"]["environment"]
         == (config["services"]["dagster-daemon"]["environment"])
@@ -434,7 +438,7 @@ def test_superset_reader_can_only_read_the_serving_schema(initialised_cluster):
     assert _try(server, "analytics", reader, "create table public.x (i int)") != "ok"
     assert _try(server, "analytics", reader, "delete from analytics.daily_revenue") != "ok"
     assert _try(server, "analytics", reader, "create schema mine") != "ok"
-    for other in ("shop", "dagster", "superset"):
+    for other in ("shop", "dagster", "superset", "lake_catalog"):
         assert _try(server, other, reader, "select 1") == "no connect", other
 
 
@@ -445,6 +449,7 @@ def test_each_role_reaches_only_its_own_database(initialised_cluster):
         "dagster": "dagster",
         "superset": "superset",
         "analytics": "analytics",
+        "lake_catalog": "lake_catalog",
     }
     for database, owner in owners.items():
         assert _try(server, database, owner, "create table t (i int)") == "ok", owner

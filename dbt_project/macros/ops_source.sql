@@ -7,7 +7,7 @@
     each column in _ops__sources.yml, which must match what the reader yields).
 
     DuckDB: the source's `meta.lake_glob` is the pattern its `external_location` reads;
-    it is checked with the glob() table function (works for s3:// through fsspec too).
+    it is checked with the glob() table function (works for s3:// through httpfs too).
     PostgreSQL: the table `raw_ops.<table>` must exist.
 
     `source()` is always called, so lineage and the manifest stay the same; in a unit test

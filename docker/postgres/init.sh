@@ -11,6 +11,7 @@ set -euo pipefail
 : "${SUPERSET_PG_PASSWORD:?SUPERSET_PG_PASSWORD must be set}"
 : "${ANALYTICS_PG_PASSWORD:?ANALYTICS_PG_PASSWORD must be set}"
 : "${SERVING_PG_READER_PASSWORD:?SERVING_PG_READER_PASSWORD must be set}"
+: "${LAKE_CATALOG_PASSWORD:?LAKE_CATALOG_PASSWORD must be set}"
 
 psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}")
 
@@ -20,7 +21,8 @@ psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}
   -v dagster_pw="$DAGSTER_PG_PASSWORD" \
   -v superset_pw="$SUPERSET_PG_PASSWORD" \
   -v analytics_pw="$ANALYTICS_PG_PASSWORD" \
-  -v reader_pw="$SERVING_PG_READER_PASSWORD" <<'SQL'
+  -v reader_pw="$SERVING_PG_READER_PASSWORD" \
+  -v lake_catalog_pw="$LAKE_CATALOG_PASSWORD" <<'SQL'
 -- shop: the OLTP source. REPLICATION lets the CDC reader open a logical replication slot.
 CREATE ROLE shop LOGIN REPLICATION PASSWORD :'oltp_pw';
 -- dagster: Dagster instance storage (runs, events, schedules).
@@ -30,6 +32,9 @@ CREATE ROLE superset LOGIN PASSWORD :'superset_pw';
 -- analytics: dbt --target postgres (raw, staging, marts) and the publisher of the serving
 -- schema (lake/serving_postgres.py; SERVING_PG_DSN).
 CREATE ROLE analytics LOGIN PASSWORD :'analytics_pw';
+-- lake_catalog: the lake's DuckLake catalog (which Parquet files in the bucket make up
+-- silver and gold at which snapshot; LAKE_CATALOG), written by dbt and the pipeline.
+CREATE ROLE lake_catalog LOGIN PASSWORD :'lake_catalog_pw';
 -- analytics_reader: the group that may read the serving schema (no login of its own).
 CREATE ROLE analytics_reader NOLOGIN;
 -- superset_reader: the login Superset queries with (SERVING_DATABASE_URI): a member of
@@ -43,19 +48,21 @@ CREATE DATABASE shop OWNER shop;
 CREATE DATABASE dagster OWNER dagster;
 CREATE DATABASE superset OWNER superset;
 CREATE DATABASE analytics OWNER analytics;
+CREATE DATABASE lake_catalog OWNER lake_catalog;
 
 -- Nobody but the owner (and, for analytics, the reader) may connect.
-REVOKE ALL ON DATABASE shop, dagster, superset, analytics FROM PUBLIC;
+REVOKE ALL ON DATABASE shop, dagster, superset, analytics, lake_catalog FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE shop TO shop;
 GRANT CONNECT, TEMPORARY ON DATABASE dagster TO dagster;
 GRANT CONNECT, TEMPORARY ON DATABASE superset TO superset;
 GRANT CONNECT, TEMPORARY ON DATABASE analytics TO analytics;
+GRANT CONNECT, TEMPORARY ON DATABASE lake_catalog TO lake_catalog;
 GRANT CONNECT ON DATABASE analytics TO analytics_reader;
 SQL
 
 # The public schema of each database belongs to its owner (PostgreSQL 15 already denies
 # CREATE there to PUBLIC).
-for db in shop dagster superset; do
+for db in shop dagster superset lake_catalog; do
   "${psql[@]}" --dbname "$db" -c "ALTER SCHEMA public OWNER TO $db;"
 done
 
@@ -71,4 +78,4 @@ ALTER DEFAULT PRIVILEGES FOR ROLE analytics IN SCHEMA analytics
   GRANT SELECT ON TABLES TO analytics_reader;
 SQL
 
-echo "init.sh: databases shop, dagster, superset, analytics and their roles are ready"
+echo "init.sh: databases shop, dagster, superset, analytics, lake_catalog and their roles are ready"

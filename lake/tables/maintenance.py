@@ -135,11 +135,10 @@ def maintain(
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     report = MaintenanceReport(dry_run=dry_run, before=_table_files(lake))
-    filesystem = lake.location.fsspec_filesystem() if lake.location.is_s3 else None
     # read-write even for a dry run: DuckLake lists orphans only on a writable attach
     # (it writes nothing then); but never create a catalog that is not there
-    connect(tables, read_only=True, filesystem=filesystem).close()
-    con = connect(tables, filesystem=filesystem)
+    connect(tables, read_only=True).close()
+    con = connect(tables)
     try:
         # compaction first: the files it replaces are freed in this run once the snapshots
         # that still read them expire

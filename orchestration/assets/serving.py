@@ -244,10 +244,9 @@ def _serving_rows(
     catalog = catalog_path(settings.serving_dir)
     if not catalog.exists():
         raise RuntimeError(f"no serving catalog at {catalog}: materialize {GOLD_CATALOG}")
-    # a lake in a bucket: the views read its files through the same S3 filesystem
-    location = parse_lake_url(settings.lake_url)
-    filesystem = location.fsspec_filesystem() if location.is_s3 else None
-    with open_served(catalog, filesystem) as con:
+    # the views read the lake's DuckLake: its secrets (catalog password, S3 keys) from here
+    tables = settings.table_catalog(parse_lake_url(settings.lake_url).uri())
+    with open_served(catalog, tables) as con:
         yield f"DuckDB catalog {catalog}", lambda mart: _duckdb_rows(con, mart)
 
 

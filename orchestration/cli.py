@@ -248,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         "action",
         nargs="?",
         default="status",
-        choices=("status", "rollback"),
-        help="status: the served snapshot and the history; rollback: serve the previous publish",
+        choices=("status", "rollback", "reattach"),
+        help="status: the served snapshot and the history; rollback: serve the previous "
+        "publish; reattach: serve from the lake where it is now, after the data folder moved",
     )
     served.set_defaults(handler=_serving)
     doctor = sub.add_parser(

@@ -1,10 +1,12 @@
-"""`lakehouse serving status|rollback`: which published DuckLake snapshot the dashboards read.
+"""`lakehouse serving status|rollback|reattach`: which published DuckLake snapshot the
+dashboards read.
 
 status: the snapshot served now and the history of publishes and rollbacks
 (`_ops/serving` in the lake); rollback: serve the publish before the one served now, record
-it, and say which snapshot is served (lake.serving.rollback). Only the embedded DuckDB
-catalog is pinned to a snapshot; PostgreSQL's serving schema (server mode) holds copies that
-a rollback does not touch.
+it, and say which snapshot is served (lake.serving.rollback); reattach: after the data
+folder moved, serve the same publication from the lake where it is now
+(lake.serving.reattach). Only the embedded DuckDB catalog is pinned to a snapshot;
+PostgreSQL's serving schema (server mode) holds copies that a rollback does not touch.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from lake import Lake
-from lake.serving import rollback
+from lake.serving import reattach, rollback
 from lake.tables.catalog import TableCatalog
 from lake.tables.publications import history, served
 from orchestration.settings import Settings
@@ -43,6 +45,10 @@ def serving(action: str, lake: Lake, tables: TableCatalog, settings: Settings) -
             f"({len(result.models)} marts, {sum(result.models.values()):,} rows; "
             f"publication {result.snapshot_id})"
         )
+        return 0
+    if action == "reattach":
+        path = reattach(lake, settings.serving_dir, tables)
+        console.print(f"{path} reads the lake at {lake.url} (the same publication)")
         return 0
     current = served(lake)
     if current is None:

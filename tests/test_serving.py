@@ -179,6 +179,30 @@ def test_rollback_serves_the_previous_publish_and_records_it(lake_with_gold, tmp
     assert read_catalog(catalog_path(serving)) == {"daily_revenue": 30, "fct_orders": 7}
 
 
+def test_a_moved_data_folder_serves_again_once_reattached(tmp_path):
+    """A serving catalog names its lake by absolute path: once the folder moved it reads
+    nothing, until `lakehouse serving reattach` serves the same publication from the lake
+    where it is now."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    write_gold(old / "lake", revenue_rows=120, order_rows=50)
+    published = publish_gold(open_lake(str(old / "lake")), old / "serving")
+    old.rename(new)
+    with pytest.raises(Exception, match="old"):  # the catalog still attaches the old place
+        read_catalog(catalog_path(new / "serving"))
+
+    env = {**os.environ, "DATA_DIR": str(new)}
+    lakehouse = str(Path(sys.executable).parent / "lakehouse")
+    done = subprocess.run(
+        [lakehouse, "serving", "reattach"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_catalog(catalog_path(new / "serving")) == {"daily_revenue": 120, "fct_orders": 50}
+    lake = open_lake(str(new / "lake"))
+    assert [p.publication_id for p in history(lake)] == [published.snapshot_id]  # nothing new
+    assert current_snapshot(new / "serving") == published.snapshot_id
+
+
 def test_superseded_catalogs_are_kept_for_the_grace_period(lake_with_gold, tmp_path):
     serving = tmp_path / "serving"
     ids = [publish_gold(lake_with_gold, serving).snapshot_id for _ in range(3)]

@@ -36,6 +36,8 @@ COPY common ./common
 COPY datagen ./datagen
 COPY ingestion ./ingestion
 COPY lake ./lake
+COPY serving ./serving
+COPY warehouse ./warehouse
 COPY orchestration ./orchestration
 COPY connections.yml ./connections.yml
 # The Dagster instance: storage on PostgreSQL from the DAGSTER_PG_* variables (no secret in

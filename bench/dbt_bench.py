@@ -61,9 +61,9 @@ from datagen.volumes import Volumes
 from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
 from lake import open_lake
-from lake.postgres_raw import load_bronze_to_postgres
 from orchestration.crm_service import crm_api_running
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from warehouse.postgres_raw import load_bronze_to_postgres
 
 SEED = 42
 CONNECTIONS = ("shop", "clickstream", "fx", "crm")

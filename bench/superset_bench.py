@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from datagen.volumes import Volumes
-from lake.serving import catalog_path, open_served
 from orchestration.bi import (
     DEFAULT_THREADS,
     default_workers,
@@ -41,6 +40,7 @@ from orchestration.bi import (
     wait_until_healthy,
 )
 from orchestration.settings import Settings
+from serving.duckdb_catalog import catalog_path, open_served
 
 
 def _free_port() -> int:

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import IO
 
 from lake import open_lake
-from lake.serving import catalog_path, publish_gold
 from orchestration.processes import service_log, stop_process_group
 from orchestration.readiness import NotReady, superset_ready, wait_until_ready
 from orchestration.settings import REPO_ROOT, Settings
+from serving.duckdb_catalog import catalog_path, publish_gold
 
 SUPERSET_DIR = REPO_ROOT / "superset"
 SUPERSET_VENV = REPO_ROOT / ".superset-venv"

@@ -22,7 +22,6 @@ from common.redaction import redact
 from datagen.changes import apply_changes
 from datagen.generate import GenerationRequest, already_generated, generate
 from lake import Lake, open_lake
-from lake.postgres_tables import dsn_from_env
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
 from orchestration.instance import persistent_instance
@@ -31,6 +30,7 @@ from orchestration.pipeline import PipelineOutcome, run_pipeline
 from orchestration.settings import Settings
 from orchestration.summary import DemoReport, count_dlq_rows, count_layer_rows, print_report
 from orchestration.warehouse_check import check_warehouse
+from warehouse.postgres_tables import dsn_from_env
 
 T = TypeVar("T")
 CHANGE_FRACTION = 0.01  # of the orders, on each demo run after the first

@@ -285,7 +285,7 @@ def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
             )
         )
     elif not publisher:
-        from lake.serving import catalog_path
+        from serving.duckdb_catalog import catalog_path
 
         catalog = Path(uri.removeprefix("duckdb:///")) if uri else None
         catalog = catalog or catalog_path(settings.serving_dir)

@@ -1,7 +1,7 @@
 """The live marts of `make demo-stream`: the dbt models over the streamed events
 (`tag:streaming`: staging/events and marts/streaming) built, then gold published to the
 serving catalog Superset reads, as the batch pipeline's publish step does after dbt
-(lake.serving.publish_gold), then the published figures read back.
+(serving.duckdb_catalog.publish_gold), then the published figures read back.
 
 Embedded mode only (dbt on DuckDB, the catalog in DATA_DIR/serving): on the postgres
 target the Dagster assets do it (dbt_models, serving/gold_catalog)."""
@@ -18,9 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from lake import Lake
-from lake.serving import SCHEMA, catalog_path, open_served, publish_gold
 from orchestration.dbt_targets import keep_parse_state, new_target
 from orchestration.settings import DBT_PROJECT_DIR, Settings
+from serving.duckdb_catalog import SCHEMA, catalog_path, open_served, publish_gold
 
 SELECTION = "tag:streaming"
 MART = "live_sales_per_minute"

@@ -3,9 +3,9 @@ dashboards read.
 
 status: the snapshot served now and the history of publishes and rollbacks
 (`_ops/serving` in the lake); rollback: serve the publish before the one served now, record
-it, and say which snapshot is served (lake.serving.rollback); reattach: after the data
+it, and say which snapshot is served (serving.duckdb_catalog.rollback); reattach: after the data
 folder moved, serve the same publication from the lake where it is now
-(lake.serving.reattach). Only the embedded DuckDB catalog is pinned to a snapshot;
+(serving.duckdb_catalog.reattach). Only the embedded DuckDB catalog is pinned to a snapshot;
 PostgreSQL's serving schema (server mode) holds copies that a rollback does not touch.
 """
 
@@ -14,11 +14,11 @@ from __future__ import annotations
 from rich.table import Table
 
 from lake import Lake
-from lake.serving import reattach, rollback
 from lake.tables.catalog import TableCatalog
 from lake.tables.publications import history, served
 from orchestration.settings import Settings
 from orchestration.sync_command import stdout_console
+from serving.duckdb_catalog import reattach, rollback
 
 
 def history_table(lake: Lake) -> Table:

@@ -1,10 +1,10 @@
 """Where gold is served, from the environment: the embedded DuckDB catalog, PostgreSQL's
 serving schema, or both.
 
-- The embedded catalog (lake.serving) serves the lake's gold DuckLake tables pinned to the
+- The embedded catalog (serving.duckdb_catalog) serves the lake's gold DuckLake tables pinned to the
   published snapshot, so it is published whenever dbt builds on DuckDB, and skipped on the
   postgres target (no DuckLake gold there).
-- PostgreSQL's serving schema (lake.serving_postgres) is published when SERVING_PG_DSN is set:
+- PostgreSQL's serving schema (serving.postgres_schema) is published when SERVING_PG_DSN is set:
   from the gold DuckLake tables on DuckDB, from dbt's marts schema on the postgres target.
   The latter copies table to table inside one database, so SERVING_PG_DSN must name the
   database dbt builds in (DBT_PG_HOST, DBT_PG_PORT, DBT_PG_DATABASE).
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from lake.postgres_tables import dsn_from_env
 from orchestration.settings import Settings
+from warehouse.postgres_tables import dsn_from_env
 
 
 class ServingConfigError(ValueError):

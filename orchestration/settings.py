@@ -75,7 +75,7 @@ class Settings:
     def _checked(self, env: Mapping[str, str]) -> Settings:
         """Refuse a postgres dbt target without its connection settings (dbt would fail
         later, or reach whatever listens on a guessed address)."""
-        from lake.postgres_tables import missing_dbt_pg_settings  # pyarrow: only when asked
+        from warehouse.postgres_tables import missing_dbt_pg_settings  # pyarrow: only when asked
 
         missing = missing_dbt_pg_settings(env) if self.dbt_on_postgres else []
         if missing:

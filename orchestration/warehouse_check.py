@@ -15,8 +15,8 @@ def check_warehouse(settings: Settings) -> None:
     if settings.dbt_on_postgres:
         import psycopg
 
-        from lake.postgres_tables import dsn_from_env
         from orchestration.doctor import redact
+        from warehouse.postgres_tables import dsn_from_env
 
         dsn = dsn_from_env()
         try:

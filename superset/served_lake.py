@@ -1,6 +1,6 @@
 """Superset's DuckDB connections to the serving catalog attach the lake its views read.
 
-The serving catalog (lake/serving.py) holds views pinned to a published DuckLake snapshot,
+The serving catalog (serving/duckdb_catalog.py) holds views pinned to a published DuckLake snapshot,
 `select * from lake.marts.<mart> at (version => N)`, and the statement that attaches that
 DuckLake read-only as `lake` (`_serving.lake_attachment`): a DuckDB file cannot keep an
 attached database, so each process attaches it after opening the catalog.

@@ -15,10 +15,10 @@ import duckdb
 import pytest
 
 from lake import open_lake, parse_lake_url
-from lake.postgres_raw import load_bronze_to_postgres
 from lake.tables.catalog import TableCatalog, connect
 from tests.shared_lake import SharedDemo
 from tests.test_dbt_postgres import assert_green, dbt_build, pg_env
+from warehouse.postgres_raw import load_bronze_to_postgres
 
 DEMO_AFTER_CHANGE_SET = "demo_after_change_set"  # the xdist group of the modules that use it
 

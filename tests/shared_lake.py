@@ -63,7 +63,7 @@ class SharedDemo:
 def serve_the_copy(settings: Settings) -> None:
     """Point a copied folder's serving catalog at the copy's lake (the same publication)."""
     from lake import open_lake
-    from lake.serving import reattach
+    from serving.duckdb_catalog import reattach
 
     lake = open_lake(settings.lake_url, create=False)
     reattach(lake, settings.serving_dir, settings.table_catalog(lake.uri()))

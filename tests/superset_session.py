@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from lake.serving import open_served
 from orchestration.bi import (
     SUPERSET_VENV,
     bootstrap,
@@ -25,6 +24,7 @@ from orchestration.bi import (
     wait_until_healthy,
 )
 from orchestration.settings import Settings
+from serving.duckdb_catalog import open_served
 from tests.browser import chromium
 from tests.ports import free_port
 from tests.shared_lake import SharedDemo, serve_the_copy

@@ -23,11 +23,11 @@ from datagen.generate import GenerationRequest, generate
 from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
 from lake import open_lake, parse_lake_url, postgres_raw, postgres_tables
-from lake.postgres_raw import PostgresLoadError, load_bronze_to_postgres
-from lake.postgres_tables import dsn_from_env
 from lake.tables.catalog import TableCatalog, connect
 from orchestration.crm_service import crm_api_running
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from warehouse.postgres_raw import PostgresLoadError, load_bronze_to_postgres
+from warehouse.postgres_tables import dsn_from_env
 
 pytestmark = pytest.mark.integration
 SCALE, SEED = 0.002, 23  # 2,000 orders
@@ -311,7 +311,7 @@ def test_a_rerun_replaces_the_table_with_the_same_rows_and_keeps_views_on_it(
     env = {**os.environ, **pg_env(postgres_database), "LAKE_URL": str(tmp_path / "lake")}
     for _ in range(2):
         cli = subprocess.run(
-            [sys.executable, "-m", "lake.postgres_raw"],
+            [sys.executable, "-m", "warehouse.postgres_raw"],
             cwd=REPO_ROOT,
             env=env,
             capture_output=True,

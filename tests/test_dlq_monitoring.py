@@ -21,8 +21,8 @@ from ingestion.schedule import next_tick
 from ingestion.sync import sync_connection
 from lake import open_lake
 from lake.alerts import Alert, send_alert
-from lake.postgres_raw import load_bronze_to_postgres
 from orchestration.settings import DBT_PROJECT_DIR
+from warehouse.postgres_raw import load_bronze_to_postgres
 
 pytestmark = pytest.mark.integration
 DBT = str(Path(sys.executable).parent / "dbt")

@@ -18,11 +18,11 @@ import pytest
 from ingestion.sync import sync_connection
 from lake import open_lake
 from lake.location import parse_lake_url
-from lake.postgres_raw import load_bronze_to_postgres
 from lake.tables.catalog import TableCatalog, connect
 from orchestration.settings import DBT_PROJECT_DIR
 from tests.test_dbt_postgres import pg, pg_env
 from tests.test_kafka_source import connection, new_topic, produce
+from warehouse.postgres_raw import load_bronze_to_postgres
 
 pytestmark = pytest.mark.integration
 DBT = str(Path(sys.executable).parent / "dbt")

@@ -22,7 +22,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ingestion.commit import KILL_AT_VARIABLE
-from lake.serving import open_served
+from serving.duckdb_catalog import open_served
 from tests.test_kafka_source import new_topic
 
 SEED = 20261204

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from lake.postgres_tables import PostgresLoadError, dsn_from_env
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from warehouse.postgres_tables import PostgresLoadError, dsn_from_env
 
 VENV_BIN = os.path.dirname(sys.executable)
 COMPLETE = {

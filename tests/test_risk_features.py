@@ -18,7 +18,6 @@ import duckdb
 import pytest
 
 from lake import open_lake, parse_lake_url
-from lake.postgres_raw import load_bronze_to_postgres
 from lake.tables.catalog import TableCatalog, connect
 from tests import test_dbt_postgres as built
 from tests.test_dbt_postgres import (
@@ -30,6 +29,7 @@ from tests.test_dbt_postgres import (
     pg,
     pg_env,
 )
+from warehouse.postgres_raw import load_bronze_to_postgres
 
 pytestmark = pytest.mark.integration
 # the fixtures of tests/test_dbt_postgres.py, by the names the tests ask for

@@ -39,7 +39,6 @@ from datagen.changes import ChangeSet, apply_changes
 from datagen.generate import GenerationRequest, generate
 from lake import Lake
 from lake.location import parse_lake_url
-from lake.serving_postgres import reader_uri
 from orchestration.bi import (
     SUPERSET_VENV,
     bootstrap,
@@ -53,6 +52,7 @@ from orchestration.doctor import FAIL, OK, run_checks
 from orchestration.resources import ensure_dbt_manifest
 from orchestration.serving_layers import ServingConfigError, serving_layers
 from orchestration.settings import REPO_ROOT, Settings
+from serving.postgres_schema import reader_uri
 from tests.ports import free_port
 from tests.test_superset import STREAMED_CHARTS  # the live dashboard's charts
 

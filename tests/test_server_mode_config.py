@@ -367,7 +367,7 @@ def test_dagster_instance_stores_runs_in_postgresql_configured_by_the_environmen
 
 
 def test_dbt_never_builds_in_the_serving_schema(parsed):
-    from lake.serving import SCHEMA
+    from serving.duckdb_catalog import SCHEMA
 
     config, _ = parsed
     env = config["services"]["pipeline"]["environment"]

@@ -20,11 +20,11 @@ import pytest
 from conftest import ServerModeCluster, running_postgres, server_mode_cluster
 
 from lake import Lake, parse_lake_url
-from lake.serving import ATTACHMENT_TABLE, META_SCHEMA, catalog_path, open_served
 from lake.tables import publications
 from lake.tables.catalog import CatalogError, TableCatalog, connect, current_snapshot
 from orchestration.demo import DemoReport, run_demo
 from orchestration.settings import PG_CATALOG_TARGET, Settings, exported
+from serving.duckdb_catalog import ATTACHMENT_TABLE, META_SCHEMA, catalog_path, open_served
 
 ROLE = "lake_catalog"  # init.sh's role and database of the catalog (docker-compose.yml)
 

@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 
 from lake import LakeError, open_lake, parse_lake_url
-from lake.serving import (
+from lake.tables.catalog import ALIAS, TableCatalog, connect
+from lake.tables.catalog import current_snapshot as lake_snapshot
+from lake.tables.publications import history, published_snapshots
+from serving.duckdb_catalog import (
     SCHEMA,
     catalog_path,
     current_snapshot,
@@ -28,9 +31,6 @@ from lake.serving import (
     publish_gold,
     rollback,
 )
-from lake.tables.catalog import ALIAS, TableCatalog, connect
-from lake.tables.catalog import current_snapshot as lake_snapshot
-from lake.tables.publications import history, published_snapshots
 
 
 def write_gold(lake_root: Path, revenue_rows: int, order_rows: int) -> None:
@@ -223,7 +223,7 @@ def test_publish_without_gold_says_to_run_dbt(tmp_path):
 READER = textwrap.dedent(
     """
     import json, os, sys, time
-    from lake.serving import open_served
+    from serving.duckdb_catalog import open_served
 
     path, seconds = sys.argv[1], float(sys.argv[2])
     reads, errors, seen, kept = 0, [], set(), {}

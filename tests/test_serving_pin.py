@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from lake import open_lake
-from lake.serving import catalog_path, open_served
 from lake.tables.catalog import current_snapshot as lake_snapshot_of
 from lake.tables.publications import history, published_snapshots
 from orchestration.demo import run_demo
 from orchestration.settings import DBT_PROJECT_DIR, Settings
+from serving.duckdb_catalog import catalog_path, open_served
 from tests.shared_lake import SharedDemo, serve_the_copy
 from tests.test_pipeline import dbt_env
 
@@ -63,7 +63,7 @@ READER = textwrap.dedent(
             with engine.connect() as con:
                 return list(con.execute(text(query)).fetchone())
     else:
-        from lake.serving import open_served
+        from serving.duckdb_catalog import open_served
         kept = {}
 
         def ask():

@@ -25,14 +25,14 @@ from conftest import _pg_bindir
 from test_serving import write_gold
 
 from lake import open_lake
-from lake.serving_postgres import (
+from lake.tables.catalog import TableCatalog, connect
+from serving.postgres_schema import (
     READER_GROUP,
     ServingError,
     grant_login,
     publish_gold_to_postgres,
     reader_uri,
 )
-from lake.tables.catalog import TableCatalog, connect
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -316,7 +316,7 @@ def test_the_login_role_authenticates_with_its_password_only(scram_server, lake)
 def test_the_command_line_publishes_and_grants_from_the_environment(postgres_database, lake):
     env = {**os.environ, "SERVING_PG_DSN": postgres_database}
     env.pop("SERVING_PG_READER_PASSWORD", None)
-    command = [sys.executable, "-m", "lake.serving_postgres"]
+    command = [sys.executable, "-m", "serving.postgres_schema"]
     published = subprocess.run(
         [*command, "publish", "--from-lake", lake.url], env=env, capture_output=True, text=True
     )

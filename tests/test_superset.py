@@ -26,8 +26,6 @@ import yaml
 
 from datagen import marketplace
 from lake import open_lake
-from lake.serving import current_snapshot
-from lake.serving_postgres import grant_login, publish_gold_to_postgres, reader_uri
 from orchestration.bi import (
     SUPERSET_DIR,
     SUPERSET_VENV,
@@ -38,6 +36,8 @@ from orchestration.bi import (
     wait_until_healthy,
 )
 from orchestration.settings import REPO_ROOT
+from serving.duckdb_catalog import current_snapshot
+from serving.postgres_schema import grant_login, publish_gold_to_postgres, reader_uri
 from tests.browser import (
     assert_drew_data,
     login_to_superset,

@@ -30,7 +30,7 @@ CREATE ROLE dagster LOGIN PASSWORD :'dagster_pw';
 -- superset: Superset metadata.
 CREATE ROLE superset LOGIN PASSWORD :'superset_pw';
 -- analytics: dbt --target postgres (raw, staging, marts) and the publisher of the serving
--- schema (lake/serving_postgres.py; SERVING_PG_DSN).
+-- schema (serving/postgres_schema.py; SERVING_PG_DSN).
 CREATE ROLE analytics LOGIN PASSWORD :'analytics_pw';
 -- lake_catalog: the lake's DuckLake catalog (which Parquet files in the bucket make up
 -- silver and gold at which snapshot; LAKE_CATALOG), written by dbt and the pipeline.

@@ -12,7 +12,8 @@ paths relative to it, so the same catalog serves from wherever the lake is mount
 a bucket is read and written by DuckDB's httpfs (native S3) with a secret built from the
 lake's LAKE_S3_* settings. Secrets (the catalog's password, the S3 keys) live only in the
 connection's temporary DuckDB secrets, never in an ATTACH statement: the serving catalog
-stores that statement (lake/serving.py), so a reader of it supplies its own (`add_secrets`).
+stores that statement (serving/duckdb_catalog.py), so a reader of it supplies its own
+(`add_secrets`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ tests (not null, accepted values on the raw streams) are asset checks on the bro
 
 On the postgres target (DBT_TARGET=postgres) dbt reads tables, not the lake: the step first
 copies the bronze streams (and `_ops` records) the selected models read into
-raw_<connection> (lake.postgres_raw), then runs dbt there.
+raw_<connection> (warehouse.postgres_raw), then runs dbt there.
 """
 
 import json
@@ -31,12 +31,12 @@ from dagster_dbt import (
 )
 
 from lake import Lake
-from lake.postgres_raw import bronze_streams, load_bronze_to_postgres
-from lake.postgres_tables import dsn_from_env
 from orchestration.assets.ingestion import FULL_REFRESH_TAG, bronze_key
 from orchestration.dbt_targets import keep_parse_state, new_target
 from orchestration.resources import DBT_PROJECT, LakehouseResource
 from orchestration.settings import exported
+from warehouse.postgres_raw import bronze_streams, load_bronze_to_postgres
+from warehouse.postgres_tables import dsn_from_env
 
 T = TypeVar("T")
 LAYER_GROUPS = ("staging", "intermediate", "marts")

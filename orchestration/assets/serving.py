@@ -2,7 +2,7 @@
 exposure) as an asset downstream of them and of the marts it reads.
 
 The serving layers (orchestration.serving_layers): the read-only DuckDB catalog of views over
-gold pinned to the published DuckLake snapshot (lake/serving.py), and PostgreSQL's serving
+gold pinned to the published DuckLake snapshot (serving/duckdb_catalog.py), and PostgreSQL's serving
 schema when SERVING_PG_DSN is set (server mode). On the postgres dbt target there is no
 DuckLake gold: the serving schema is copied from the marts schema and the DuckDB catalog is
 skipped.
@@ -33,13 +33,13 @@ from dagster import (
 
 from common.redaction import redact
 from lake.location import parse_lake_url
-from lake.serving import SCHEMA, catalog_path, open_served, publish_gold
-from lake.serving_postgres import publish_gold_to_postgres
 from lake.storage import Lake
 from orchestration.assets.dbt import TRANSLATOR
 from orchestration.resources import LakehouseResource
 from orchestration.serving_layers import serving_layers
 from orchestration.settings import Settings
+from serving.duckdb_catalog import SCHEMA, catalog_path, open_served, publish_gold
+from serving.postgres_schema import publish_gold_to_postgres
 
 SERVING_GROUP = "serving"
 DASHBOARDS_GROUP = "dashboards"

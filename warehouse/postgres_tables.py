@@ -1,6 +1,6 @@
 """Replace a PostgreSQL table with Arrow record batches, atomically, through ADBC.
 
-The machinery under the raw loaders (`lake.postgres_raw`, `lake.postgres_ops`): names
+The machinery under the raw loaders (`warehouse.postgres_raw`, `warehouse.postgres_ops`): names
 checked, Arrow types mapped to ones PostgreSQL takes, rows streamed into ADBC's bulk ingest
 (COPY), and the new table swapped in within one transaction.
 

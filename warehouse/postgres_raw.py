@@ -5,10 +5,10 @@ Each bronze stream folder `bronze/<source>/<stream>/` becomes the table
 files may carry extra columns; older files read them as nulls), plus the hive partition
 column (`extracted_date`). The rows stream from the lake (a folder or a bucket) through
 pyarrow.dataset into ADBC's bulk ingest, never whole in memory, and each table is replaced
-atomically (see lake.postgres_tables). The pipeline's own records (`_ops` and the DLQ) go
-to `raw_ops` (see lake.postgres_ops).
+atomically (see warehouse.postgres_tables). The pipeline's own records (`_ops` and the DLQ) go
+to `raw_ops` (see warehouse.postgres_ops).
 
-    python -m lake.postgres_raw [--dsn postgresql://...] [--lake URL] [--source NAME ...]
+    python -m warehouse.postgres_raw [--dsn postgresql://...] [--lake URL] [--source NAME ...]
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from collections.abc import Sequence
 import pyarrow.fs as pafs
 
 from lake.errors import LakeError
-from lake.postgres_ops import OPS_SCHEMA, OPS_SOURCE, load_ops
-from lake.postgres_tables import (
+from lake.storage import Lake, open_lake
+from warehouse.postgres_ops import OPS_SCHEMA, OPS_SOURCE, load_ops
+from warehouse.postgres_tables import (
     PostgresLoadError,
     check_identifier,
     connect,
@@ -33,7 +34,6 @@ from lake.postgres_tables import (
     parquet_dataset,
     replace_table,
 )
-from lake.storage import Lake, open_lake
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def load_bronze_to_postgres(
 # -- command line -----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lake.postgres_raw",
+        prog="python -m warehouse.postgres_raw",
         description="Copy bronze (raw_<source>.<stream>) and the pipeline's records (raw_ops) "
         "into PostgreSQL, for dbt build --target postgres.",
     )

@@ -14,7 +14,7 @@ The tables mirror what the source's DuckDB readers yield (models/staging/ops/_op
 
 Scalar fields keep their type; nested ones (a sync's streams, drift events, dbt's counts)
 are jsonb. Each table is created even when there is nothing to load yet, and replaced
-atomically like every raw table (lake.postgres_tables).
+atomically like every raw table (warehouse.postgres_tables).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from common.redaction import error_line as first_line
-from lake.postgres_tables import PostgresLoadError, parquet_dataset, replace_table
 from lake.storage import Lake
+from warehouse.postgres_tables import PostgresLoadError, parquet_dataset, replace_table
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def dead_letter_batches(lake: Lake, dataset: ds.Dataset) -> Iterator[pa.RecordBa
 # -- load -------------------------------------------------------------------------------------
 def load_ops(connection, lake: Lake) -> dict[str, int]:
     """Replace every raw_ops table with what the lake holds now; rows per table.
-    The schema must exist (lake.postgres_raw creates it)."""
+    The schema must exist (warehouse.postgres_raw creates it)."""
     loaded: dict[str, int] = {}
     for kind in DOCUMENTS:
         paths = _files(lake, kind.folder, kind.depth, ".json")

@@ -27,8 +27,8 @@ looks a name up again after waiting for its lock), so a reader waits at most one
 time and never errors. Every Superset dataset reads one relation, so a reader holds at
 most one of these locks and cannot deadlock with the swap.
 
-    python -m lake.serving_postgres publish [--from-lake | --from-schema marts]
-    python -m lake.serving_postgres grant-login   # the Superset login role, from the env
+    python -m serving.postgres_schema publish [--from-lake | --from-schema marts]
+    python -m serving.postgres_schema grant-login   # the Superset login role, from the env
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ import pyarrow as pa
 
 from common.redaction import error_line as first_line
 from lake.errors import LakeError
-from lake.postgres_tables import (
+from lake.storage import Lake, open_lake
+from lake.tables.catalog import ALIAS, TableCatalog, connect, current_snapshot, tables_in
+from serving.duckdb_catalog import GOLD_SCHEMA, PUBLICATION_TABLE, SCHEMA
+from warehouse.postgres_tables import (
     PostgresLoadError,
     check_identifier,
     conform,
@@ -62,9 +65,6 @@ from lake.postgres_tables import (
     postgres_schema,
     quote_ident,
 )
-from lake.serving import GOLD_SCHEMA, PUBLICATION_TABLE, SCHEMA
-from lake.storage import Lake, open_lake
-from lake.tables.catalog import ALIAS, TableCatalog, connect, current_snapshot, tables_in
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +418,7 @@ def publisher_dsn(env: Mapping[str, str] | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lake.serving_postgres")
+    parser = argparse.ArgumentParser(prog="python -m serving.postgres_schema")
     commands = parser.add_subparsers(dest="command", required=True)
     publish = commands.add_parser("publish", help="copy gold into the analytics schema")
     source = publish.add_mutually_exclusive_group(required=True)

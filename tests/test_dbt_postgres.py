@@ -22,10 +22,11 @@ import pytest
 from datagen.generate import GenerationRequest, generate
 from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
-from lake import open_lake, parse_lake_url, postgres_raw, postgres_tables
+from lake import open_lake, parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
 from orchestration.crm_service import crm_api_running
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from warehouse import postgres_raw, postgres_tables
 from warehouse.postgres_raw import PostgresLoadError, load_bronze_to_postgres
 from warehouse.postgres_tables import dsn_from_env
 

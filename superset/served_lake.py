@@ -26,7 +26,6 @@ Kept here, without the project's packages: Superset runs in its own virtualenv.
 
 from __future__ import annotations
 
-import atexit
 import copy
 import os
 import threading
@@ -121,13 +120,3 @@ def _attached(connection: Any, statements: list[str] | None) -> Any:
         connection.close()
         raise
     return connection
-
-
-@atexit.register
-def _close_kept() -> None:
-    # before the interpreter tears down: a DuckDB database still open at exit aborted
-    # gunicorn's workers on shutdown ("terminate called without an active exception")
-    with _lock:
-        while _kept:
-            _, (connection, _statements) = _kept.popitem()
-            connection.close()

@@ -12,8 +12,10 @@ production settings of `make bi` (gunicorn, SUPERSET_WORKERS workers). For every
 - alone: one user, one request at a time; concurrent: `--users` users, each requesting
   every chart `--rounds` times at once.
 
-Prints p50/p95/max per mode, the slowest charts and the errors (any status but 200, or a
-failed connection); target: p95 under 500 ms warm at scale 1, no errors under concurrency.
+Each mode logs in again (Superset's access tokens expire after 15 minutes: a slow cold
+phase made the next one fail with 401). Prints p50/p95/max per mode, the slowest charts and
+the errors (any status but 200, or a failed connection); targets (issue 22) at scale 1:
+warm p95 at most 300 ms with 10 concurrent users, cold p95 at most 1 s, no errors.
 Not a test: it prints figures.
 """
 
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         cold = [_timed(client, n, ctx, force=True) for n, ctx in contexts.items()]
+        client = _client(url, *user)
         for name, ctx in contexts.items():  # fill the result cache
             _timed(client, name, ctx, force=False)
         warm_alone = [
@@ -146,23 +149,22 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.rounds)
             for n, ctx in contexts.items()
         ]
-        clients = [_client(url, *user) for _ in range(args.users)]
 
-        def one_user(index: int, force: bool) -> list[Sample]:
-            own = clients[index]
+        def one_user(own: httpx.Client, force: bool) -> list[Sample]:
             return [
                 _timed(own, n, ctx, force)
                 for _ in range(args.rounds)
                 for n, ctx in contexts.items()
             ]
 
-        with ThreadPoolExecutor(args.users) as pool:
-            cold_load = [
-                s for r in pool.map(lambda i: one_user(i, True), range(args.users)) for s in r
-            ]
-            warm_load = [
-                s for r in pool.map(lambda i: one_user(i, False), range(args.users)) for s in r
-            ]
+        def concurrently(force: bool) -> list[Sample]:
+            clients = [_client(url, *user) for _ in range(args.users)]
+            with ThreadPoolExecutor(args.users) as pool:
+                done = pool.map(lambda own: one_user(own, force), clients)
+                return [sample for samples in done for sample in samples]
+
+        cold_load = concurrently(force=True)
+        warm_load = concurrently(force=False)
         print()
         results = {
             "cold, alone": _report("cold, alone", cold),
@@ -172,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"\nslowest charts, cold alone: {_slowest(cold)}")
         print(f"slowest charts, cold with {args.users} users: {_slowest(cold_load)}")
-        warm_p95 = max(results["warm, alone"]["p95"], results["warm, concurrent"]["p95"])
+        warm_p95 = results["warm, concurrent"]["p95"]
+        cold_p95 = results["cold, alone"]["p95"]
         errors = sum(int(r["errors"]) for r in results.values())
-        verdict = "met" if warm_p95 < 500 and errors == 0 else "NOT met"
+        verdict = "met" if warm_p95 <= 300 and cold_p95 <= 1000 and errors == 0 else "NOT met"
         print(
-            f"target (p95 warm < 500 ms, no errors): {verdict} at {served} "
-            f"(warm p95 {warm_p95:.0f} ms, {errors} errors)"
+            f"target (p95 warm with {args.users} users <= 300 ms, cold p95 <= 1 s, no errors): "
+            f"{verdict} at {served} (warm p95 {warm_p95:.0f} ms, cold p95 {cold_p95:.0f} ms "
+            f"alone, {results['cold, concurrent']['p95']:.0f} ms with {args.users} users; "
+            f"{errors} errors)"
         )
     finally:
         stop_superset(process)

@@ -101,12 +101,13 @@ def _cache_dir() -> str:
     return str(path)
 
 
-# Results of the chart data API are cached per query for a short while: dashboards stay fast
-# under load, and a publish (a new serving snapshot) shows within the timeout. On disk, not
-# in memory, so every gunicorn worker answers from the same cache (a per-process cache
-# would make a user's second request miss whenever another worker takes it).
+# Results of the chart data API are cached per query for a short while, keyed by the
+# publication served (superset/served_cache.py): dashboards stay fast under load, and the
+# first request after a publish reads the new snapshot. On disk, not in memory, so every
+# gunicorn worker answers from the same cache (a per-process cache would make a user's
+# second request miss whenever another worker takes it).
 DATA_CACHE_CONFIG = {
-    "CACHE_TYPE": "FileSystemCache",
+    "CACHE_TYPE": "served_cache.ServedSnapshotCache",
     "CACHE_DIR": _cache_dir(),
     "CACHE_THRESHOLD": 5000,
     "CACHE_DEFAULT_TIMEOUT": int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS") or 60),
@@ -126,6 +127,16 @@ TIME_GRAIN_ADDON_EXPRESSIONS = {
 # The serving catalog's views read the lake pinned to the published snapshot: every DuckDB
 # connection attaches the lake when it opens (superset/served_lake.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served_cache import pin_publication  # noqa: E402
 from served_lake import install as _install_served_lake  # noqa: E402
+from sqlite_metadata import engine_options as _sqlite_metadata_options  # noqa: E402
+from sqlite_metadata import install as _install_sqlite_metadata  # noqa: E402
 
 _install_served_lake()
+FLASK_APP_MUTATOR = pin_publication
+
+# Superset logs every API call into its metadata database (the Action Log, the home page's
+# recent activity): 3 commits per chart request. On SQLite each commit waited for a sync to
+# disk (16 ms here); in WAL mode a commit is an append (superset/sqlite_metadata.py).
+_install_sqlite_metadata(SQLALCHEMY_DATABASE_URI)
+SQLALCHEMY_ENGINE_OPTIONS = _sqlite_metadata_options(SQLALCHEMY_DATABASE_URI)

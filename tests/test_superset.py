@@ -36,7 +36,7 @@ from orchestration.bi import (
     wait_until_healthy,
 )
 from orchestration.settings import REPO_ROOT
-from serving.duckdb_catalog import current_snapshot
+from serving.duckdb_catalog import current_snapshot, publish_gold
 from serving.postgres_schema import grant_login, publish_gold_to_postgres, reader_uri
 from tests.browser import (
     assert_drew_data,
@@ -370,6 +370,30 @@ def _dataset_columns(superset: SupersetServer, dataset: str) -> set[str]:
 
 
 # -- while the pipeline runs ------------------------------------------------------------------
+def test_a_publish_shows_at_once_the_cached_answers_serve_until_then(superset):
+    """Superset's result cache (60 s) is keyed by the publication served: a chart answered
+    from the cache shows the new publication on the first request after a publish."""
+    client = superset.api()
+    chart = _charts_by_name(client)["Rows per gold mart (last publish)"]
+    context = _saved_query_context(client, chart["id"])
+    context["queries"][0]["columns"] = ["snapshot_id"]
+
+    def ask() -> tuple[set[str], bool]:
+        response = client.post("/api/v1/chart/data", json={**context, "force": False})
+        assert response.status_code == 200, response.text[:300]
+        result = response.json()["result"][0]
+        return {row["snapshot_id"] for row in result["data"]}, bool(result["is_cached"])
+
+    settings = superset.settings
+    before = current_snapshot(settings.serving_dir)
+    ask()  # fills the cache
+    assert ask() == ({before}, True)
+    published = publish_gold(open_lake(settings.lake_url, create=False), settings.serving_dir)
+    assert published.snapshot_id != before
+    assert ask() == ({published.snapshot_id}, False)
+    assert ask() == ({published.snapshot_id}, True)
+
+
 def test_dashboards_keep_answering_while_the_pipeline_runs(superset):
     """A second demo run (a change set, syncs, dbt rebuilding gold, a publish) while users
     query every chart; not one error, and the new publish is what the charts show after."""

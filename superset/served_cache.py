@@ -1,10 +1,11 @@
 """Superset's chart result cache, keyed by the publication served.
 
-A publish moves the serving link (`gold.duckdb`, lake/serving.py) to a new catalog file, one
-per publication. Every cache key is prefixed with that file's name, so the first request
-after a publish misses and reads the new snapshot: dashboards never show a superseded
-publication from the cache (the timeout only bounds how long an answer is reused within
-one publication). The answers of superseded publications are never read again and expire.
+A publish moves the serving link (`gold.duckdb`, serving/duckdb_catalog.py) to a new catalog
+file, one per publication. Every cache key is prefixed with that file's name, so the first
+request after a publish misses and reads the new snapshot: dashboards never show a
+superseded publication from the cache (the timeout only bounds how long an answer is reused
+within one publication). The answers of superseded publications are never read again and
+expire.
 
 The name is read once per request, before its query connects (`pin_publication`, a
 `before_request` hook): a result stored by a request is the snapshot its connection opened

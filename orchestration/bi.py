@@ -207,8 +207,9 @@ def start_superset(
 def default_workers() -> int:
     """Four gunicorn processes per core (2 to 8), each with DEFAULT_THREADS threads: a cached
     chart answer is mostly Python, so the threads of one process queue on its GIL. With 10
-    users on 2 cores (bench/superset_bench.py, scale 1) the warm p95 was 649 and 492 ms with 4
-    workers of 8 threads, 420 and 464 ms with 8 workers of 2 threads."""
+    users on 2 cores (bench/superset_bench.py, scale 1, 2026-11-23) the warm p95 was 649 and
+    492 ms with 4 workers of 8 threads, 420 and 464 ms with 8 workers of 2 threads; 191 ms
+    with 8 of 2 on 2026-12-05 (docs/bi.md, Performance)."""
     return max(2, min(8, 4 * (os.cpu_count() or 1)))
 
 

@@ -109,17 +109,24 @@ def stop_builder(config: pytest.Config) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running: not gone, and not a zombie (the worker that started it never waits on it)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
         return False
-    return True
+    return state not in ("Z", "X")
 
 
 @pytest.fixture(scope="session")
 def shared_demo(request: pytest.FixtureRequest) -> SharedDemo:
-    root = _session_root(request.config)
-    deadline = time.monotonic() + BUILD_TIMEOUT_S
+    return wait_for_build(_session_root(request.config))
+
+
+def wait_for_build(root: Path, timeout: float = BUILD_TIMEOUT_S) -> SharedDemo:
+    """The folders once built; a failed or vanished builder fails the test at once, with
+    the end of its log."""
+    deadline = time.monotonic() + timeout
+    log = root / "builder.log"
     while True:
         if (root / "ready.json").exists():
             reports = json.loads((root / "ready.json").read_text())
@@ -129,14 +136,14 @@ def shared_demo(request: pytest.FixtureRequest) -> SharedDemo:
                 _report(reports["first"]),
                 _report(reports["second"]),
             )
-        log = root / "builder.log"
         pid_file = root / "builder.pid"
-        if pid_file.exists() and not _alive(int(pid_file.read_text())):
+        ended = pid_file.exists() and not _alive(int(pid_file.read_text()))
+        if (root / "failed").exists() or ended:
             time.sleep(1)  # it may have written ready.json as it ended
             if not (root / "ready.json").exists():
                 pytest.fail(f"the shared demo folder failed to build:\n{log.read_text()[-6000:]}")
         if time.monotonic() > deadline:
-            pytest.fail(f"the shared demo folder was not built in {BUILD_TIMEOUT_S} s ({log})")
+            pytest.fail(f"the shared demo folder was not built in {timeout:.0f} s ({log})")
         time.sleep(1)
 
 
@@ -177,4 +184,5 @@ if __name__ == "__main__":
         build(Path(sys.argv[1]))
     except BaseException:
         traceback.print_exc()
+        (Path(sys.argv[1]) / "failed").touch()  # the waiting tests stop waiting
         raise

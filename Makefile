@@ -54,7 +54,7 @@ TEST_WORKERS ?= 2
 
 test: setup superset-setup ## Run every test (unit and integration: PostgreSQL, S3 endpoint, dbt, Dagster); lists the 20 slowest
 	@test -n "$(PG_BINDIR)" || { echo "error: PostgreSQL server binaries not found: apt-get install postgresql (see README)"; exit 1; }
-	PATH="$(dir $(UV)):$$PATH" PG_BINDIR=$(PG_BINDIR) $(RUN) pytest -n $(TEST_WORKERS) --durations=20
+	PATH="$(dir $(UV)):$$PATH" PG_BINDIR=$(PG_BINDIR) $(RUN) pytest -n $(TEST_WORKERS) --durations=20 --junitxml=test-artifacts/junit.xml
 
 test-fast: setup ## Unit tests only
 	$(RUN) pytest -m "not integration"

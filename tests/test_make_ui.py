@@ -1,7 +1,8 @@
 """`make ui` after `make demo`, for real: the demo records into the data folder's persistent
 Dagster instance, and `python -m orchestration.ui` (Dagster and Superset) shows it.
 
-One data folder for the module: the demo at a tiny scale, then the UI started twice (the
+One data folder for the module: a copy of the session's demo folder (tests/shared_lake.py:
+the two demo runs recorded there), then the UI started twice (the
 second start must not prepare Superset's metadata again), the second left running for the
 browser (the system Chromium through Playwright). Screenshots go to test-artifacts/make-ui/.
 """
@@ -23,10 +24,10 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
 from orchestration.bi import SUPERSET_VENV, credentials_file, load_credentials
-from orchestration.demo import run_demo
 from orchestration.settings import REPO_ROOT, Settings
 from tests.browser import chromium, desktop_page, dismiss_dagster_newsletter
 from tests.ports import free_port
+from tests.shared_lake import SharedDemo, serve_the_copy
 
 pytestmark = pytest.mark.integration
 
@@ -107,14 +108,14 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory) -> Iterator[Session]:
+def session(tmp_path_factory, shared_demo: SharedDemo) -> Iterator[Session]:
     if not (SUPERSET_VENV / "bin" / "gunicorn").exists():
         pytest.fail("Superset's virtualenv is missing: run `make superset-setup`")
     os.environ.pop("DAGSTER_HOME", None)
     os.environ.pop("SUPERSET_ADMIN_PASSWORD", None)
-    data_dir = tmp_path_factory.mktemp("make-ui")
-    settings = Settings.from_env({"DATA_DIR": str(data_dir), "DATAGEN_SCALE": "0.002"})
-    run_demo(settings, quiet=True)
+    data_dir = tmp_path_factory.mktemp("make-ui") / "data"
+    settings = shared_demo.copy(shared_demo.after_second, data_dir)
+    serve_the_copy(settings)
     first = _start(settings, "first")
     _stop(first)
     first_log = (data_dir / "logs" / "superset.log").read_text()
@@ -197,7 +198,8 @@ def test_an_asset_page_shows_its_last_materialization_with_rows_and_its_check(se
 
 
 def test_lakehouse_sync_records_into_the_same_instance(session):
-    env = {**os.environ, "DATA_DIR": str(session.settings.data_dir), "DATAGEN_SCALE": "0.002"}
+    env = {**os.environ, "DATA_DIR": str(session.settings.data_dir)}
+    env.pop("DATAGEN_SCALE", None)
     env.pop("DAGSTER_HOME", None)
     result = subprocess.run(
         [str(Path(sys.executable).parent / "lakehouse"), "sync", "fx"],

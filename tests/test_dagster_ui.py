@@ -21,16 +21,16 @@ import httpx
 import pytest
 import yaml
 
-from datagen.generate import GenerationRequest, generate
-from orchestration.settings import REPO_ROOT, Settings
+from orchestration.settings import REPO_ROOT
 from tests.browser import chromium, desktop_page, dismiss_dagster_newsletter
 from tests.ports import free_port
+from tests.shared_lake import SharedDemo
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "dagster"
 STARTUP_TIMEOUT_S = 180
-RUN_TIMEOUT_S = 480  # the run syncs fx and builds the models downstream: 2.5 min seen at load 12
+RUN_TIMEOUT_S = 480  # the run syncs fx and runs dbt's tests of its source
 LINEAGE = 'key:"bronze/shop/orders"+10 and 10+key:"dashboards/revenue_dashboard"'
 # labels drawn in full on the nodes (long names are shortened, e.g. int_orde…_enriched)
 LINEAGE_NODES = (
@@ -110,13 +110,14 @@ def _stop(ui: DagsterUI) -> None:
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory) -> Iterator[DagsterUI]:
-    data_dir = tmp_path_factory.mktemp("ui")
-    settings = Settings.from_env({"DATA_DIR": str(data_dir), "DATAGEN_SCALE": "0.002"})
-    generate(
-        GenerationRequest(settings.scale, settings.seed, settings.oltp_dsn, settings.landing_url)
-    )
-    started = _start_ui(data_dir, data_dir / "dagster_home", DATAGEN_SCALE="0.002")
+def ui(tmp_path_factory, shared_demo: SharedDemo) -> Iterator[DagsterUI]:
+    """The UI over a copy of the session's demo folder (tests/shared_lake.py), its instance
+    included: what a user sees after `make demo`. Everything is synced and built there, so
+    the landing sensors and the automation start nothing of their own, and the run the test
+    launches does not queue behind syncs and dbt builds for the warehouse's pool."""
+    data_dir = tmp_path_factory.mktemp("ui") / "data"
+    settings = shared_demo.copy(shared_demo.after_second, data_dir)
+    started = _start_ui(data_dir, data_dir / "dagster_home", DATAGEN_SCALE=str(settings.scale))
     yield started
     _stop(started)
     assert started.process.poll() is not None

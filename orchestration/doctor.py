@@ -142,6 +142,28 @@ def probe_duckdb_catalog(path: Path) -> str:
     return f"opened read-only; {views} relations in analytics"
 
 
+def probe_lake_tables(settings: Settings, env: Mapping[str, str]) -> str:
+    """The lake's DuckLake catalog (silver and gold), attached read-only: never created or
+    migrated here."""
+    from lake import LakeError, parse_lake_url
+    from lake.tables.catalog import CatalogError, connect, current_snapshot
+
+    try:
+        tables = settings.table_catalog(parse_lake_url(settings.lake_url, env).uri())
+        if tables.is_sqlite and not tables.sqlite_path.exists():
+            raise NotYet(f"{tables.sqlite_path} does not exist yet; the first dbt build creates it")
+        with connect(tables, read_only=True) as con:
+            snapshot = current_snapshot(con)
+            (count,) = con.execute(
+                "select count(*) from duckdb_tables() where database_name = 'lake'"
+            ).fetchone()
+    except CatalogError as exc:
+        raise Unavailable(str(exc)) from exc
+    except LakeError as exc:
+        raise Unavailable(error_line(exc, 240)) from exc
+    return f"attached read-only; snapshot {snapshot}, {count} tables"
+
+
 def probe_http(url: str, path: str) -> str:
     target = url.rstrip("/") + path
     parts = urlsplit(target)
@@ -266,6 +288,12 @@ def run_checks(settings: Settings, env: Mapping[str, str] | None = None) -> list
         path = settings.duckdb_path
         exists = "exists" if path.exists() else "created by the first dbt build"
         checks.append(Check("engine", f"dbt target {target}: {path}", OK, f"DuckDB file {exists}"))
+        checks.append(
+            _run(
+                Check("lake tables", f"DuckLake catalog {redact(settings.lake_catalog)}"),
+                lambda: probe_lake_tables(settings, env),
+            )
+        )
 
     # serving
     uri = (env.get("SERVING_DATABASE_URI") or "").strip()

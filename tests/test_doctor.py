@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from lake import open_lake
+from lake.tables.catalog import connect, current_snapshot
 from orchestration.cli import main
 from orchestration.doctor import FAIL, OK, WARN, run_checks
 from orchestration.settings import Settings
@@ -107,8 +108,11 @@ def test_fresh_embedded_default_warns_about_what_is_not_created_yet(clean_env, c
     assert checks["OLTP source"].status == WARN
     assert checks["serving"].status == WARN
     assert checks["connections"].status == OK
+    assert checks["lake tables"].status == WARN
+    assert "the first dbt build creates it" in checks["lake tables"].detail
     assert checks["Dagster webserver"].status == "-"
     assert "not created yet" in out
+    assert not (clean_env / "lake.sqlite").exists()  # the doctor creates no catalog
 
 
 def test_embedded_default_with_a_lake_and_an_oltp_answers(clean_env):
@@ -124,6 +128,25 @@ def test_embedded_default_with_a_lake_and_an_oltp_answers(clean_env):
     assert "1 tables" in checks["OLTP source"].detail
     assert checks["Dagster home"].status == OK
     assert checks["engine"].setting.startswith("dbt target duckdb")
+
+
+def test_the_lake_tables_catalog_is_attached_read_only_and_a_broken_one_fails(clean_env):
+    lake = open_lake(str(clean_env / "lake"))
+    tables = Settings.from_env().table_catalog(lake.uri())
+    with connect(tables) as writer:
+        writer.execute("create table lake.main.t as select 1 as id")
+        snapshot = current_snapshot(writer)
+    check = _by_component(run_checks(Settings.from_env()))["lake tables"]
+    assert check.status == OK, check.detail
+    assert check.detail == f"attached read-only; snapshot {snapshot}, 1 tables"
+    assert check.setting == f"DuckLake catalog sqlite:{clean_env / 'lake.sqlite'}"
+
+    (clean_env / "lake.sqlite").write_bytes(b"not a catalog" * 100)
+    check = _by_component(run_checks(Settings.from_env()))["lake tables"]
+    assert check.status == FAIL
+    assert check.detail.startswith(f"the lake's catalog {clean_env / 'lake.sqlite'} cannot be")
+    assert "nothing was changed" in check.detail
+    assert (clean_env / "lake.sqlite").read_bytes() == b"not a catalog" * 100
 
 
 @pytest.fixture

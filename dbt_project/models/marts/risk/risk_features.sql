@@ -12,9 +12,12 @@
     changed (their order rewritten upstream in this invocation or changed within var
     incremental_lookback_days of the newest attempt built; a dispute changed likewise; an
     attempt deleted at the source) and rewrites, for each customer and merchant they
-    belong to, every attempt from the earliest such event on, reading that entity's
-    events from 30 days (the longest window) before it so the windows are complete. A
-    post-hook removes the rows of payments gone from staging. -#}
+    belong to, the attempts in the 30 days (the longest window) from each such event on:
+    no feature of a later attempt reads it. It reads that entity's events from 30 days
+    before each change to 30 days after, so the rewritten attempts' windows are complete.
+    (Rewriting everything from an entity's earliest change on, as before, rewrote nearly
+    every merchant's whole history for changes spread over the year.) A post-hook removes
+    the rows of payments gone from staging. -#}
 -- depends_on: {{ ref('int_orders_enriched') }}
 -- depends_on: {{ ref('stg_shop__disputes') }}
 -- depends_on: {{ ref('stg_shop__payments') }}
@@ -30,6 +33,8 @@
 
 {%- if is_incremental() -%}
     {%- set cutoff = lookback_cutoff('as_of_at', 'day', 'incremental_lookback_days', 3) -%}
+    {#- the longest feature window (macros/risk_features.sql): how far a change reaches -#}
+    {%- set longest_window_hours = risk_feature_measures() | map(attribute=1) | max -%}
 {%- endif %}
 
 with
@@ -102,32 +107,29 @@ entity_events as (
     ),
 
     affected as (
-        select
+        select distinct
             entity_type,
             entity_id,
-            min(changed_from) as affected_from
+            changed_from
         from changes
-        group by entity_type, entity_id
     ),
 {% endif %}
 
 scoped_events as (
-    select
-        entity_events.*,
-        {% if is_incremental() -%}
-            affected.affected_from
-        {%- else -%}
-            cast(null as {{ dbt.type_timestamp() }}) as affected_from
-        {%- endif %}
+    select entity_events.*
     from entity_events
     {% if is_incremental() %}
-        -- the affected entities' events, from 30 days (the longest window) before the change
-        inner join affected
-            on
-                entity_events.entity_type = affected.entity_type
-                and entity_events.entity_id = affected.entity_id
+        -- what the rewritten attempts' windows read: 30 days either side of a change
+        where exists (
+            select 1 from affected
+            where
+                affected.entity_type = entity_events.entity_type
+                and affected.entity_id = entity_events.entity_id
                 and entity_events.event_at
-                >= {{ dbt.dateadd('hour', -720, 'affected.affected_from') }}
+                >= {{ dbt.dateadd('hour', -longest_window_hours, 'affected.changed_from') }}
+                and entity_events.event_at
+                <= {{ dbt.dateadd('hour', longest_window_hours, 'affected.changed_from') }}
+        )
     {% endif %}
 ),
 
@@ -138,8 +140,7 @@ windowed as (
         event_type,
         event_id,
         {{- risk_window_sums() }}
-        event_at,
-        affected_from
+        event_at
     from scoped_events
 ),
 
@@ -152,13 +153,27 @@ attempts as (
         {{- risk_window_sums_typed() }}
         event_at as as_of_at
     from windowed
-    where
-        event_type in ('payment', 'failed_payment')
-        -- on an incremental run, the attempts from the change on
-        and (affected_from is null or event_at >= affected_from)
+    where event_type in ('payment', 'failed_payment')
 ),
 
-{{ risk_assessment('attempts') }},
+{% if is_incremental() %}
+    -- on an incremental run, the attempts in the 30 days from a change
+    rewritten as (
+        select attempts.*
+        from attempts
+        where exists (
+            select 1 from affected
+            where
+                affected.entity_type = attempts.entity_type
+                and affected.entity_id = attempts.entity_id
+                and attempts.as_of_at >= affected.changed_from
+                and attempts.as_of_at
+                <= {{ dbt.dateadd('hour', longest_window_hours, 'affected.changed_from') }}
+        )
+    ),
+{% endif %}
+
+{{ risk_assessment('rewritten' if is_incremental() else 'attempts') }},
 
 final as (
     select

@@ -25,6 +25,7 @@ import pytest
 from lake import open_lake
 from lake.tables.catalog import current_snapshot as lake_snapshot_of
 from lake.tables.publications import history, published_snapshots
+from orchestration.assets.dbt import PIPELINE_BUILD  # the builds a pipeline runs
 from orchestration.demo import run_demo
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 from serving.duckdb_catalog import catalog_path, open_served
@@ -36,8 +37,6 @@ from tests.test_pipeline import dbt_env
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_PYTHON = ROOT / ".superset-venv" / "bin" / "python"
-# the dbt project's unit tests run in test_pipeline; here they would only delay the models
-NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 # what a dashboard shows: orders, and revenue summed over the days (two marts, one connection)
 QUERY = (
@@ -207,7 +206,7 @@ def test_dbt_killed_mid_build_leaves_the_published_snapshot_readable(two_builds,
     # killed once it has committed a random number (1-12) of silver and gold tables
     commits = random.randint(1, 12)
     build = subprocess.Popen(
-        [dbt, "build", "--full-refresh", *NO_UNIT_TESTS],
+        [dbt, *PIPELINE_BUILD, "--full-refresh"],
         cwd=DBT_PROJECT_DIR,
         env=env,
         stdout=subprocess.PIPE,
@@ -233,7 +232,7 @@ def test_dbt_killed_mid_build_leaves_the_published_snapshot_readable(two_builds,
     assert served_answer(settings) == two_builds.second
     # the next build is correct: nothing changed in the sources, so gold comes back the same
     rebuilt = subprocess.run(
-        [dbt, "build", *NO_UNIT_TESTS], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
+        [dbt, *PIPELINE_BUILD], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
     )
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
     from tests.test_pipeline import gold_tables

@@ -3,6 +3,8 @@ browser: `playwright install` needs the network). Flags that work as root, headl
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,21 +21,36 @@ CHROMIUM_ARGS = [
 ]
 
 
+_shared: dict[str, Any] = {}  # this process's Playwright driver and browser
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """A launched Chromium, closed afterwards; fails the test when it is not installed."""
+    """The process's Chromium, launched on first use and closed when the process ends; fails
+    the test when it is not installed. One per process: Playwright's sync API refuses a
+    second driver while one runs (a Superset session and the Dagster UI tests can share an
+    xdist worker), and each test isolates itself in a context of its own (desktop_page)."""
     if not CHROMIUM.exists():
         raise FileNotFoundError(
             f"Chromium not found at {CHROMIUM}: apt-get install chromium (see README)"
         )
-    from playwright.sync_api import sync_playwright
+    if "browser" not in _shared or not _shared["browser"].is_connected():
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        if "driver" not in _shared:
+            _shared["driver"] = sync_playwright().start()
+            atexit.register(_stop)
+        _shared["browser"] = _shared["driver"].chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+    yield _shared["browser"]
+
+
+def _stop() -> None:
+    with contextlib.suppress(Exception):
+        _shared["browser"].close()
+    with contextlib.suppress(Exception):
+        _shared["driver"].stop()
 
 
 @contextmanager

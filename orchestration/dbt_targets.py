@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
 PARTIAL_PARSE = "partial_parse.msgpack"
 KEEP_TARGETS = 30  # recent invocation folders kept for debugging (dbt.log, run_results)
+
+
+def dbt_launcher() -> Path:
+    """`lakehouse-dbt` beside this interpreter (an unactivated venv still finds it): dbt
+    started in the data folder that DBT_WORKDIR names (orchestration/dbt_launch.py)."""
+    launcher = Path(sys.executable).parent / "lakehouse-dbt"
+    if not launcher.exists():
+        raise RuntimeError(f"{launcher} is missing: run `make setup` (it installs the project)")
+    return launcher
 
 
 def targets_root(data_dir: str | Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from lake import Lake
-from orchestration.dbt_targets import keep_parse_state, new_target
+from orchestration.dbt_targets import dbt_launcher, keep_parse_state, new_target
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 from serving.duckdb_catalog import SCHEMA, catalog_path, open_served, publish_gold
 
@@ -55,11 +54,11 @@ def build_live_marts(settings: Settings, lake: Lake) -> None:
             "Dagster assets (dbt_models, serving/gold_catalog)"
         )
     target = new_target(settings.data_dir, "live_marts")
-    dbt = Path(sys.executable).parent / "dbt"
     run = subprocess.run(
-        [str(dbt), "build", "--select", SELECTION, "--profiles-dir", str(DBT_PROJECT_DIR),
+        [str(dbt_launcher()), "build", "--select", SELECTION,
+         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(target), "--log-path", str(target)],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, **settings.dbt_env(lake.uri())},
+        env={**os.environ, **settings.dbt_env(lake.uri())},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if run.returncode != 0:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
 from functools import cached_property
 from importlib.metadata import version as package_version
-from pathlib import Path
 
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource, DbtProject
@@ -15,6 +13,7 @@ from packaging.version import Version  # the type dagster-dbt compares (its depe
 from ingestion.connections import Connection, ConnectionsFile, load_connections
 from lake import Lake, open_lake
 from orchestration.dbt_manifest import manifest_is_current
+from orchestration.dbt_targets import dbt_launcher
 from orchestration.settings import DBT_PROJECT_DIR, Settings, exported
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -84,17 +83,13 @@ def parse_dbt_project(settings: Settings | None = None) -> None:
     """`dbt parse` with the variables the pipeline runs dbt with. dbt reuses a parse state
     only for the same target and profile (DBT_TARGET is also dbt's --target; DUCKDB_PATH is
     part of the profile), so parsed with the defaults of the profile the state would be
-    thrown away by the first dbt build ("Unable to do partial parsing")."""
+    thrown away by the first dbt build ("Unable to do partial parsing"). Parsed so, it is
+    the state every new data folder's first build starts from (dagster-dbt copies it)."""
     settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # dbt's working directory
     with exported(settings.dbt_env(Lake.from_url(settings.lake_url).uri())):
         parse = dbt_resource().cli(["parse"], target_path=DBT_PROJECT.manifest_path.parent)
     parse.wait()
-
-
-def dbt_executable() -> str:
-    """dbt from this interpreter's environment, so an unactivated venv still finds it."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
 
 
 class LakehouseDbtResource(DbtCliResource):
@@ -102,11 +97,9 @@ class LakehouseDbtResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> Version:
-        # dagster-dbt runs `dbt --version`, a whole dbt start-up; the dbt beside this
-        # interpreter is the dbt-core package installed here
-        if self.dbt_executable == str(Path(sys.executable).parent / "dbt"):
-            return Version(package_version("dbt-core"))
-        return DbtCliResource._cli_version.func(self)
+        # dagster-dbt runs `dbt --version`, a whole dbt start-up; lakehouse-dbt runs the
+        # dbt-core package installed beside this interpreter
+        return Version(package_version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args):
         # the in-process adapter (dbt imported, profile and project loaded: seconds) serves
@@ -116,5 +109,7 @@ class LakehouseDbtResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     return LakehouseDbtResource(
-        project_dir=DBT_PROJECT, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+        project_dir=DBT_PROJECT,
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=str(dbt_launcher()),
     )

@@ -123,15 +123,31 @@ class Settings:
         return self.resolved_dbt_target == POSTGRES_TARGET
 
     def dbt_env(self, lake_uri: str) -> dict[str, str]:
-        """Variables dbt's profile and project read: where the lake and the DuckDB file are.
-        The catalog's password and the S3 keys stay in the variables they came from
-        (LAKE_CATALOG_PASSWORD, LAKE_S3_*): the profile reads them there."""
+        """Variables dbt's profile and project read: where the lake and the DuckDB file are,
+        relative to the data folder, dbt's working directory (DBT_WORKDIR, for
+        `lakehouse-dbt`: orchestration/dbt_launch.py says why). The catalog's password and
+        the S3 keys stay in the variables they came from (LAKE_CATALOG_PASSWORD, LAKE_S3_*):
+        the profile reads them there."""
+        catalog = self.lake_catalog
+        if catalog.startswith("sqlite:"):
+            catalog = f"sqlite:{self._from_data_dir(catalog.removeprefix('sqlite:'))}"
         return {
-            "LAKE_ROOT": lake_uri,
-            "DUCKDB_PATH": str(self.duckdb_path),
+            "LAKE_ROOT": self._from_data_dir(lake_uri),
+            "DUCKDB_PATH": self._from_data_dir(str(self.duckdb_path)),
             "DBT_TARGET": self.resolved_dbt_target,
-            "LAKE_CATALOG": self.lake_catalog,
+            "LAKE_CATALOG": catalog,
+            "DBT_WORKDIR": str(self.data_dir),
         }
+
+    def _from_data_dir(self, location: str) -> str:
+        """A local path inside the data folder as a path relative to it; anything else
+        (a bucket URL, a path elsewhere) as it is."""
+        if "://" in location:
+            return location
+        try:
+            return str(Path(location).relative_to(self.data_dir))
+        except ValueError:
+            return location
 
     def table_catalog(self, lake_uri: str) -> TableCatalog:
         """The lake's DuckLake: silver and gold (docs/lake.md)."""

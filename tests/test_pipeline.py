@@ -19,6 +19,8 @@ import pytest
 from datagen.volumes import Volumes
 from lake import parse_lake_url
 from lake.tables.catalog import TableCatalog, connect, tables_in
+from orchestration.assets.dbt import DBT_ASSETS
+from orchestration.dbt_targets import targets_root
 from orchestration.demo import run_demo
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 from tests.shared_lake import SharedDemo
@@ -211,6 +213,7 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path, shared_demo: S
         before = {row[0] for row in oltp.execute("select order_id from orders")}
     again = run_demo(settings, quiet=True)
     assert again.stages[0][0] == "apply a change set to the shop"
+    assert_dbt_reused_the_parse_state(data_dir)
     with sqlite3.connect(data_dir / "shop.db") as oltp:
         after = {row[0] for row in oltp.execute("select order_id from orders")}
         orders, delivered = oltp.execute(
@@ -228,6 +231,16 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path, shared_demo: S
         ).fetchone()
     assert gold_delivered == delivered
     assert_full_refresh_rebuilds_what_the_incremental_runs_built(data_dir)
+
+
+def assert_dbt_reused_the_parse_state(data_dir: Path) -> None:
+    """The newest pipeline build in a copied data folder started from the parse state the
+    copy brought along (same profile values in every folder: orchestration/dbt_launch.py),
+    not from a full parse of the project."""
+    builds = sorted(targets_root(data_dir).glob(f"{DBT_ASSETS}-*/dbt.log"), key=os.path.getmtime)
+    log = builds[-1].read_text()
+    assert "Unable to do partial parsing" not in log, log[:3000]
+    assert "skipping partial parsing" in log or "Partial parsing enabled" in log, log[:3000]
 
 
 def assert_gone_from_gold(tmp_path: Path, order_ids: set[int]) -> None:

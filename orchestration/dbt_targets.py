@@ -1,10 +1,10 @@
 """Where each dbt invocation writes its artifacts, and the parse state they share.
 
 dbt can skip parsing the project when it finds a `partial_parse.msgpack` written with the
-same target, profile and variables. `make setup` parses with the default data directory's
-DUCKDB_PATH/LAKE_ROOT/DBT_TARGET (resources.parse_dbt_project); a run on another data
-directory (tests, benchmarks) parses once, and its invocations keep that parse state beside
-their targets for the next ones to reuse.
+same target, profile and variables. The pipeline gives dbt the same profile values in every
+data folder (paths relative to it: dbt_launch.py), so `make setup`'s parse state
+(resources.parse_dbt_project) starts a new data folder's first invocation, and each
+invocation keeps the state it leaves beside the targets for the next one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ import sys
 import uuid
 from pathlib import Path
 
+from orchestration.settings import DBT_PROJECT_DIR
+
 PARTIAL_PARSE = "partial_parse.msgpack"
+# `make setup`'s parse (resources.parse_dbt_project), beside the manifest Dagster reads
+SETUP_PARSE_STATE = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
 KEEP_TARGETS = 30  # recent invocation folders kept for debugging (dbt.log, run_results)
 
 
@@ -38,6 +42,8 @@ def new_target(data_dir: str | Path, name: str) -> Path:
     target = root / f"{name}-{uuid.uuid4().hex[:8]}"
     target.mkdir(parents=True)
     shared = root / PARTIAL_PARSE
+    if not shared.exists():  # a new data folder: make setup's parse state (same values)
+        shared = SETUP_PARSE_STATE
     if shared.exists():
         shutil.copyfile(shared, target / PARTIAL_PARSE)
     _prune(root)

@@ -1,8 +1,8 @@
 """The dbt project's column rules, on a built lake: the marts' not-null columns are contract
-constraints the database enforces on write, and every other model's not-null and
-non-negative columns are checked by one `column_values` test per model
-(dbt_project/tests/generic/column_values.sql), which names the column and rule it finds
-broken and counts the failing rows."""
+constraints the database enforces on write, and every other column rule (not null, not
+negative, unique, accepted values, well-formed codes) is checked by one `column_values` test
+per model (dbt_project/tests/generic/column_values.sql), which names the column and rule it
+finds broken and counts the failing rows."""
 
 from __future__ import annotations
 
@@ -79,6 +79,15 @@ def test_column_values_names_each_broken_rule_and_counts_its_rows(
             update staging.stg_shop__orders set order_total_cents = -1
             where order_id = (select max(order_id) from staging.stg_shop__orders)
         """)
+        # a status the shop does not have, a currency code in lower case, an id twice
+        orders = "staging.stg_shop__orders"
+        nth = f"(select order_id from {orders} order by 1 limit 1 offset {{}})"
+        for change, row in [
+            ("order_status = 'lost'", 2),
+            ("currency_code = 'usd'", 3),
+            (f"order_id = {nth.format(0)}", 4),
+        ]:
+            warehouse.execute(f"update {orders} set {change} where order_id = {nth.format(row)}")
     env = dbt_env(data_dir)
     dbt = subprocess.run(
         [DBT, "test", "--select", "stg_shop__orders,test_name:column_values"],
@@ -90,10 +99,13 @@ def test_column_values_names_each_broken_rule_and_counts_its_rows(
     assert dbt.returncode == 1, dbt.stdout[-3000:]
     results = json.loads((data_dir / "dbt-target" / "run_results.json").read_text())["results"]
     [result] = [r for r in results if r["unique_id"].startswith("test.")]
-    assert (result["status"], result["failures"]) == ("fail", 3), result
+    assert (result["status"], result["failures"]) == ("fail", 6), result
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as warehouse:
         broken = warehouse.execute(result["compiled_code"]).fetchall()
     assert sorted(broken) == [
+        ("currency_code", "code", 1),
         ("customer_id", "not_null", 2),
+        ("order_id", "unique", 1),
+        ("order_status", "accepted_values", 1),
         ("order_total_cents", "non_negative", 1),
     ]

@@ -1,11 +1,18 @@
-{#- The column rules of one model in one scan: `not_null` columns hold no nulls and
-    `non_negative` columns (amounts, counts) no value below zero. One test per model
-    instead of one per column and rule: each test is a query and a node, and a few hundred
-    of them cost more than the scans they make. Returns one row per broken rule with the
-    column and its failing rows (nulls, negatives); the failure count is their sum.
-    Marts declare their not-null columns as contract constraints instead: the database
-    refuses a null on write, before a test could see it. -#}
-{% test column_values(model, not_null=[], non_negative=[]) %}
+{#- The column rules of one model in one scan: `not_null` columns hold no nulls,
+    `non_negative` columns (amounts, counts) no value below zero, `unique` columns no value
+    twice, `accepted_values` columns ({column: [values]}) only those values, and `codes`
+    columns ({column: length}) codes such as ISO 4217 currencies (3) and ISO 3166-1 alpha-2
+    countries (2): exactly that many upper-case letters A-Z. Nulls pass every rule but
+    not_null. One test per model instead of one per column and rule: each test is a query
+    and a node, and a few hundred of them cost more than the scans they make. Returns one
+    row per broken rule with the column and its failing rows (nulls, negatives, rows beyond
+    the first of a repeated value, rows with another value or a malformed code); the
+    failure count is their sum. Marts declare their not-null columns as contract
+    constraints instead: the database refuses a null on write, before a test could see it.
+    Strings in accepted_values are quoted, numbers and booleans are not. -#}
+{% test column_values(
+    model, not_null=[], non_negative=[], unique=[], accepted_values={}, codes={}
+) %}
     {{ config(fail_calc="coalesce(sum(failing_rows), 0)") }}
     {%- set rules = [] -%}
     {%- for column in not_null -%}
@@ -15,6 +22,39 @@
         {%- do rules.append(
             ("non_negative", column, "count(case when " ~ column ~ " < 0 then 1 end)")
         ) -%}
+    {%- endfor -%}
+    {%- for column in unique -%}
+        {%- do rules.append(
+            ("unique", column, "count(" ~ column ~ ") - count(distinct " ~ column ~ ")")
+        ) -%}
+    {%- endfor -%}
+    {%- for column, values in accepted_values.items() -%}
+        {%- set literals = [] -%}
+        {%- for value in values -%}
+            {%- if value is string -%}
+                {%- do literals.append("'" ~ value | replace("'", "''") ~ "'") -%}
+            {%- elif value is boolean -%}
+                {%- do literals.append("true" if value else "false") -%}
+            {%- else -%}
+                {%- do literals.append(value | string) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do rules.append((
+            "accepted_values",
+            column,
+            "count(case when " ~ column ~ " not in (" ~ literals | join(", ") ~ ") then 1 end)"
+        )) -%}
+    {%- endfor -%}
+    {%- for column, length in codes.items() -%}
+        {%- set letters_left = dbt.length(
+            "translate(" ~ column ~ ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', '')"
+        ) -%}
+        {%- do rules.append((
+            "code",
+            column,
+            "count(case when " ~ dbt.length(column) ~ " != " ~ length
+            ~ " or " ~ letters_left ~ " != 0 then 1 end)"
+        )) -%}
     {%- endfor -%}
     {%- if not rules -%}
         {{ exceptions.raise_compiler_error("column_values on " ~ model ~ ": no columns") }}

@@ -22,7 +22,6 @@ from tests.kafka_broker import kafka_broker  # noqa: F401  (a fixture for the Ka
 from tests.ports import free_port
 from tests.shared_lake import shared_demo, start_if_needed, stop_builder  # noqa: F401
 from tests.superset_session import (  # noqa: F401  (one demo lake and Superset per session)
-    SUPERSET_SESSION,
     browser,
     pipeline_settings,
     superset,
@@ -59,23 +58,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(Path(module).stem))
     if hasattr(config, "workerinput"):
         # xdist hands out work in collection order (--no-loadscope-reorder): integration tests
-        # first, so that a long one does not start last while the other worker idles, and
-        # first of all the Superset session's group, the longest by far (7 of a worker's ~16
-        # minutes): started in the middle of the run, it can end it alone. Only on workers:
-        # a serial run keeps each module's tests together (module fixtures built once).
-        items.sort(
-            key=lambda item: (
-                item.get_closest_marker("integration") is None,
-                _xdist_group(item) != SUPERSET_SESSION,
-            )
-        )
-
-
-def _xdist_group(item: pytest.Item) -> str | None:
-    marker = item.get_closest_marker("xdist_group")
-    if marker is None:
-        return None
-    return marker.kwargs.get("name", marker.args[0] if marker.args else None)
+        # first, so that a long one does not start last while the other worker idles. Only on
+        # workers: a serial run keeps each module's tests together (module fixtures built once).
+        items.sort(key=lambda item: item.get_closest_marker("integration") is None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -60,20 +60,17 @@ def cpu_seconds() -> float:
 
 
 def _dbt(settings, args: list[str], target: Path) -> None:
-    """dbt as a user runs it in dbt_project, with the pipeline's variables."""
+    """dbt outside Dagster, started as the pipeline starts it, with its variables."""
     from lake import Lake
-    from orchestration.dbt_targets import dbt_launcher
-    from orchestration.settings import DBT_PROJECT_DIR
+    from orchestration.dbt_targets import dbt_command
 
     env = {
         **os.environ,
         **settings.dbt_env(Lake.from_url(settings.lake_url).uri()),
         "DBT_INDIRECT_SELECTION": "buildable",
-        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
-        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
     }
     subprocess.run(
-        [str(dbt_launcher()), *args, "--target-path", str(target)],
+        dbt_command(*args, "--target-path", str(target)),
         env=env,
         check=False,
         capture_output=True,

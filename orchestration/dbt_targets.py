@@ -32,6 +32,14 @@ def dbt_launcher() -> Path:
     return launcher
 
 
+def dbt_command(*args: str) -> list[str]:
+    """A dbt command line outside dagster-dbt (which passes the folders itself): the
+    launcher, then the repo's project and profiles folders. Its environment needs
+    Settings.dbt_env (DBT_WORKDIR and the relative paths)."""
+    folder = str(DBT_PROJECT_DIR)
+    return [str(dbt_launcher()), *args, "--project-dir", folder, "--profiles-dir", folder]
+
+
 def targets_root(data_dir: str | Path) -> Path:
     return Path(data_dir) / "dbt" / "targets"
 

@@ -17,8 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from lake import Lake
-from orchestration.dbt_targets import dbt_launcher, keep_parse_state, new_target
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.dbt_targets import dbt_command, keep_parse_state, new_target
+from orchestration.settings import Settings
 from serving.duckdb_catalog import SCHEMA, catalog_path, open_served, publish_gold
 
 SELECTION = "tag:streaming"
@@ -55,9 +55,8 @@ def build_live_marts(settings: Settings, lake: Lake) -> None:
         )
     target = new_target(settings.data_dir, "live_marts")
     run = subprocess.run(
-        [str(dbt_launcher()), "build", "--select", SELECTION,
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--log-path", str(target)],
+        dbt_command("build", "--select", SELECTION, "--target-path", str(target),
+                    "--log-path", str(target)),
         env={**os.environ, **settings.dbt_env(lake.uri())},
         capture_output=True, text=True, check=False,
     )  # fmt: skip

@@ -26,6 +26,11 @@ from tests.superset_session import (  # noqa: F401  (one demo lake and Superset 
     pipeline_settings,
     superset,
 )
+from tests.tiny_build import (  # noqa: F401  (one tiny build on both engines per session)
+    tiny_duckdb_build,
+    tiny_postgres_build,
+    tiny_synced,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,11 +15,11 @@ import pytest
 from lake import parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
 from orchestration.settings import DBT_PROJECT_DIR
+from tests.dbt_runs import in_the_data_folder
 from tests.shared_lake import SharedDemo
 from tests.test_pipeline import dbt_env
 
 pytestmark = pytest.mark.integration
-DBT = str(DBT_PROJECT_DIR.parent / ".venv" / "bin" / "dbt")
 
 
 def _manifest() -> dict:
@@ -88,16 +88,13 @@ def test_column_values_names_each_broken_rule_and_counts_its_rows(
             (f"order_id = {nth.format(0)}", 4),
         ]:
             warehouse.execute(f"update {orders} set {change} where order_id = {nth.format(row)}")
-    env = dbt_env(data_dir)
-    dbt = subprocess.run(
-        [DBT, "test", "--select", "stg_shop__orders,test_name:column_values"],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
+    target = data_dir / "dbt-target"
+    command, env = in_the_data_folder(
+        ["test", "--select", "stg_shop__orders,test_name:column_values"], dbt_env(data_dir), target
     )
+    dbt = subprocess.run(command, env=env, capture_output=True, text=True)
     assert dbt.returncode == 1, dbt.stdout[-3000:]
-    results = json.loads((data_dir / "dbt-target" / "run_results.json").read_text())["results"]
+    results = json.loads((target / "run_results.json").read_text())["results"]
     [result] = [r for r in results if r["unique_id"].startswith("test.")]
     assert (result["status"], result["failures"]) == ("fail", 6), result
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as warehouse:

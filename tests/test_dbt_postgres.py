@@ -9,32 +9,35 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from datagen.generate import GenerationRequest, generate
 from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
 from lake import open_lake, parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
-from orchestration.crm_service import crm_api_running
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from tests.dbt_runs import in_the_data_folder
 from warehouse import postgres_raw, postgres_tables
 from warehouse.postgres_raw import PostgresLoadError, load_bronze_to_postgres
 from warehouse.postgres_tables import dsn_from_env
+
+if TYPE_CHECKING:
+    from tests.tiny_build import PostgresBuild
 
 pytestmark = pytest.mark.integration
 SCALE, SEED = 0.002, 23  # 2,000 orders
 DBT_DIR = DBT_PROJECT_DIR
 DBT = str(Path(sys.executable).parent / "dbt")
 LAYER_SCHEMAS = ("staging", "intermediate", "marts", "snapshots")
+TINY_BUILD = "tiny_build"  # the xdist group of the tests that read tests/tiny_build.py's build
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -58,28 +61,23 @@ def pg_env(dsn: str) -> dict[str, str]:
     }
 
 
-def dbt_build(target: str, work: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """`dbt build --target <target>` in the project folder, with this run's own target and
-    log folders (others may be using the project at the same time)."""
+def dbt_build(
+    target: str, work: Path, env: dict[str, str], *, as_a_user: bool = False
+) -> subprocess.CompletedProcess:
+    """`dbt build --target <target>` with this run's own target and log folders (others may be
+    using the project at the same time). On DuckDB, from the data folder that `env`'s paths
+    name (tests/dbt_runs.py: no full parse of the project), unless `as_a_user`: plain `dbt`
+    in dbt_project/ with the absolute paths, as an analytics engineer runs it."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    args = ["build", "--target", target, "--log-path", str(work / f"logs-{target}")]
+    target_path = work / f"target-{target}"
+    if target == "duckdb" and not as_a_user:
+        command, env = in_the_data_folder(args, {**clean, **env}, target_path)
+    else:
+        command = [DBT, *args, "--profiles-dir", str(DBT_DIR), "--target-path", str(target_path)]
+        env = {**clean, **env}
     return subprocess.run(
-        [
-            DBT,
-            "build",
-            "--target",
-            target,
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(work / f"target-{target}"),
-            "--log-path",
-            str(work / f"logs-{target}"),
-        ],
-        cwd=DBT_DIR,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
+        command, cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=600
     )
 
 
@@ -117,49 +115,7 @@ def leftover_load_tables(dsn: str) -> list[tuple]:
     return pg(dsn, "select schemaname, tablename from pg_tables where tablename like '\\_load\\_%'")
 
 
-# -- the whole project on both engines --------------------------------------------------------
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory) -> Path:
-    """Tiny generated sources, every connection synced into a local lake."""
-    root = tmp_path_factory.mktemp("dbt-postgres")
-    started = time.perf_counter()
-    oltp = f"sqlite:///{root}/shop.db"
-    generate(GenerationRequest(SCALE, SEED, oltp, str(root / "landing")))
-    lake = open_lake(str(root / "lake"))
-    with crm_api_running(SCALE, SEED):
-        env = {
-            "OLTP_DSN": oltp,
-            "LANDING_URL": str(root / "landing"),
-            "CRM_API_URL": os.environ["CRM_API_URL"],
-            "CRM_API_TOKEN": os.environ["CRM_API_TOKEN"],
-        }
-        connections = load_connections(REPO_ROOT / "connections.yml", env).connections
-        for name, connection in connections.items():
-            result = sync_connection(lake, name, connection)
-            assert result.status == "succeeded", (name, result)
-    print(f"generate and sync: {time.perf_counter() - started:.1f} s")
-    return root
-
-
-@pytest.fixture(scope="module")
-def duckdb_build(synced: Path) -> Path:
-    """The DuckDB build of the same bronze (the reference); its warehouse file."""
-    warehouse = synced / "warehouse.duckdb"
-    started = time.perf_counter()
-    result = dbt_build(
-        "duckdb",
-        synced,
-        {
-            "LAKE_ROOT": str(synced / "lake"),
-            "DUCKDB_PATH": str(warehouse),
-            "LAKE_CATALOG": f"sqlite:{synced / 'lake.sqlite'}",
-        },
-    )
-    print(f"dbt build --target duckdb: {time.perf_counter() - started:.1f} s")
-    assert_green(result)
-    return warehouse
-
-
+# -- the whole project on both engines (tests/tiny_build.py) -------------------------------
 def duckdb_layers(warehouse: Path, lake_dir: Path) -> duckdb.DuckDBPyConnection:
     """The DuckDB build's layers under their dbt schema names, as on PostgreSQL: staging and
     snapshots from the warehouse file, intermediate and marts from the lake's DuckLake."""
@@ -176,13 +132,13 @@ def duckdb_layers(warehouse: Path, lake_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@pytest.mark.xdist_group(TINY_BUILD)
 def test_dbt_build_on_postgres_agrees_with_duckdb(
-    synced, duckdb_build, postgres_database, tmp_path
+    tiny_synced: Path, tiny_duckdb_build: Path, tiny_postgres_build: PostgresBuild
 ):
+    synced, duckdb_build = tiny_synced, tiny_duckdb_build
+    postgres_database, loaded = tiny_postgres_build.dsn, tiny_postgres_build.loaded
     lake = open_lake(str(synced / "lake"))
-    started = time.perf_counter()
-    loaded = load_bronze_to_postgres(lake, postgres_database)
-    print(f"load bronze into PostgreSQL: {time.perf_counter() - started:.1f} s")
 
     # every bronze stream is a raw table with all its rows (DuckDB reads bronze as reference)
     bronze = duckdb.connect()
@@ -199,15 +155,6 @@ def test_dbt_build_on_postgres_agrees_with_duckdb(
     runs = lake.list_files(lake.path("_ops", "runs"), suffix=".json")
     assert loaded["raw_ops.sync_runs"] == len(runs) >= 3  # one per sync above
     assert loaded["raw_ops.dead_letters"] > 0  # the malformed clickstream lines
-
-    started = time.perf_counter()
-    result = dbt_build(
-        "postgres",
-        tmp_path,
-        {**pg_env(postgres_database), "DUCKDB_PATH": str(tmp_path / "unused.duckdb")},
-    )
-    print(f"dbt build --target postgres: {time.perf_counter() - started:.1f} s")
-    assert_green(result)
 
     # the source's orders, all of them, in the fact
     with sqlite3.connect(synced / "shop.db") as oltp:

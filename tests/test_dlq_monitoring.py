@@ -22,6 +22,7 @@ from ingestion.sync import sync_connection
 from lake import open_lake
 from lake.alerts import Alert, send_alert
 from orchestration.settings import DBT_PROJECT_DIR
+from tests.dbt_runs import in_the_data_folder
 from warehouse.postgres_raw import load_bronze_to_postgres
 
 pytestmark = pytest.mark.integration
@@ -58,23 +59,22 @@ def event(n: int, session: str | None) -> str:
 def dbt_build(
     root: Path, lake_root: Path, target: str = "duckdb", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """The ops models alone (they read only _ops and the DLQ), with their own target path."""
+    """The ops models alone (they read only _ops and the DLQ), with their own target path; on
+    DuckDB from the data folder, as the pipeline starts dbt (tests/dbt_runs.py)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     clean.update(LAKE_ROOT=str(lake_root), DUCKDB_PATH=str(root / "warehouse.duckdb"))
     clean.update(LAKE_CATALOG=f"sqlite:{lake_root.parent / (lake_root.name + '.sqlite')}")
     clean.update(env or {})
+    args = ["build", "--select", *OPS_MODELS, "--target", target]
+    args += ["--log-path", str(root / f"logs-{target}")]
+    target_path = root / f"target-{target}"
+    if target == "duckdb":
+        command, clean = in_the_data_folder(args, clean, target_path)
+    else:
+        command = [DBT, *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
+        command += ["--target-path", str(target_path)]
     return subprocess.run(
-        [
-            *(DBT, "build", "--select", *OPS_MODELS, "--target", target),
-            *("--profiles-dir", str(DBT_PROJECT_DIR)),
-            *("--target-path", str(root / f"target-{target}")),
-            *("--log-path", str(root / f"logs-{target}")),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        command, cwd=DBT_PROJECT_DIR, env=clean, capture_output=True, text=True, timeout=600
     )
 
 

@@ -20,6 +20,7 @@ from lake import open_lake
 from lake.location import parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
 from orchestration.settings import DBT_PROJECT_DIR
+from tests.dbt_runs import in_the_data_folder
 from tests.test_dbt_postgres import pg, pg_env
 from tests.test_kafka_source import connection, new_topic, produce
 from warehouse.postgres_raw import load_bronze_to_postgres
@@ -31,14 +32,34 @@ Key = tuple[datetime, str, int, str]
 
 
 def dbt_streaming(work: Path, env: dict[str, str], target: str = "duckdb") -> str:
-    """`dbt build --select tag:streaming` (what `make demo-stream` refreshes); its output."""
+    """`dbt build --select tag:streaming` (what `make demo-stream` refreshes); its output. On
+    DuckDB from the data folder, as the pipeline starts it (tests/dbt_runs.py)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    args = [
+        "build",
+        "--select",
+        "tag:streaming",
+        "--target",
+        target,
+        "--log-path",
+        str(work / "logs"),
+    ]
+    target_path = work / f"target-{target}"
+    if target == "duckdb":
+        command, env = in_the_data_folder(args, {**clean, **env}, target_path)
+    else:
+        command = [
+            DBT,
+            *args,
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target_path),
+        ]
+        env = {**clean, **env}
     run = subprocess.run(
-        [DBT, "build", "--select", "tag:streaming", "--target", target,
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(work / f"target-{target}"),
-         "--log-path", str(work / "logs")],
-        cwd=DBT_PROJECT_DIR, env={**clean, **env}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stdout[-4000:]
     return run.stdout
 

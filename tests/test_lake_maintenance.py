@@ -30,6 +30,7 @@ from orchestration.demo import CHANGE_FRACTION
 from orchestration.lake_command import kept_for_serving
 from orchestration.settings import REPO_ROOT, Settings
 from orchestration.sync_command import run_sync
+from tests.dbt_runs import in_the_data_folder
 from tests.shared_lake import SharedDemo
 from tests.test_dbt_postgres import assert_green, dbt_build
 
@@ -228,19 +229,15 @@ def test_a_second_dbt_build_on_the_same_lake_refuses_and_the_catalog_stays_whole
         "LAKE_CATALOG": settings.lake_catalog,
     }
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    # the first as the pipeline starts dbt, the second as a user in dbt_project/
+    command, first_env = in_the_data_folder(
+        ["build", "--log-path", str(tmp_path / "logs-first")],
+        {**clean, **env},
+        tmp_path / "target-first",
+    )
     first = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--profiles-dir",
-            ".",
-            "--target-path",
-            str(tmp_path / "target-first"),
-            "--log-path",
-            str(tmp_path / "logs-first"),
-        ],
-        cwd=REPO_ROOT / "dbt_project",
-        env={**clean, **env},
+        command,
+        env=first_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -255,7 +252,7 @@ def test_a_second_dbt_build_on_the_same_lake_refuses_and_the_catalog_stays_whole
             if " START " in line:
                 break
         assert first.poll() is None, "".join(started)[-3000:]
-        second = dbt_build("duckdb", tmp_path / "second", env)
+        second = dbt_build("duckdb", tmp_path / "second", env, as_a_user=True)
         rest, _ = first.communicate(timeout=900)
         output = "".join(started) + rest
     finally:

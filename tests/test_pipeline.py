@@ -156,17 +156,17 @@ def assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path: Path)
 
 
 def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path, shared_demo: SharedDemo):
-    # the session's first demo run (tests/shared_lake.py), on a copy of its data folder
-    report = shared_demo.first
-    data_dir = tmp_path / "data"
-    settings = shared_demo.copy(shared_demo.after_first, data_dir)
-    assert_complete_run(report, expected_orders=Volumes.for_scale(settings.scale).orders)
+    # the session's two demo runs (tests/shared_lake.py), read in their folders as they left
+    # them: the first run, then the second, which changed the shop first
+    report, first = shared_demo.first, shared_demo.after_first
+    scale = Settings.from_env({"DATA_DIR": str(first)}).scale
+    assert_complete_run(report, expected_orders=Volumes.for_scale(scale).orders)
 
     # gold equals an independent computation from the OLTP and FX files
     con = (
         duckdb.connect()
     )  # the OLTP through Python's sqlite3 (DuckDB's extension needs a download)
-    with sqlite3.connect(data_dir / "shop.db") as oltp:
+    with shop(first) as oltp:
         rows = oltp.execute(
             "select created_at, currency, order_total_cents, status from orders"
         ).fetchall()
@@ -177,7 +177,7 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path, shared_demo: S
         con.execute(f"""
         with rates as (
             select rate_date, quote_currency, rate
-            from read_csv('{data_dir}/landing/fx_rates/*.csv')
+            from read_csv('{first}/landing/fx_rates/*.csv')
         )
         select cast(o.created_at as timestamp)::date as d,
                sum(round(o.order_total_cents / 100.0 / coalesce(r.rate, 1.0), 2))
@@ -186,35 +186,36 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path, shared_demo: S
         where o.status != 'cancelled' group by 1
     """).fetchall()
     )
-    actual = gold_revenue_by_day(data_dir)
+    actual = gold_revenue_by_day(first)
     assert actual.keys() == expected.keys()
     assert all(abs(float(actual[d]) - float(expected[d])) < 0.02 for d in expected)
 
-    # a second run changes the shop first; the incremental syncs carry the change to gold
-    with sqlite3.connect(data_dir / "shop.db") as oltp:
+    # the second run changed the shop first; the incremental syncs carried the change to gold
+    again, second = shared_demo.second, shared_demo.after_second
+    with shop(first) as oltp:
         before = {row[0] for row in oltp.execute("select order_id from orders")}
-    again = run_demo(settings, quiet=True)
-    assert again.stages[0][0] == "apply a change set to the shop"
-    assert_dbt_reused_the_parse_state(data_dir)
-    with sqlite3.connect(data_dir / "shop.db") as oltp:
+    with shop(second) as oltp:
         after = {row[0] for row in oltp.execute("select order_id from orders")}
         orders, delivered = oltp.execute(
             "select count(*), sum(status = 'delivered') from orders"
         ).fetchone()
+    assert again.stages[0][0] == "apply a change set to the shop"
     deleted = before - after
     assert deleted and after - before, again.changes  # inserts, and hard deletes on SQLite
-    assert_gone_from_gold(data_dir, deleted)
+    assert_gone_from_gold(second, deleted)
     assert again.layers["staging"]["stg_shop__orders"] == orders
     assert again.layers["gold"]["fct_orders"] == orders
     assert again.layers["bronze"]["shop.orders"] > orders  # new versions appended, deduped later
-    with gold_tables(data_dir) as con:
+    with gold_tables(second) as con:
         (gold_delivered,) = con.execute(
             "select count(*) from lake.marts.fct_orders where order_status = 'delivered'"
         ).fetchone()
     assert gold_delivered == delivered
 
-    # the analytics engineer's path: `dbt build --full-refresh` in the project folder with
-    # the repo's profile; it rebuilds exactly what the incremental runs built
+    # the analytics engineer's path, on a copy: `dbt build --full-refresh` in the project
+    # folder with the repo's profile; it rebuilds exactly what the incremental runs built
+    data_dir = tmp_path / "data"
+    shared_demo.copy(second, data_dir)
     assert_full_refresh_rebuilds_what_the_incremental_runs_built(data_dir)
     # the unit tests the pipeline's builds leave out (PIPELINE_BUILD) ran in it, and passed
     results = json.loads((data_dir / "dbt-target" / "run_results.json").read_text())["results"]
@@ -224,12 +225,21 @@ def test_demo_on_a_local_lake_reconciles_source_to_gold(tmp_path, shared_demo: S
     assert_docs_describe_every_model_and_column(dbt_env(data_dir), data_dir / "dbt-target")
 
 
-def assert_dbt_reused_the_parse_state(data_dir: Path) -> None:
-    """The newest pipeline build in a copied data folder started from the parse state the
-    copy brought along (same profile values in every folder: orchestration/dbt_launch.py),
-    not from a full parse of the project."""
+def shop(data_dir: Path) -> sqlite3.Connection:
+    """The demo's SQLite OLTP, opened without writing to the folder (shared by the session)."""
+    return sqlite3.connect(f"file:{data_dir / 'shop.db'}?immutable=1", uri=True)
+
+
+def newest_pipeline_build_log(data_dir: Path) -> str:
+    """dbt.log of the newest pipeline build in a data folder."""
     builds = sorted(targets_root(data_dir).glob(f"{DBT_ASSETS}-*/dbt.log"), key=os.path.getmtime)
-    log = builds[-1].read_text()
+    return builds[-1].read_text()
+
+
+def assert_dbt_reused_the_parse_state(log: str) -> None:
+    """A pipeline build (its dbt.log) started from a parse state, not from a full parse of the
+    project: in a copied data folder, the one the copy brought along (same profile values in
+    every folder: orchestration/dbt_launch.py)."""
     assert "Unable to do partial parsing" not in log, log[:3000]
     assert "skipping partial parsing" in log or "Partial parsing enabled" in log, log[:3000]
 

@@ -2,8 +2,8 @@
 strictly before its attempt; an incremental run repairs the lookback and equals the full
 build; PostgreSQL computes the same features as DuckDB.
 
-The data is tests/test_dbt_postgres.py's: tiny generated sources synced into a lake and
-built with dbt on DuckDB (this module's own instance of its fixtures).
+The data is the session's tiny build on both engines (tests/tiny_build.py), shared with
+tests/test_dbt_postgres.py.
 """
 
 from __future__ import annotations
@@ -17,23 +17,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lake import open_lake, parse_lake_url
+from lake import parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
-from tests import test_dbt_postgres as built
-from tests.test_dbt_postgres import (
-    DBT,
-    DBT_DIR,
-    assert_green,
-    dbt_build,
-    duckdb_layers,
-    pg,
-    pg_env,
-)
-from warehouse.postgres_raw import load_bronze_to_postgres
+from tests.dbt_runs import in_the_data_folder
+from tests.test_dbt_postgres import TINY_BUILD, assert_green, duckdb_layers, pg
+from tests.tiny_build import PostgresBuild
 
-pytestmark = pytest.mark.integration
-# the fixtures of tests/test_dbt_postgres.py, by the names the tests ask for
-synced, duckdb_build = built.synced, built.duckdb_build
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(TINY_BUILD)]
 
 WINDOWS = {"1h": "1 hour", "24h": "24 hours", "7d": "7 days", "30d": "30 days"}
 EVENT_TYPES = ("payment", "failed_payment", "refund", "dispute")
@@ -77,7 +67,8 @@ def _mismatches(con: duckdb.DuckDBPyConnection, left: str, right: str) -> list[t
     return con.execute(f"({left}) except ({right}) union all ({right}) except ({left})").fetchall()
 
 
-def test_every_feature_counts_exactly_the_events_strictly_before_the_attempt(duckdb_build):
+def test_every_feature_counts_exactly_the_events_strictly_before_the_attempt(tiny_duckdb_build):
+    duckdb_build = tiny_duckdb_build
     con = duckdb_layers(duckdb_build, duckdb_build.parent / "lake")
     columns = ", ".join(["entity_type", "payment_id", *FEATURES])
     features = f"select {columns} from marts.risk_features"
@@ -106,27 +97,24 @@ def _warehouse_and_lake(warehouse: Path, lake: Path) -> duckdb.DuckDBPyConnectio
 
 def _dbt_run(warehouse: Path, lake: Path, work: Path, *args: str) -> str:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
-    result = subprocess.run(
-        [DBT, "run", *args, "--profiles-dir", str(DBT_DIR), "--target-path",
-         str(work / "target"), "--log-path", str(work / "logs")],
-        cwd=DBT_DIR,
-        env={
-            **clean,
-            "DUCKDB_PATH": str(warehouse),
-            "LAKE_ROOT": str(lake),
-            "LAKE_CATALOG": f"sqlite:{lake.parent / (lake.name + '.sqlite')}",
-        },
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
+    env = {
+        **clean,
+        "DUCKDB_PATH": str(warehouse),
+        "LAKE_ROOT": str(lake),
+        "LAKE_CATALOG": f"sqlite:{lake.parent / (lake.name + '.sqlite')}",
+    }
+    command, env = in_the_data_folder(
+        ["run", *args, "--log-path", str(work / "logs")], env, work / "target"
+    )
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert_green(result)
     return result.stdout
 
 
 def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
-    synced, duckdb_build, tmp_path
+    tiny_synced, tiny_duckdb_build, tmp_path
 ):
+    synced, duckdb_build = tiny_synced, tiny_duckdb_build
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(duckdb_build, warehouse)
     lake = tmp_path / "lake"  # the runs write silver and gold there, not into the shared lake
@@ -182,15 +170,9 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
 
 
 def test_postgres_computes_the_same_features_as_duckdb(
-    synced, duckdb_build, postgres_database, tmp_path
+    tiny_duckdb_build: Path, tiny_postgres_build: PostgresBuild
 ):
-    load_bronze_to_postgres(open_lake(str(synced / "lake")), postgres_database)
-    result = dbt_build(
-        "postgres",
-        tmp_path,
-        {**pg_env(postgres_database), "DUCKDB_PATH": str(tmp_path / "unused.duckdb")},
-    )
-    assert_green(result)
+    duckdb_build, postgres_database = tiny_duckdb_build, tiny_postgres_build.dsn
     columns = [
         "entity_type",
         "entity_id",

@@ -27,10 +27,15 @@ from lake.tables.catalog import current_snapshot as lake_snapshot_of
 from lake.tables.publications import history, published_snapshots
 from orchestration.assets.dbt import PIPELINE_BUILD  # the builds a pipeline runs
 from orchestration.demo import run_demo
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import Settings
 from serving.duckdb_catalog import catalog_path, open_served
+from tests.dbt_runs import in_the_data_folder
 from tests.shared_lake import SharedDemo, serve_the_copy
-from tests.test_pipeline import dbt_env
+from tests.test_pipeline import (
+    assert_dbt_reused_the_parse_state,
+    dbt_env,
+    newest_pipeline_build_log,
+)
 
 # a demo run in the fixture, and the session's shared demo folder to wait for: minutes on a
 # quiet machine, over the default 900 s per test on a shared one (load average 20+)
@@ -129,6 +134,7 @@ class TwoBuilds:
     readers: dict[str, dict]  # flavour -> outcome of its loop during the second run
     second_run_stages: list[str]
     second_run: tuple[float, float]  # when it started and ended
+    second_run_dbt_log: str  # its pipeline build's dbt.log
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +162,7 @@ def two_builds(tmp_path_factory, shared_demo: SharedDemo) -> TwoBuilds:
     started = time.time()
     second_run = run_demo(settings, quiet=True)  # a change set, syncs, dbt build, publish
     ended = time.time()
+    dbt_log = newest_pipeline_build_log(settings.data_dir)
     time.sleep(3)  # and read the new publish for a while
     stop.touch()
     outcomes = {}
@@ -171,6 +178,7 @@ def two_builds(tmp_path_factory, shared_demo: SharedDemo) -> TwoBuilds:
         outcomes,
         [name for name, *_ in second_run.stages],
         (started, ended),
+        dbt_log,
     )
 
 
@@ -191,6 +199,10 @@ def test_dashboards_read_only_published_snapshots_during_a_sync_and_a_dbt_build(
         assert outcome["reads"] >= 20, (flavour, outcome)
 
 
+def test_a_run_in_a_copied_data_folder_starts_from_the_parse_state_of_the_copy(two_builds):
+    assert_dbt_reused_the_parse_state(two_builds.second_run_dbt_log)
+
+
 def lake_snapshot(settings: Settings) -> int:
     from tests.test_pipeline import gold_tables
 
@@ -200,14 +212,14 @@ def lake_snapshot(settings: Settings) -> int:
 
 def test_dbt_killed_mid_build_leaves_the_published_snapshot_readable(two_builds, tmp_path):
     settings = two_builds.settings
-    env = {**dbt_env(settings.data_dir), "DBT_TARGET_PATH": str(tmp_path / "target")}
-    dbt = str(ROOT / ".venv" / "bin" / "dbt")
+    command, env = in_the_data_folder(  # as the pipeline starts dbt
+        [*PIPELINE_BUILD, "--full-refresh"], dbt_env(settings.data_dir), tmp_path / "target"
+    )
     before = lake_snapshot(settings)
     # killed once it has committed a random number (1-12) of silver and gold tables
     commits = random.randint(1, 12)
     build = subprocess.Popen(
-        [dbt, *PIPELINE_BUILD, "--full-refresh"],
-        cwd=DBT_PROJECT_DIR,
+        command,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -231,9 +243,10 @@ def test_dbt_killed_mid_build_leaves_the_published_snapshot_readable(two_builds,
     # the dashboards still read the published snapshot, as published
     assert served_answer(settings) == two_builds.second
     # the next build is correct: nothing changed in the sources, so gold comes back the same
-    rebuilt = subprocess.run(
-        [dbt, *PIPELINE_BUILD], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
+    command, env = in_the_data_folder(
+        list(PIPELINE_BUILD), dbt_env(settings.data_dir), tmp_path / "target"
     )
+    rebuilt = subprocess.run(command, env=env, capture_output=True, text=True)
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
     from tests.test_pipeline import gold_tables
 

@@ -1,7 +1,8 @@
 """Benchmark: `dbt build` of the whole project, full and incremental, on DuckDB and PostgreSQL.
 
 For each scale (1 = 1,000,000 orders): the sources are generated (SQLite OLTP, clickstream
-and FX drops; `--data DIR` caches them per scale, so reruns skip generation), and every
+and FX drops; `--data DIR` caches them per scale, so reruns skip generation until datagen's
+code changes), and every
 connection (shop, clickstream, fx, and crm from datagen's CRM API on loopback: the
 project's crm sources must exist) is synced into a fresh local lake. Then:
 
@@ -39,6 +40,7 @@ full build. Each build also reports the bytes it wrote: what the dbt process sen
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -144,17 +146,33 @@ class Sources:
     lake_dir: Path
 
 
+def generator_fingerprint() -> str:
+    """A hash of datagen's code: a cache written by another version of the generator (other
+    volumes, other distributions) is generated again, not benchmarked."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "datagen").rglob("*.py")):
+        digest.update(path.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
 def prepare_sources(scale: float, work: Path, cache: Path | None) -> Sources:
     """Generated sources for the scale (from the cache when it holds them) and an empty lake."""
     home = (cache / f"scale-{scale:g}") if cache else work
     home.mkdir(parents=True, exist_ok=True)
     request = GenerationRequest(scale, SEED, f"sqlite:///{home / 'shop.db'}", str(home / "landing"))
     volumes = Volumes.for_scale(scale)
-    if cache and already_generated(request):
+    generator = home / "generator.sha256"  # which datagen wrote the cache
+    if cache and already_generated(request) and _read(generator) == generator_fingerprint():
         say(f"scale {scale:g}: sources cached in {home}")
     else:
         say(f"scale {scale:g}: generating {volumes.orders:,} orders, {volumes.events:,} events")
+        generator.unlink(missing_ok=True)
         result = generate(request)
+        generator.write_text(generator_fingerprint())
         say(f"scale {scale:g}: generated in {result.seconds:.1f} s")
     oltp = work / "shop.db"
     if home != work:

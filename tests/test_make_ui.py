@@ -59,6 +59,7 @@ def _start(settings: Settings, name: str) -> Start:
         "DATA_DIR": str(settings.data_dir),
         "DATAGEN_SCALE": str(settings.scale),
         "SUPERSET_PORT": str(superset_port),
+        "SUPERSET_WORKERS": "1",  # one client here (a health check): starts with less CPU
     }
     env.pop("DAGSTER_HOME", None)  # the data folder's instance, as for a new user
     env.pop("SUPERSET_ADMIN_PASSWORD", None)

@@ -556,6 +556,7 @@ def test_every_chart_answers_from_the_postgresql_serving_schema(superset, postgr
     # read by superset_env() for the bootstrap and the webserver of this second instance
     os.environ["SERVING_DATABASE_URI"] = reader_uri(postgres_database, "superset_reader", password)
     os.environ["SUPERSET_METADATA_DB_URI"] = f"sqlite:///{home / 'superset.db'}"
+    os.environ["SUPERSET_WORKERS"] = "1"  # one client, one query at a time
     bootstrap(settings, superset_env(settings), force=True)
     port = free_port()
     process = start_superset(settings, port, run_bootstrap=False)

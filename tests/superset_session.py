@@ -1,7 +1,8 @@
 """One Superset per test session, shared by tests/test_superset.py and
 tests/test_superset_viewer.py: a copy of the session's demo folder (two demo runs at the
 demo's defaults) published to its own serving catalog, Superset bootstrapped from scratch in
-its own virtualenv on a free port, and a Chromium for the browser tests. The fixtures are
+its own virtualenv on a free port (with a viewer user, as a deployment that sets
+SUPERSET_VIEWER_PASSWORD has), and a Chromium for the browser tests. The fixtures are
 registered in tests/conftest.py (once, so pytest builds them once) and the modules that use
 them share one xdist group, so under `make test` they run on one worker."""
 
@@ -31,6 +32,16 @@ from tests.shared_lake import SharedDemo, serve_the_copy
 
 SUPERSET_SESSION = "superset_session"  # the xdist group of the modules that use it
 SCALE = "0.01"  # the demo's, as the shared demo folder is built
+VIEWER, VIEWER_PASSWORD = "reader", "a-test-only-viewer-password"
+
+
+def session_env(settings: Settings) -> dict[str, str]:
+    """What the session's Superset is bootstrapped with: superset_env and a viewer user."""
+    return {
+        **superset_env(settings),
+        "SUPERSET_VIEWER_USERNAME": VIEWER,
+        "SUPERSET_VIEWER_PASSWORD": VIEWER_PASSWORD,
+    }
 
 
 @dataclass
@@ -81,9 +92,8 @@ def superset(pipeline_settings) -> Iterator[SupersetServer]:
     if not (SUPERSET_VENV / "bin" / "gunicorn").exists():
         pytest.fail("Superset's virtualenv is missing: run `make superset-setup` (make test does)")
     settings = pipeline_settings
-    env = superset_env(settings)
     started = time.perf_counter()
-    bootstrap(settings, env, force=True)  # from scratch: an empty metadata database
+    bootstrap(settings, session_env(settings), force=True)  # from scratch: empty metadata
     seconds = time.perf_counter() - started
     port = free_port()
     process = start_superset(settings, port, run_bootstrap=False)

@@ -23,6 +23,7 @@ from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
 from lake import open_lake, parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
+from orchestration.assets.dbt import PIPELINE_BUILD
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.dbt_runs import in_the_data_folder
 from warehouse import postgres_raw, postgres_tables
@@ -62,14 +63,22 @@ def pg_env(dsn: str) -> dict[str, str]:
 
 
 def dbt_build(
-    target: str, work: Path, env: dict[str, str], *, as_a_user: bool = False
+    target: str,
+    work: Path,
+    env: dict[str, str],
+    *,
+    as_a_user: bool = False,
+    unit_tests: bool = False,
 ) -> subprocess.CompletedProcess:
-    """`dbt build --target <target>` with this run's own target and log folders (others may be
-    using the project at the same time). On DuckDB, from the data folder that `env`'s paths
-    name (tests/dbt_runs.py: no full parse of the project), unless `as_a_user`: plain `dbt`
-    in dbt_project/ with the absolute paths, as an analytics engineer runs it."""
+    """The pipeline's `dbt build --target <target>` (PIPELINE_BUILD: dbt's unit tests only if
+    `unit_tests`; they check SQL logic on fixed inputs, the same on any data) with this
+    run's own target and log folders (others may be using the project at the same time).
+    On DuckDB, from the data folder that `env`'s paths name (tests/dbt_runs.py: no full
+    parse of the project), unless `as_a_user`: plain `dbt` in dbt_project/ with the
+    absolute paths, as an analytics engineer runs it."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
-    args = ["build", "--target", target, "--log-path", str(work / f"logs-{target}")]
+    args = ["build"] if unit_tests else list(PIPELINE_BUILD)
+    args += ["--target", target, "--log-path", str(work / f"logs-{target}")]
     target_path = work / f"target-{target}"
     if target == "duckdb" and not as_a_user:
         command, env = in_the_data_folder(args, {**clean, **env}, target_path)

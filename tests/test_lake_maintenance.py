@@ -26,6 +26,7 @@ from lake import open_lake
 from lake.tables.catalog import TableCatalog, connect, tables_in
 from lake.tables.maintenance import MaintenanceError, Retention, maintain
 from lake.tables.publications import published_snapshots
+from orchestration.assets.dbt import PIPELINE_BUILD
 from orchestration.demo import CHANGE_FRACTION
 from orchestration.lake_command import kept_for_serving
 from orchestration.settings import REPO_ROOT, Settings
@@ -231,7 +232,7 @@ def test_a_second_dbt_build_on_the_same_lake_refuses_and_the_catalog_stays_whole
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     # the first as the pipeline starts dbt, the second as a user in dbt_project/
     command, first_env = in_the_data_folder(
-        ["build", "--log-path", str(tmp_path / "logs-first")],
+        [*PIPELINE_BUILD, "--log-path", str(tmp_path / "logs-first")],
         {**clean, **env},
         tmp_path / "target-first",
     )

@@ -19,10 +19,11 @@ import pytest
 from datagen.volumes import Volumes
 from lake import parse_lake_url
 from lake.tables.catalog import TableCatalog, connect, tables_in
-from orchestration.assets.dbt import DBT_ASSETS
+from orchestration.assets.dbt import DBT_ASSETS, PIPELINE_BUILD
 from orchestration.dbt_targets import targets_root
 from orchestration.demo import run_demo
 from orchestration.settings import DBT_PROJECT_DIR, Settings
+from tests.dbt_runs import in_the_data_folder
 from tests.shared_lake import SharedDemo
 
 pytestmark = pytest.mark.integration
@@ -135,19 +136,24 @@ def fingerprint_models(tmp_path: Path) -> dict[str, tuple]:
     return found
 
 
-def assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path: Path) -> None:
+def assert_full_refresh_rebuilds_what_the_incremental_runs_built(
+    tmp_path: Path, *, as_a_user: bool = True
+) -> None:
     """`dbt build --full-refresh` after incremental runs changes no model built from the
     sources: the incremental models merged every change (updates, and CDC deletes on a
-    PostgreSQL OLTP) exactly as a rebuild from scratch computes it."""
+    PostgreSQL OLTP) exactly as a rebuild from scratch computes it. As the analytics engineer
+    runs it (plain `dbt` in dbt_project/, unit tests included), or as the pipeline does
+    (tests/dbt_runs.py, PIPELINE_BUILD)."""
     incremental = fingerprint_models(tmp_path)
     assert incremental["fct_orders"][0] > 0 and len(incremental) >= 25, incremental
-    dbt = subprocess.run(
-        [str(DBT_PROJECT_DIR.parent / ".venv" / "bin" / "dbt"), "build", "--full-refresh"],
-        cwd=DBT_PROJECT_DIR,
-        env=dbt_env(tmp_path),
-        capture_output=True,
-        text=True,
-    )
+    if as_a_user:
+        command = [str(DBT_PROJECT_DIR.parent / ".venv" / "bin" / "dbt"), "build", "--full-refresh"]
+        env = dbt_env(tmp_path)
+    else:
+        command, env = in_the_data_folder(
+            [*PIPELINE_BUILD, "--full-refresh"], dbt_env(tmp_path), tmp_path / "dbt-target"
+        )
+    dbt = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
     assert dbt.returncode == 0, dbt.stdout[-3000:]
     rebuilt = fingerprint_models(tmp_path)
     differ = {name: (incremental[name], rebuilt[name]) for name in rebuilt
@@ -342,5 +348,6 @@ def test_demo_with_the_oltp_in_postgresql(tmp_path, postgres_database):
         .fetchone()[0]
     )
     assert tombstones > 0  # the deletes arrived as tombstones, and staging dropped the keys
-    assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path)
+    # the analytics engineer's path is the local-lake test's: here as the pipeline runs it
+    assert_full_refresh_rebuilds_what_the_incremental_runs_built(tmp_path, as_a_user=False)
     assert second.dbt["failures"] == []

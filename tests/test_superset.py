@@ -45,7 +45,7 @@ from tests.browser import (
     wait_until_drawn,
 )
 from tests.ports import free_port
-from tests.superset_session import SUPERSET_SESSION, SupersetServer
+from tests.superset_session import SUPERSET_SESSION, SupersetServer, session_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
 
@@ -98,7 +98,7 @@ def test_bootstrap_from_scratch_imports_every_dashboard(superset):
 
 def test_bootstrap_again_changes_nothing(superset):
     before = _charts_by_name(superset.api())
-    bootstrap(superset.settings, force=True)
+    bootstrap(superset.settings, session_env(superset.settings), force=True)
     after = _charts_by_name(superset.api())
     assert {n: c["id"] for n, c in after.items()} == {n: c["id"] for n, c in before.items()}
 

@@ -22,27 +22,28 @@ import pytest
 from orchestration.bi import SUPERSET_DIR, SUPERSET_VENV, bootstrap, superset_env, superset_home
 from orchestration.settings import REPO_ROOT
 from tests.browser import assert_drew_data, login_to_superset, wait_until_drawn
-from tests.superset_session import SUPERSET_SESSION, SupersetServer
+from tests.superset_session import (
+    SUPERSET_SESSION,
+    VIEWER,
+    VIEWER_PASSWORD,
+    SupersetServer,
+    session_env,
+)
 from tests.test_superset import ARTIFACTS, DASHBOARDS, STREAMED_CHARTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
 
-VIEWER, VIEWER_PASSWORD = "reader", "a-test-only-viewer-password"
 CSRF_INPUT = re.compile(r'(?:id|name)="csrf_token"[^>]*value="([^"]+)"')
 
 
 def _viewer_env(server: SupersetServer) -> dict[str, str]:
-    return {
-        **superset_env(server.settings),
-        "SUPERSET_VIEWER_USERNAME": VIEWER,
-        "SUPERSET_VIEWER_PASSWORD": VIEWER_PASSWORD,
-    }
+    return session_env(server.settings)
 
 
 @pytest.fixture(scope="module")
 def viewer(superset) -> SupersetServer:
-    """The same Superset, with a viewer user created by the bootstrap from the environment."""
-    bootstrap(superset.settings, _viewer_env(superset), force=True)
+    """The same Superset as its viewer user, whom the session's bootstrap created from the
+    environment (SUPERSET_VIEWER_USERNAME and SUPERSET_VIEWER_PASSWORD)."""
     return dataclasses.replace(superset, username=VIEWER, password=VIEWER_PASSWORD)
 
 

@@ -8,6 +8,7 @@ one that changes it works on its own copy."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -90,8 +91,14 @@ def tiny_postgres_build(tiny_synced: Path, postgres_server) -> PostgresBuild:
     work = tiny_synced / "postgres"
     started = time.perf_counter()
     result = dbt_build(
-        "postgres", work, {**pg_env(dsn), "DUCKDB_PATH": str(work / "unused.duckdb")}
+        "postgres",
+        work,
+        {**pg_env(dsn), "DUCKDB_PATH": str(work / "unused.duckdb")},
+        unit_tests=True,  # the one build that runs dbt's unit tests on PostgreSQL
     )
     print(f"dbt build --target postgres: {time.perf_counter() - started:.1f} s")
     assert_green(result)
+    results = json.loads((work / "target-postgres" / "run_results.json").read_text())["results"]
+    unit = [r["status"] for r in results if r["unique_id"].startswith("unit_test.")]
+    assert len(unit) >= 20 and set(unit) == {"pass"}, unit
     return PostgresBuild(dsn, loaded)

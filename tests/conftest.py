@@ -129,8 +129,23 @@ class PostgresServer:
         return f"postgresql://{auth}@{self.host}:{self.port}/{database}"
 
     def stop(self, mode: str = "fast") -> None:
-        """Stop the server (to test what a client does when its database goes away)."""
-        subprocess.run([*self.pg_ctl, "-m", mode, "-w", "stop"], check=True, capture_output=True)
+        """Stop the server (to test what a client does when its database goes away). A fast
+        shutdown waits for each logical walsender to send its client the shutdown checkpoint;
+        a client that is not reading (a test stopping the server from the sync's own
+        progress callback, on the reading thread) holds it until pg_ctl gives up. After 20 s
+        the server is stopped immediately instead: to the client, the database went away
+        either way."""
+        stopped = subprocess.run(
+            [*self.pg_ctl, "-m", mode, "-t", "20", "-w", "stop"], capture_output=True
+        )
+        if stopped.returncode != 0 and mode != "immediate":
+            subprocess.run(
+                [*self.pg_ctl, "-m", "immediate", "-w", "stop"], check=True, capture_output=True
+            )
+        elif stopped.returncode != 0:
+            raise subprocess.CalledProcessError(
+                stopped.returncode, stopped.args, stopped.stdout, stopped.stderr
+            )
 
     def start(self) -> None:
         subprocess.run([*self.pg_ctl, "-w", "start"], check=True, capture_output=True)

@@ -165,14 +165,14 @@ def prepare_sources(scale: float, work: Path, cache: Path | None) -> Sources:
     home.mkdir(parents=True, exist_ok=True)
     request = GenerationRequest(scale, SEED, f"sqlite:///{home / 'shop.db'}", str(home / "landing"))
     volumes = Volumes.for_scale(scale)
-    generator = home / "generator.sha256"  # which datagen wrote the cache
-    if cache and already_generated(request) and _read(generator) == generator_fingerprint():
+    generator, fingerprint = home / "generator.sha256", generator_fingerprint()
+    if cache and already_generated(request) and _read(generator) == fingerprint:
         say(f"scale {scale:g}: sources cached in {home}")
     else:
         say(f"scale {scale:g}: generating {volumes.orders:,} orders, {volumes.events:,} events")
         generator.unlink(missing_ok=True)
         result = generate(request)
-        generator.write_text(generator_fingerprint())
+        generator.write_text(fingerprint)  # which datagen wrote the cache
         say(f"scale {scale:g}: generated in {result.seconds:.1f} s")
     oltp = work / "shop.db"
     if home != work:

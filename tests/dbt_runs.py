@@ -7,11 +7,16 @@ engineer's path (plain `dbt` in dbt_project/ with absolute paths) keeps its own 
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from orchestration.dbt_targets import PARTIAL_PARSE, SETUP_PARSE_STATE, dbt_command
+from orchestration.settings import DBT_PROJECT_DIR
+
+PLAIN_DBT = str(Path(sys.executable).parent / "dbt")
 
 # where a data folder keeps what dbt's DuckDB target reads and writes (Settings' defaults)
 LAYOUT = {
@@ -41,3 +46,24 @@ def in_the_data_folder(
         shutil.copyfile(SETUP_PARSE_STATE, target_path / PARTIAL_PARSE)
     command = dbt_command(*args, "--target-path", str(target_path))
     return command, {**env, **LAYOUT, "DBT_TARGET": "duckdb", "DBT_WORKDIR": str(folder)}
+
+
+def dbt_on(
+    target: str,
+    args: list[str],
+    settings: Mapping[str, str],
+    target_path: Path,
+    *,
+    as_a_user: bool = False,
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of `dbt <args> --target <target>`: the test's environment
+    without DBT_* variables, plus `settings`. DuckDB from the data folder
+    (in_the_data_folder), unless `as_a_user`; any other target, or a user, plain `dbt` with
+    the repo's profile."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    env.update(settings)
+    args = [*args, "--target", target]
+    if target == "duckdb" and not as_a_user:
+        return in_the_data_folder(args, env, target_path)
+    folders = ["--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target_path)]
+    return [PLAIN_DBT, *args, *folders], env

@@ -25,7 +25,7 @@ from lake import open_lake, parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
 from orchestration.assets.dbt import PIPELINE_BUILD
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
-from tests.dbt_runs import in_the_data_folder
+from tests.dbt_runs import dbt_on
 from warehouse import postgres_raw, postgres_tables
 from warehouse.postgres_raw import PostgresLoadError, load_bronze_to_postgres
 from warehouse.postgres_tables import dsn_from_env
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 SCALE, SEED = 0.002, 23  # 2,000 orders
 DBT_DIR = DBT_PROJECT_DIR
-DBT = str(Path(sys.executable).parent / "dbt")
 LAYER_SCHEMAS = ("staging", "intermediate", "marts", "snapshots")
 TINY_BUILD = "tiny_build"  # the xdist group of the tests that read tests/tiny_build.py's build
 
@@ -76,15 +75,9 @@ def dbt_build(
     On DuckDB, from the data folder that `env`'s paths name (tests/dbt_runs.py: no full
     parse of the project), unless `as_a_user`: plain `dbt` in dbt_project/ with the
     absolute paths, as an analytics engineer runs it."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     args = ["build"] if unit_tests else list(PIPELINE_BUILD)
-    args += ["--target", target, "--log-path", str(work / f"logs-{target}")]
-    target_path = work / f"target-{target}"
-    if target == "duckdb" and not as_a_user:
-        command, env = in_the_data_folder(args, {**clean, **env}, target_path)
-    else:
-        command = [DBT, *args, "--profiles-dir", str(DBT_DIR), "--target-path", str(target_path)]
-        env = {**clean, **env}
+    args += ["--log-path", str(work / f"logs-{target}")]
+    command, env = dbt_on(target, args, env, work / f"target-{target}", as_a_user=as_a_user)
     return subprocess.run(
         command, cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=600
     )

@@ -6,9 +6,7 @@ alert in the lake, not with numbers written here."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,11 +20,10 @@ from ingestion.sync import sync_connection
 from lake import open_lake
 from lake.alerts import Alert, send_alert
 from orchestration.settings import DBT_PROJECT_DIR
-from tests.dbt_runs import in_the_data_folder
+from tests.dbt_runs import dbt_on
 from warehouse.postgres_raw import load_bronze_to_postgres
 
 pytestmark = pytest.mark.integration
-DBT = str(Path(sys.executable).parent / "dbt")
 OPS_MODELS = ["path:models/staging/ops", "path:models/intermediate/ops", "path:models/marts/ops"]
 SCHEDULE = "*/15 * * * *"
 
@@ -61,20 +58,16 @@ def dbt_build(
 ) -> subprocess.CompletedProcess:
     """The ops models alone (they read only _ops and the DLQ), with their own target path; on
     DuckDB from the data folder, as the pipeline starts dbt (tests/dbt_runs.py)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
-    clean.update(LAKE_ROOT=str(lake_root), DUCKDB_PATH=str(root / "warehouse.duckdb"))
-    clean.update(LAKE_CATALOG=f"sqlite:{lake_root.parent / (lake_root.name + '.sqlite')}")
-    clean.update(env or {})
-    args = ["build", "--select", *OPS_MODELS, "--target", target]
-    args += ["--log-path", str(root / f"logs-{target}")]
-    target_path = root / f"target-{target}"
-    if target == "duckdb":
-        command, clean = in_the_data_folder(args, clean, target_path)
-    else:
-        command = [DBT, *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
-        command += ["--target-path", str(target_path)]
+    settings = {
+        "LAKE_ROOT": str(lake_root),
+        "DUCKDB_PATH": str(root / "warehouse.duckdb"),
+        "LAKE_CATALOG": f"sqlite:{lake_root.parent / (lake_root.name + '.sqlite')}",
+        **(env or {}),
+    }
+    args = ["build", "--select", *OPS_MODELS, "--log-path", str(root / f"logs-{target}")]
+    command, env = dbt_on(target, args, settings, root / f"target-{target}")
     return subprocess.run(
-        command, cwd=DBT_PROJECT_DIR, env=clean, capture_output=True, text=True, timeout=600
+        command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
     )
 
 

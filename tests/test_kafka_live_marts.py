@@ -5,10 +5,8 @@ the totals of the distinct messages that reached bronze, on DuckDB and on Postgr
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,13 +18,12 @@ from lake import open_lake
 from lake.location import parse_lake_url
 from lake.tables.catalog import TableCatalog, connect
 from orchestration.settings import DBT_PROJECT_DIR
-from tests.dbt_runs import in_the_data_folder
+from tests.dbt_runs import dbt_on
 from tests.test_dbt_postgres import pg, pg_env
 from tests.test_kafka_source import connection, new_topic, produce
 from warehouse.postgres_raw import load_bronze_to_postgres
 
 pytestmark = pytest.mark.integration
-DBT = str(Path(sys.executable).parent / "dbt")
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 Key = tuple[datetime, str, int, str]
 
@@ -34,29 +31,8 @@ Key = tuple[datetime, str, int, str]
 def dbt_streaming(work: Path, env: dict[str, str], target: str = "duckdb") -> str:
     """`dbt build --select tag:streaming` (what `make demo-stream` refreshes); its output. On
     DuckDB from the data folder, as the pipeline starts it (tests/dbt_runs.py)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
-    args = [
-        "build",
-        "--select",
-        "tag:streaming",
-        "--target",
-        target,
-        "--log-path",
-        str(work / "logs"),
-    ]
-    target_path = work / f"target-{target}"
-    if target == "duckdb":
-        command, env = in_the_data_folder(args, {**clean, **env}, target_path)
-    else:
-        command = [
-            DBT,
-            *args,
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(target_path),
-        ]
-        env = {**clean, **env}
+    args = ["build", "--select", "tag:streaming", "--log-path", str(work / "logs")]
+    command, env = dbt_on(target, args, env, work / f"target-{target}")
     run = subprocess.run(
         command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
     )

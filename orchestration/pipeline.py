@@ -55,12 +55,15 @@ def run_pipeline(
     stage: StageRunner = _call,
 ) -> PipelineOutcome:
     assets = list(defs.assets or [])
+    # the checks defined apart from their assets (freshness, bronze-staging reconciliation)
+    # run with the assets they check: a selection of assets selects their checks
+    standalone_checks = list(defs.asset_checks or [])
     graph = defs.resolve_asset_graph()
     outcome = PipelineOutcome()
 
     def run(selection: AssetSelection):
         result = materialize(
-            assets,
+            [*assets, *standalone_checks],
             selection=selection,
             resources=defs.resources or {},
             instance=instance,

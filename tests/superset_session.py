@@ -66,6 +66,13 @@ class SupersetServer:
         client.headers["Authorization"] = f"Bearer {token}"
         return client
 
+    def api_that_writes(self) -> httpx.Client:
+        """The API as the admin, with the CSRF token Superset asks for on a PUT or DELETE."""
+        client = self.api()
+        client.headers["X-CSRFToken"] = client.get("/api/v1/security/csrf_token/").json()["result"]
+        client.headers["Referer"] = self.url
+        return client
+
     def gold(self, sql: str, parameters: list | None = None) -> list[tuple]:
         """Query the gold marts through the serving catalog (the snapshot Superset reads,
         schema `analytics`), never gold's files: how gold is stored is the lake's business."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -37,6 +38,7 @@ from lake.alerts import Alert, send_alert
 from orchestration.assets.dbt import DBT_ASSETS
 from orchestration.code_location import build_definitions
 from orchestration.crm_service import crm_api_running
+from orchestration.instance import prepare_dagster_home
 from orchestration.pipeline import run_pipeline
 from orchestration.resources import LakehouseResource
 from orchestration.sensors import (
@@ -46,8 +48,8 @@ from orchestration.sensors import (
 )
 from orchestration.settings import REPO_ROOT, Settings
 from orchestration.volume import MIN_HISTORY, is_anomalous, volume_check
+from tests.shared_lake import SharedDemo
 
-DEMO_SCALE = "0.01"  # what `lakehouse demo` uses
 FAILING_SCALE = "0.002"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -64,44 +66,40 @@ def _generate(settings: Settings) -> None:
     )
 
 
-def _materialize_everything(settings: Settings, instance: DagsterInstance):
-    with crm_api_running(settings.scale, settings.seed):
-        defs = build_definitions(settings)
-        return materialize(
-            [*defs.assets, *defs.asset_checks],
-            resources=defs.resources,
-            instance=instance,
-            raise_on_error=False,
-            run_config=QUIET,
-        )
-
-
-def _materialized(result) -> set[str]:
-    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-
-
-# -- a full materialization at the demo scale ---------------------------------------------
+# -- the whole graph, as the session's first demo materialized it ----------------------------
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("full")
-    settings = _settings(data_dir, DEMO_SCALE)
-    _generate(settings)
-    instance = DagsterInstance.ephemeral()
-    result = _materialize_everything(settings, instance)
-    return settings, instance, result
+def first_demo(shared_demo: SharedDemo, tmp_path_factory) -> Iterator[DagsterInstance]:
+    """The Dagster instance the session's first demo recorded into (tests/shared_lake.py:
+    `run_demo` at the demo's scale, three runs: ingest, transform, publish), copied, so its
+    events are read here without another pipeline run. (One run of every asset and check,
+    as `dagster asset materialize --select '*'` starts it: tests/test_server_mode.py.)"""
+    home = tmp_path_factory.mktemp("first-demo") / "dagster_home"
+    shutil.copytree(shared_demo.after_first / "dagster_home", home)
+    with DagsterInstance.from_config(str(prepare_dagster_home(home))) as instance:
+        yield instance
+
+
+def _events(instance: DagsterInstance, kind: DagsterEventType) -> list:
+    return [
+        record.event_log_entry.dagster_event
+        for run in instance.get_runs()
+        for record in instance.get_records_for_run(run.run_id, of_type=kind).records
+    ]
 
 
 @pytest.mark.integration
-def test_full_materialization_builds_every_asset_and_passes_every_check(full_run):
-    settings, _, result = full_run
-    failures = [e.event_specific_data.error.message[:500] for e in result.get_step_failure_events()]
-    assert result.success, failures
-    defs = build_definitions(settings)
-    graph = defs.resolve_asset_graph()
-    expected = {k.to_user_string() for k in graph.materializable_asset_keys}
-    assert _materialized(result) == expected
+def test_the_demo_materializes_every_asset_and_passes_every_check(shared_demo, first_demo):
+    instance = first_demo
+    runs = instance.get_runs()
+    assert len(runs) == 3 and all(r.is_success for r in runs), [(r.run_id, r.status) for r in runs]
+    settings = Settings.from_env({"DATA_DIR": str(shared_demo.after_first)})
+    graph = build_definitions(settings).resolve_asset_graph()
+    materialized = {e.asset_key for e in _events(instance, DagsterEventType.ASSET_MATERIALIZATION)}
+    assert materialized == set(graph.materializable_asset_keys)
 
-    evaluations = result.get_asset_check_evaluations()
+    evaluations = [
+        e.event_specific_data for e in _events(instance, DagsterEventType.ASSET_CHECK_EVALUATION)
+    ]
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert failed == []
     names = {e.check_name for e in evaluations}
@@ -116,8 +114,8 @@ def test_full_materialization_builds_every_asset_and_passes_every_check(full_run
 
 
 @pytest.mark.integration
-def test_bronze_materializations_carry_sync_metadata(full_run):
-    _, instance, _ = full_run
+def test_bronze_materializations_carry_sync_metadata(first_demo):
+    instance = first_demo
     event = instance.get_latest_materialization_event(AssetKey(["bronze", "shop", "orders"]))
     metadata = event.asset_materialization.metadata
     assert metadata["dagster/row_count"].value == 10_000

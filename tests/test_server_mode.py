@@ -11,6 +11,10 @@
 - every asset materialized by the real `dagster` CLI with the server-mode instance file
   (docker/dagster/dagster.yaml: runs and events in PostgreSQL), first with dbt on DuckDB over
   the bucket, then, after a change set with deletes, with DBT_TARGET=postgres;
+- after the DuckDB run, its lake: silver and gold as DuckLake tables whose catalog is in
+  PostgreSQL (init.sh's lake_catalog database and role) and whose data files are in the
+  bucket, read by DuckDB's httpfs with no fsspec in between; the published snapshot read
+  through a read-only reader while a writer commits; the catalog setting's validation;
 - Superset with its metadata in the `superset` database, reading the serving schema as
   superset_reader, every chart answering.
 
@@ -29,6 +33,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import httpx
 import psycopg
 import pytest
@@ -39,6 +44,8 @@ from datagen.changes import ChangeSet, apply_changes
 from datagen.generate import GenerationRequest, generate
 from lake import Lake
 from lake.location import parse_lake_url
+from lake.tables import publications
+from lake.tables.catalog import CatalogError, TableCatalog, connect, current_snapshot
 from orchestration.bi import (
     SUPERSET_VENV,
     bootstrap,
@@ -51,7 +58,8 @@ from orchestration.crm_service import crm_api_running
 from orchestration.doctor import FAIL, OK, run_checks
 from orchestration.resources import ensure_dbt_manifest
 from orchestration.serving_layers import ServingConfigError, serving_layers
-from orchestration.settings import REPO_ROOT, Settings
+from orchestration.settings import PG_CATALOG_TARGET, REPO_ROOT, Settings, exported
+from serving.duckdb_catalog import ATTACHMENT_TABLE, META_SCHEMA, catalog_path, open_served
 from serving.postgres_schema import reader_uri
 from tests.ports import free_port
 from tests.test_superset import STREAMED_CHARTS  # the live dashboard's charts
@@ -60,6 +68,7 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DAGSTER_INSTANCE = REPO_ROOT / "docker" / "dagster" / "dagster.yaml"
 DAGSTER = str(REPO_ROOT / ".venv" / "bin" / "dagster")
 SCALE, SEED = 0.002, 29  # 2,000 orders
+LAKE_CATALOG_ROLE = "lake_catalog"  # init.sh's role and database of the DuckLake catalog
 BUCKET = "lakehouse-server-mode"
 # what compose points at services this test does not start (lakehouse doctor's HTTP probes)
 NOT_STARTED_HERE = {"DAGSTER_URL", "SUPERSET_URL"}
@@ -315,6 +324,147 @@ def test_dbt_on_duckdb_over_the_bucket_publishes_to_the_postgresql_serving_schem
     dashboard = latest_materialization(mode, ["dashboards", "revenue_dashboard"])
     assert dashboard["serving"].startswith("PostgreSQL postgresql://analytics:***@")
     assert all(rows > 0 for rows in dashboard["rows_per_mart"].values())
+
+
+# -- the lake of the DuckDB run: DuckLake tables, catalog in PostgreSQL, files in the bucket --
+def lake_settings(mode: ServerMode) -> Settings:
+    return Settings.from_env(mode.env)
+
+
+def table_catalog(mode: ServerMode) -> TableCatalog:
+    with exported(mode.env):
+        return lake_settings(mode).table_catalog(mode.lake().uri())
+
+
+def catalog_rows(mode: ServerMode, sql: str) -> list[tuple]:
+    """The catalog database read as its own role, as DuckLake wrote it."""
+    return query(mode.cluster.dsn(LAKE_CATALOG_ROLE, LAKE_CATALOG_ROLE), sql)
+
+
+@pytest.mark.integration
+def test_dbt_builds_gold_as_ducklake_tables_in_the_bucket_with_the_catalog_in_postgresql(
+    server_mode, duckdb_run
+):
+    mode = server_mode
+    assert lake_settings(mode).resolved_dbt_target == PG_CATALOG_TARGET
+    # the catalog is the lake_catalog database, written as its own role
+    (owner,) = catalog_rows(
+        mode, "select tableowner from pg_tables where tablename = 'ducklake_metadata'"
+    )[0]
+    assert owner == LAKE_CATALOG_ROLE
+    # every live data file of a gold table, as the catalog lists it, is an object in the
+    # bucket under gold/<table>/ (the schema's folder + the table's + the file's own path)
+    live = catalog_rows(
+        mode,
+        "select t.table_name, s.path || t.path || f.path from ducklake_data_file f "
+        "join ducklake_table t on t.table_id = f.table_id and t.end_snapshot is null "
+        "join ducklake_schema s on s.schema_id = t.schema_id and s.end_snapshot is null "
+        "where s.schema_name = 'marts' and f.end_snapshot is null",
+    )
+    assert {table for table, _ in live} >= {"fct_orders", "daily_revenue", "dim_customers"}
+    lake = mode.lake()
+    in_bucket = {
+        info.path.removeprefix(lake.path() + "/")
+        for info in lake.list_files(lake.path("gold"), suffix=".parquet")
+    }
+    for table, key in live:
+        assert key.startswith(f"gold/{table}/") and key in in_bucket, (table, key)
+    # read through the catalog, gold has every order of the OLTP (no change set yet)
+    with connect(table_catalog(mode), read_only=True) as reader:
+        gold = reader.execute(
+            "select count(*), sum(order_total_cents) from lake.marts.fct_orders"
+        ).fetchone()
+    assert gold == oltp_orders(mode)
+
+
+@pytest.mark.integration
+def test_a_read_only_reader_sees_the_published_snapshot_while_a_writer_commits(
+    server_mode, duckdb_run
+):
+    mode = server_mode
+    tables, lake = table_catalog(mode), mode.lake()
+    (published,) = [p for p in publications.history(lake) if p.action == publications.PUBLISH]
+    served_catalog = catalog_path(lake_settings(mode).serving_dir)
+    delete = "delete from lake.marts.fct_orders where order_id % 4 = 0"
+
+    with open_served(served_catalog, tables) as reader:
+        (statement,) = reader.execute(
+            f"select statement from {META_SCHEMA}.{ATTACHMENT_TABLE}"
+        ).fetchone()
+        # what the serving catalog stores names the catalog, never its password
+        password = mode.cluster.password(LAKE_CATALOG_ROLE)
+        assert password not in statement and "META_SECRET" in statement
+        before = reader.execute("select count(*) from analytics.fct_orders").fetchone()[0]
+        assert before == published.models["fct_orders"] == oltp_orders(mode)[0]
+
+        with connect(tables) as writer:  # a build committing after the publish
+            writer.execute(delete)
+            latest = current_snapshot(writer)
+        assert latest > published.lake_snapshot_id
+        # the reader still sees the published snapshot; the latest is there for anyone else
+        assert reader.execute("select count(*) from analytics.fct_orders").fetchone() == (before,)
+    with connect(tables, read_only=True) as newest:
+        (after,) = newest.execute("select count(*) from lake.marts.fct_orders").fetchone()
+        assert 0 < after < before
+        with pytest.raises(duckdb.Error, match=r"read-only|read only"):
+            newest.execute("delete from lake.marts.fct_orders")
+    with connect(tables, read_only=True, snapshot=published.lake_snapshot_id) as pinned:
+        assert pinned.execute("select count(*) from lake.marts.fct_orders").fetchone() == (before,)
+
+    # the lake as the run left it, for the tests after this one: the rows back from the
+    # published snapshot (time travel)
+    with connect(tables) as writer:
+        writer.execute(
+            "insert into lake.marts.fct_orders select * from lake.marts.fct_orders "
+            f"at (version => {published.lake_snapshot_id}) where order_id % 4 = 0"
+        )
+        assert writer.execute("select count(*) from lake.marts.fct_orders").fetchone() == (before,)
+
+
+@pytest.mark.integration
+def test_a_wrong_password_fails_naming_the_catalog_without_any_password(server_mode, duckdb_run):
+    mode = server_mode
+    tables = table_catalog(mode)
+    wrong = TableCatalog.of(
+        tables.catalog, tables.data_path, {**mode.env, "LAKE_CATALOG_PASSWORD": "nope-x1"}
+    )
+    with pytest.raises(CatalogError) as failure:
+        connect(wrong, read_only=True)
+    message = str(failure.value)
+    assert message.startswith(f"cannot attach the lake's catalog PostgreSQL {wrong.catalog[9:]}")
+    assert "password authentication failed" in message and "LAKE_CATALOG_PASSWORD" in message
+    assert "nope-x1" not in message
+    assert mode.cluster.password(LAKE_CATALOG_ROLE) not in message
+
+
+def test_the_postgresql_catalog_setting_is_validated_and_holds_no_password():
+    normal = "postgres:host=db port=5432 dbname=lake_catalog user=lake_catalog"
+    for value in (normal, "postgresql://lake_catalog@db:5432/lake_catalog"):
+        settings = Settings.from_env({"DATA_DIR": "/tmp/x", "LAKE_CATALOG": value})
+        assert settings.lake_catalog == normal
+        assert settings.resolved_dbt_target == PG_CATALOG_TARGET
+    env = {"LAKE_CATALOG_PASSWORD": "s3cr3t-pw", "LAKE_S3_SECRET_ACCESS_KEY": "s3-key-x"}
+    tables = TableCatalog.of(normal, "s3://bucket/lake", env)
+    assert tables.password == "s3cr3t-pw" and "s3cr3t-pw" not in repr(tables)
+    assert "s3cr3t-pw" not in tables.attach_sql() and "s3-key-x" not in tables.attach_sql()
+    assert "s3cr3t-pw" not in str(Settings.from_env({"LAKE_CATALOG": normal, **env}).dbt_env("x"))
+
+    refused = {
+        "postgresql://lake_catalog:s3cr3t-pw@db/lake_catalog": "holds a password; give it in "
+        "LAKE_CATALOG_PASSWORD",
+        "postgres:host=db dbname=lake_catalog user=u password=s3cr3t-pw": "holds a password",
+        "postgres:host=db dbname=lake_catalog user=u options=-csearch_path=x": "unexpected "
+        "parameter 'options'",
+        "postgresql://db:5432/lake_catalog": "no user",
+        "postgres:host=db user=u": "no dbname",
+        "postgres:not a conninfo": "not a PostgreSQL connection string",
+        "mysql://u@db/lake": "expected sqlite:",
+    }
+    for value, expected in refused.items():
+        with pytest.raises(CatalogError, match=expected) as failure:
+            TableCatalog.of(value, "s3://bucket/lake", {})
+        assert "s3cr3t-pw" not in str(failure.value)
+        assert str(failure.value).startswith("LAKE_CATALOG=")
 
 
 @pytest.mark.integration

@@ -30,10 +30,7 @@ from orchestration.bi import (
     SUPERSET_DIR,
     SUPERSET_VENV,
     bootstrap,
-    start_superset,
-    stop_superset,
     superset_env,
-    wait_until_healthy,
 )
 from orchestration.settings import REPO_ROOT
 from serving.duckdb_catalog import current_snapshot, publish_gold
@@ -44,7 +41,6 @@ from tests.browser import (
     screenshot_dashboard,
     wait_until_drawn,
 )
-from tests.ports import free_port
 from tests.superset_session import SUPERSET_SESSION, SupersetServer, session_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
@@ -544,47 +540,64 @@ def postgres_server(private_postgres_server):
 
 
 def test_every_chart_answers_from_the_postgresql_serving_schema(superset, postgres_database):
-    """Gold published to PostgreSQL (`analytics`, read through the login role), a second
-    Superset bootstrapped with SERVING_DATABASE_URI pointing there: every chart of the bundle
-    answers, and the Revenue and Payments charts show the same numbers as over DuckDB."""
+    """Gold published to PostgreSQL (`analytics`, read through the login role), and the
+    session's Superset's serving database pointed there (the URI and engine settings a
+    bootstrap with SERVING_DATABASE_URI gives it; that bootstrap itself runs in
+    tests/test_server_mode.py): every chart of the bundle answers, and the Revenue and
+    Payments charts show the same numbers as over DuckDB. Pointed back at DuckDB after."""
     settings = superset.settings
     publish_gold_to_postgres(postgres_database, lake=open_lake(settings.lake_url, create=False))
     password = "pg-reader-" + os.urandom(9).hex()
     grant_login(postgres_database, "superset_reader", password)
-    home = settings.data_dir / "superset-pg"
-    home.mkdir(exist_ok=True)
-    # read by superset_env() for the bootstrap and the webserver of this second instance
-    os.environ["SERVING_DATABASE_URI"] = reader_uri(postgres_database, "superset_reader", password)
-    os.environ["SUPERSET_METADATA_DB_URI"] = f"sqlite:///{home / 'superset.db'}"
-    os.environ["SUPERSET_WORKERS"] = "1"  # one client, one query at a time
-    bootstrap(settings, superset_env(settings), force=True)
-    port = free_port()
-    process = start_superset(settings, port, run_bootstrap=False)
-    url = f"http://127.0.0.1:{port}"
+    client = superset.api_that_writes()
+    charts = _charts_by_name(client)
+    assert len(charts) == sum(len(d.charts) for d in DASHBOARDS)
+    compared = {
+        c.name for d in DASHBOARDS if d.slug in ("revenue", "payments-risk") for c in d.charts
+    }
+    on_duckdb = {name: _chart_rows(client, charts[name]["id"]) for name in compared}
+
+    (database,) = client.get("/api/v1/database/").json()["result"]
+    assert database["backend"] == "duckdb"
+    saved = client.get(f"/api/v1/database/{database['id']}/connection").json()["result"]
+    on_postgres = reader_uri(postgres_database, "superset_reader", password)
+    _point_database(client, database["id"], on_postgres, extra=_without_engine_params(saved))
     try:
-        wait_until_healthy(url, process)
-        on_postgres = SupersetServer(url, settings, superset.username, superset.password, 0.0).api()
-        database = on_postgres.get("/api/v1/database/").json()["result"]
-        assert [d["backend"] for d in database] == ["postgresql"]
-        on_duckdb = superset.api()
-        charts = _charts_by_name(on_postgres)
-        assert len(charts) == sum(len(d.charts) for d in DASHBOARDS)
-        compared = {
-            c.name for d in DASHBOARDS if d.slug in ("revenue", "payments-risk") for c in d.charts
-        }
+        (pointed,) = client.get("/api/v1/database/").json()["result"]
+        assert pointed["backend"] == "postgresql"
         for name, chart in charts.items():
-            response = on_postgres.get(f"/api/v1/chart/{chart['id']}/data/?force=true")
-            assert response.status_code == 200, (name, response.text[:300])
-            result = response.json()["result"][0]
-            assert result["rowcount"] > 0 or name in STREAMED_CHARTS, name
+            rows = _chart_rows(client, chart["id"])
+            assert rows or name in STREAMED_CHARTS, name
             if name in compared:
-                duck = _charts_by_name(on_duckdb)[name]
-                expected = on_duckdb.get(f"/api/v1/chart/{duck['id']}/data/?force=true").json()
-                assert _normalized(result["data"]) == _normalized(expected["result"][0]["data"]), (
-                    name
-                )
+                assert _normalized(rows) == _normalized(on_duckdb[name]), name
     finally:
-        stop_superset(process)
+        _point_database(client, database["id"], saved["sqlalchemy_uri"], extra=saved["extra"])
+    (restored,) = client.get("/api/v1/database/").json()["result"]
+    assert restored["backend"] == "duckdb"
+    name = sorted(compared)[0]
+    assert _chart_rows(client, charts[name]["id"]) == on_duckdb[name]
+
+
+def _chart_rows(client: httpx.Client, chart_id: int) -> list[dict]:
+    """A chart's data from its saved query, bypassing Superset's data cache."""
+    response = client.get(f"/api/v1/chart/{chart_id}/data/?force=true")
+    assert response.status_code == 200, (chart_id, response.text[:300])
+    return response.json()["result"][0]["data"]
+
+
+def _without_engine_params(database: dict) -> str:
+    """The database's `extra` without DuckDB's read_only connect argument (bootstrap.py sets
+    it for a DuckDB URI only; psycopg2 refuses it)."""
+    extra = json.loads(database["extra"] or "{}")
+    extra.pop("engine_params", None)
+    return json.dumps(extra)
+
+
+def _point_database(client: httpx.Client, database_id: int, uri: str, extra: str) -> None:
+    response = client.put(
+        f"/api/v1/database/{database_id}", json={"sqlalchemy_uri": uri, "extra": extra}
+    )
+    assert response.status_code == 200, response.text[:500]
 
 
 def _normalized(rows: list[dict]) -> list[tuple]:

@@ -74,13 +74,6 @@ def _charts(client: httpx.Client) -> list[dict]:
     return client.get("/api/v1/chart/", params={"q": "(page_size:100)"}).json()["result"]
 
 
-def _admin(server: SupersetServer) -> httpx.Client:
-    client = server.api()
-    client.headers["X-CSRFToken"] = client.get("/api/v1/security/csrf_token/").json()["result"]
-    client.headers["Referer"] = server.url
-    return client
-
-
 def test_the_viewer_opens_every_dashboard_and_reads_every_chart(viewer, web):
     api = viewer.api()  # the REST API's own login, as the viewer
     listed = api.get("/api/v1/dashboard/", params={"q": "(page_size:100)"})
@@ -136,7 +129,7 @@ def test_the_viewer_cannot_edit_charts_dashboards_or_datasets(superset, viewer, 
     for what, response in attempts.items():
         assert response.status_code == 403, (what, response.status_code, response.text[:200])
     # and nothing changed
-    admin = _admin(superset)
+    admin = superset.api_that_writes()
     assert (
         admin.get(f"/api/v1/chart/{chart['id']}").json()["result"]["slice_name"]
         == (chart["slice_name"])
@@ -155,7 +148,7 @@ def test_the_viewer_reaches_no_database_but_the_serving_one(superset, viewer, we
 
     # an admin adds another database with a dataset and a chart the admin can read...
     # (removed afterwards: the session's Superset serves tests/test_superset.py too)
-    admin = _admin(superset)
+    admin = superset.api_that_writes()
     created_objects: list[str] = []
     try:
         _a_database_the_viewer_cannot_reach(admin, web, created_objects)

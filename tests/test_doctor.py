@@ -4,7 +4,7 @@ and services that are down (closed ports).
 
 The Dagster webserver and Superset probes are plain HTTP GETs (`/server_info`, `/health`);
 here they hit a small local HTTP server that answers those two paths, not a real Dagster or
-Superset (tests/test_dagster_ui.py and tests/test_superset.py start the real ones).
+Superset (tests/test_make_ui.py and tests/test_superset.py start the real ones).
 """
 
 from __future__ import annotations

@@ -4,17 +4,21 @@ Dagster instance, and `python -m orchestration.ui` (Dagster and Superset) shows 
 One data folder for the module: a copy of the session's demo folder (tests/shared_lake.py:
 the two demo runs recorded there), then the UI started twice (the
 second start must not prepare Superset's metadata again), the second left running for the
-browser (the system Chromium through Playwright). Screenshots go to test-artifacts/make-ui/.
+browser (the system Chromium through Playwright): the demo's runs and metadata, the lineage
+from a bronze stream to a dashboard, and a materialization launched from the UI (last: it
+adds a run). Screenshots go to test-artifacts/make-ui/.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,3 +253,67 @@ def test_a_second_start_does_not_prepare_supersets_metadata_again(session):
     assert MIGRATED not in second_log
     assert "bootstrap skipped" in second_log
     assert httpx.get(f"{session.second.superset_url}/health", timeout=10).status_code == 200
+
+
+# -- the Dagster UI: the lineage, and a run launched from it ---------------------------------
+LINEAGE = 'key:"bronze/shop/orders"+10 and 10+key:"dashboards/revenue_dashboard"'
+# labels drawn in full on the nodes (long names are shortened, e.g. int_orde…_enriched)
+LINEAGE_NODES = (
+    "orders",
+    "stg_shop__orders",
+    "fct_orders",
+    "daily_revenue",
+    "gold_catalog",
+    "revenue_dashboard",
+)
+RUNS_WITH_ASSETS = """
+{ runsOrError { __typename ... on Runs { results { runId status assetSelection { path } } } } }
+"""
+RUN_TIMEOUT_S = 480  # the run syncs fx and runs dbt's tests of its source
+
+
+def _graphql(url: str, query: str) -> dict:
+    response = httpx.post(f"{url}/graphql", json={"query": query}, timeout=30)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def test_the_lineage_runs_from_a_bronze_stream_to_a_dashboard(session, page):
+    path = "/asset-groups~" + urllib.parse.quote(LINEAGE, safe="") + "/"
+    page.goto(session.second.dagster_url + path, wait_until="networkidle")
+    dismiss_dagster_newsletter(page)
+    page.get_by_text("Global asset lineage").first.wait_for()
+    # the graph opens with its groups collapsed: bronze -> staging -> ... -> dashboards
+    for group in ("bronze", "staging", "intermediate", "marts", "serving", "dashboards"):
+        page.get_by_text(group, exact=True).first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "lineage-groups.png"))
+    page.keyboard.press("Alt+e")  # the graph's "Expand all groups" (its menu shortcut)
+    for node in LINEAGE_NODES:
+        page.get_by_text(node, exact=True).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "lineage.png"))
+
+
+def test_a_materialization_launched_from_the_ui_succeeds(session, page):
+    page.goto(session.second.dagster_url + "/assets/bronze/fx/rates", wait_until="networkidle")
+    dismiss_dagster_newsletter(page)
+    page.get_by_text("rates", exact=True).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "asset-before-materialize.png"))
+    # the button's accessible name carries its icon's name ("... Materialize")
+    page.get_by_role("button", name=re.compile(r"Materialize$")).first.click()
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    run = None
+    while time.monotonic() < deadline:
+        runs = _graphql(session.second.dagster_url, RUNS_WITH_ASSETS)["runsOrError"]["results"]
+        ours = [r for r in runs if {"path": ["bronze", "fx", "rates"]} in r["assetSelection"]]
+        run = ours[0] if ours else None
+        if run and run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(2)
+    assert run is not None, "no run was launched"
+    page.goto(f"{session.second.dagster_url}/runs/{run['runId']}", wait_until="networkidle")
+    dismiss_dagster_newsletter(page)
+    page.get_by_text("Success", exact=False).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "materialization-run.png"))
+    assert run["status"] == "SUCCESS", (
+        session.settings.data_dir / "logs" / "dagster.log"
+    ).read_text()[-3000:]

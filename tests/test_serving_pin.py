@@ -1,16 +1,22 @@
-"""Serving pinned to the published DuckLake snapshot, with real runs: dbt killed mid-build
-leaves the published snapshot readable and the next build correct, and `lakehouse serving
-rollback` returns to the first build's numbers. On a copy of the session's demo folder after
-its two runs (two publishes). Readers in a loop during a sync and a dbt build: the session's
-Superset test runs them (tests/test_superset.py, tests/serving_readers.py).
+"""Serving pinned to the published DuckLake snapshot, with real runs: dashboards query in a loop
+while a second demo run syncs and rebuilds gold (every answer is one of the published builds'),
+dbt killed mid-build, and `lakehouse serving rollback` back to the first build's numbers.
+
+Readers query the serving catalog the way Superset does: with Superset's own virtualenv
+(SQLAlchemy, duckdb-engine and the connect hook of superset/superset_config.py) when it
+exists (`make superset-setup`), and with the project's `open_served` in any case.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
+import sys
+import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,17 +26,95 @@ from lake import open_lake
 from lake.tables.catalog import current_snapshot as lake_snapshot_of
 from lake.tables.publications import history, published_snapshots
 from orchestration.assets.dbt import PIPELINE_BUILD  # the builds a pipeline runs
+from orchestration.demo import run_demo
 from orchestration.settings import Settings
 from serving.duckdb_catalog import catalog_path, open_served
 from tests.dbt_runs import in_the_data_folder
-from tests.serving_readers import QUERY, SUPERSET_PYTHON, served_answer
 from tests.shared_lake import SharedDemo, serve_the_copy
-from tests.test_pipeline import dbt_env
+from tests.test_pipeline import (
+    assert_dbt_reused_the_parse_state,
+    dbt_env,
+    newest_pipeline_build_log,
+)
 
-# the session's shared demo folder to wait for: minutes on a quiet machine, over the default
-# 900 s per test on a shared one (load average 20+)
+# a demo run in the fixture, and the session's shared demo folder to wait for: minutes on a
+# quiet machine, over the default 900 s per test on a shared one (load average 20+)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
+SUPERSET_PYTHON = ROOT / ".superset-venv" / "bin" / "python"
+
+# what a dashboard shows: orders, and revenue summed over the days (two marts, one connection)
+QUERY = (
+    "select (select count(*) from analytics.fct_orders), "
+    "(select cast(sum(gross_revenue_reporting) as varchar) from analytics.daily_revenue)"
+)
+
+READER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    catalog, stop, flavour, query = sys.argv[1:5]
+    if flavour == "superset":
+        # Superset's path: a new engine and connection per query (NullPool), the connect
+        # hook that superset_config.py installs
+        sys.path.insert(0, os.path.join(os.getcwd(), "superset"))
+        from served_lake import install
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+        install()
+
+        def ask():
+            engine = create_engine(
+                f"duckdb:///{catalog}", connect_args={"read_only": True}, poolclass=NullPool
+            )
+            with engine.connect() as con:
+                return list(con.execute(text(query)).fetchone())
+    else:
+        from serving.duckdb_catalog import open_served
+        kept = {}
+
+        def ask():
+            target = os.path.realpath(catalog)
+            if target not in kept:  # one kept open per catalog file, as the hook does
+                kept[target] = open_served(target)
+            with open_served(catalog) as con:
+                return list(con.execute(query).fetchone())
+
+    answers, errors, reads = {}, [], 0
+    while not os.path.exists(stop):
+        try:
+            answer = json.dumps(ask())
+            answers.setdefault(answer, time.time())
+            reads += 1
+            if reads == 1:
+                open(f"{stop}.ready-{flavour}", "w").close()
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        time.sleep(0.05)
+    print(json.dumps({"reads": reads, "errors": errors[:5], "error_count": len(errors),
+                      "answers": answers}))
+    """
+)
+
+
+def served_answer(settings: Settings) -> list:
+    with open_served(catalog_path(settings.serving_dir)) as con:
+        return list(con.execute(QUERY).fetchone())
+
+
+def start_reader(script: Path, settings: Settings, stop: Path, flavour: str) -> subprocess.Popen:
+    python = str(SUPERSET_PYTHON) if flavour == "superset" else sys.executable
+    return subprocess.Popen(
+        [python, str(script), str(catalog_path(settings.serving_dir)), str(stop), flavour, QUERY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def reader_flavours() -> list[str]:
+    return ["superset", "python"] if SUPERSET_PYTHON.exists() else ["python"]
 
 
 def assert_published(report) -> None:
@@ -47,25 +131,76 @@ class TwoBuilds:
     settings: Settings
     first: list  # what the dashboards showed after the first build
     second: list  # after the second
+    readers: dict[str, dict]  # flavour -> outcome of its loop during the second run
+    second_run_stages: list[str]
+    second_run: tuple[float, float]  # when it started and ended
+    second_run_dbt_log: str  # its pipeline build's dbt.log
 
 
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory, shared_demo: SharedDemo) -> TwoBuilds:
-    """A copy of the session's demo folder after its two runs (tests/shared_lake.py), each
-    published, the copy serving its own lake."""
-    assert_published(shared_demo.first)
-    assert_published(shared_demo.second)
     root = tmp_path_factory.mktemp("serving-pin")
-    settings = shared_demo.copy(shared_demo.after_second, root / "data")
+    # the session's first demo run (tests/shared_lake.py), published, on a copy of its folder
+    assert_published(shared_demo.first)
+    settings = shared_demo.copy(shared_demo.after_first, root / "data")
     serve_the_copy(settings)
     with open_served(catalog_path(settings.serving_dir)) as con:
         (attach,) = con.execute("select statement from _serving.lake_attachment").fetchone()
     assert str(root / "data" / "lake.sqlite") in attach  # the copy's lake, not the original's
-    # the first build as it was served (the folder the first run left, read as it is)
-    first = served_answer(Settings.from_env({"DATA_DIR": str(shared_demo.after_first)}))
-    second = served_answer(settings)
-    assert first != second  # the change set changed gold
-    return TwoBuilds(settings, first, second)
+    first = served_answer(settings)
+
+    script, stop = root / "reader.py", root / "stop-readers"
+    script.write_text(READER)
+    readers = {f: start_reader(script, settings, stop, f) for f in reader_flavours()}
+    # the readers are reading before the run starts
+    ready = [Path(f"{stop}.ready-{flavour}") for flavour in readers]
+    deadline = time.monotonic() + 180
+    while not all(path.exists() for path in ready) and time.monotonic() < deadline:
+        assert all(r.poll() is None for r in readers.values()), "a reader ended early"
+        time.sleep(0.2)
+    assert all(path.exists() for path in ready), "the readers did not answer within 180 s"
+    started = time.time()
+    second_run = run_demo(settings, quiet=True)  # a change set, syncs, dbt build, publish
+    ended = time.time()
+    dbt_log = newest_pipeline_build_log(settings.data_dir)
+    time.sleep(3)  # and read the new publish for a while
+    stop.touch()
+    outcomes = {}
+    for flavour, reader in readers.items():
+        out, err = reader.communicate(timeout=120)
+        assert reader.returncode == 0, err[-3000:]
+        outcomes[flavour] = json.loads(out)
+    assert_published(second_run)
+    return TwoBuilds(
+        settings,
+        first,
+        served_answer(settings),
+        outcomes,
+        [name for name, *_ in second_run.stages],
+        (started, ended),
+        dbt_log,
+    )
+
+
+def test_dashboards_read_only_published_snapshots_during_a_sync_and_a_dbt_build(two_builds):
+    assert two_builds.first != two_builds.second  # the change set changed gold
+    stages = " | ".join(two_builds.second_run_stages)
+    assert "ingest to bronze" in stages and "dbt build" in stages, stages
+    published = {json.dumps(two_builds.first), json.dumps(two_builds.second)}
+    started = two_builds.second_run[0]
+    for flavour, outcome in two_builds.readers.items():
+        print(flavour, outcome["reads"], "reads,", outcome["error_count"], "errors")
+        assert outcome["error_count"] == 0, (flavour, outcome["errors"])
+        # every answer is one of the published builds', never a half-built run
+        assert set(outcome["answers"]) <= published, (flavour, outcome["answers"], published)
+        # the first build's answers were served during the run, the second's after its publish
+        assert outcome["answers"][json.dumps(two_builds.first)] < started, flavour
+        assert started < outcome["answers"][json.dumps(two_builds.second)], flavour
+        assert outcome["reads"] >= 20, (flavour, outcome)
+
+
+def test_a_run_in_a_copied_data_folder_starts_from_the_parse_state_of_the_copy(two_builds):
+    assert_dbt_reused_the_parse_state(two_builds.second_run_dbt_log)
 
 
 def lake_snapshot(settings: Settings) -> int:

@@ -41,9 +41,7 @@ from tests.browser import (
     screenshot_dashboard,
     wait_until_drawn,
 )
-from tests.serving_readers import assert_only_published_answers, readers_meanwhile, served_answer
 from tests.superset_session import SUPERSET_SESSION, SupersetServer, session_env
-from tests.test_pipeline import assert_dbt_reused_the_parse_state, newest_pipeline_build_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(SUPERSET_SESSION)]
 
@@ -392,25 +390,28 @@ def test_a_publish_shows_at_once_the_cached_answers_serve_until_then(superset):
     assert ask() == ({published.snapshot_id}, True)
 
 
-def test_dashboards_keep_answering_while_the_pipeline_runs(superset, tmp_path):
-    """A third demo run (a change set, syncs, dbt rebuilding gold, a publish) in a copied
-    data folder while users query every chart: not one error, and the new publish is what the
-    charts show after. Meanwhile readers of the serving catalog in a loop, through Superset's
-    own connection path and the project's (tests/serving_readers.py), see only the publish
-    before the run and then the run's own, never a half-built gold; and the run's dbt starts
-    from the copied folder's parse state."""
+def test_dashboards_keep_answering_while_the_pipeline_runs(superset):
+    """A second demo run (a change set, syncs, dbt rebuilding gold, a publish) while users
+    query every chart; not one error, and the new publish is what the charts show after."""
     client = superset.api()
     charts = _charts_by_name(client)
     contexts = {name: _saved_query_context(client, c["id"]) for name, c in charts.items()}
     settings = superset.settings
     served_before = current_snapshot(settings.serving_dir)
-    answer_before = served_answer(settings)
     env = {
         **os.environ,
         "DATA_DIR": str(settings.data_dir),
         "DATAGEN_SCALE": str(settings.scale),
         "DATAGEN_SEED": str(settings.seed),
     }
+    pipeline = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "demo"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     errors: list[str] = []
     answered = 0
     lock = threading.Lock()
@@ -437,22 +438,12 @@ def test_dashboards_keep_answering_while_the_pipeline_runs(superset, tmp_path):
         finally:
             own.close()
 
-    with readers_meanwhile(settings, tmp_path) as outcomes:
-        started = time.time()
-        pipeline = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "demo"],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        users = [threading.Thread(target=user) for _ in range(3)]
-        for thread in users:
-            thread.start()
-        _, stderr = pipeline.communicate(timeout=900)
-        for thread in users:
-            thread.join()
+    users = [threading.Thread(target=user) for _ in range(3)]
+    for thread in users:
+        thread.start()
+    _, stderr = pipeline.communicate(timeout=900)
+    for thread in users:
+        thread.join()
     # users' errors first: they are what this test is about
     assert errors == [], errors[:5]
     assert pipeline.returncode == 0, stderr[-4000:]
@@ -460,8 +451,6 @@ def test_dashboards_keep_answering_while_the_pipeline_runs(superset, tmp_path):
     print(f"{answered} chart queries answered during the pipeline run, 0 errors")
     # the run rebuilt gold and published it while the users were querying
     assert current_snapshot(settings.serving_dir) != served_before
-    assert_only_published_answers(outcomes, answer_before, served_answer(settings), started)
-    assert_dbt_reused_the_parse_state(newest_pipeline_build_log(settings.data_dir))
 
     # the charts now answer from the new snapshot
     context = json.loads(json.dumps(contexts["Rows per gold mart (last publish)"]))

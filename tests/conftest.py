@@ -20,6 +20,7 @@ import pytest
 from tests.demo_runs import demo_after_change_set  # noqa: F401  (one audited lake per session)
 from tests.kafka_broker import kafka_broker  # noqa: F401  (a fixture for the Kafka tests)
 from tests.ports import free_port
+from tests.shared_lake import FIXTURE as SHARED_DEMO
 from tests.shared_lake import shared_demo, start_if_needed, stop_builder  # noqa: F401
 from tests.superset_session import (  # noqa: F401  (one demo lake and Superset per session)
     browser,
@@ -63,9 +64,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(Path(module).stem))
     if hasattr(config, "workerinput"):
         # xdist hands out work in collection order (--no-loadscope-reorder): integration tests
-        # first, so that a long one does not start last while the other worker idles. Only on
-        # workers: a serial run keeps each module's tests together (module fixtures built once).
-        items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+        # first, so that a long one does not start last while the other worker idles; among
+        # them those that need the shared demo folder last, so that the workers do other work
+        # while it is built (a minute or more) instead of waiting for it. Only on workers: a
+        # serial run keeps each module's tests together (module fixtures built once).
+        groups: dict[str, list[pytest.Item]] = {}
+        for item in items:
+            groups.setdefault(_xdist_scope(item), []).append(item)
+        order = {}
+        for scope, members in groups.items():
+            needs_demo = any(SHARED_DEMO in getattr(item, "fixturenames", ()) for item in members)
+            order[scope] = (
+                not any(item.get_closest_marker("integration") for item in members),
+                needs_demo,
+                # of those, the largest group first (the Superset session's): not the last
+                -len(members) if needs_demo else 0,
+            )
+        items.sort(key=lambda item: order[_xdist_scope(item)])
+
+
+def _xdist_scope(item: pytest.Item) -> str:
+    """The unit xdist's loadgroup hands to one worker: the test's groups (named as xdist names
+    them, every xdist_group mark joined), or the test."""
+    names = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    return "_".join(sorted(names)) if names else item.nodeid
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -202,30 +202,6 @@ def test_an_asset_page_shows_its_last_materialization_with_rows_and_its_check(se
     page.screenshot(path=str(ARTIFACTS / "asset-orders-checks.png"), full_page=True)
 
 
-def test_lakehouse_sync_records_into_the_same_instance(session):
-    env = {**os.environ, "DATA_DIR": str(session.settings.data_dir)}
-    env.pop("DATAGEN_SCALE", None)
-    env.pop("DAGSTER_HOME", None)
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "lakehouse"), "sync", "fx"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    with DagsterInstance.from_config(str(session.settings.data_dir / "dagster_home")) as instance:
-        event = instance.get_latest_materialization_event(AssetKey(["bronze", "fx", "rates"]))
-        check = instance.get_latest_asset_check_evaluation_record(
-            AssetCheckKey(AssetKey(["bronze", "fx", "rates"]), "sync_reconciled")
-        )
-    assert event is not None and event.run_id == ""  # recorded outside any run
-    assert "lakehouse sync fx" in event.asset_materialization.description
-    assert "dagster/row_count" in event.asset_materialization.metadata
-    assert check is not None and check.run_id == "" and check.evaluation.passed
-
-
 # -- Superset beside it: credentials and the prepared metadata ------------------------------
 def test_the_password_is_kept_0600_and_never_printed(session):
     path = credentials_file(session.settings)
@@ -317,3 +293,29 @@ def test_a_materialization_launched_from_the_ui_succeeds(session, page):
     assert run["status"] == "SUCCESS", (
         session.settings.data_dir / "logs" / "dagster.log"
     ).read_text()[-3000:]
+
+
+# -- last: a sync's record starts the eager automation of the assets downstream of it (dbt),
+# which would hold the warehouse's pool while a test above waits for its own run
+def test_lakehouse_sync_records_into_the_same_instance(session):
+    env = {**os.environ, "DATA_DIR": str(session.settings.data_dir)}
+    env.pop("DATAGEN_SCALE", None)
+    env.pop("DAGSTER_HOME", None)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), "sync", "fx"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    with DagsterInstance.from_config(str(session.settings.data_dir / "dagster_home")) as instance:
+        event = instance.get_latest_materialization_event(AssetKey(["bronze", "fx", "rates"]))
+        check = instance.get_latest_asset_check_evaluation_record(
+            AssetCheckKey(AssetKey(["bronze", "fx", "rates"]), "sync_reconciled")
+        )
+    assert event is not None and event.run_id == ""  # recorded outside any run
+    assert "lakehouse sync fx" in event.asset_materialization.description
+    assert "dagster/row_count" in event.asset_materialization.metadata
+    assert check is not None and check.run_id == "" and check.evaluation.passed

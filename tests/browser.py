@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,10 +66,18 @@ def desktop_page(browser: Any, artifacts: Path) -> Iterator[Any]:
 
 
 def dismiss_dagster_newsletter(page: Any) -> None:
-    """Dagster's UI asks for an e-mail address on a first visit."""
+    """Dagster's UI asks for an e-mail address on a first visit, sometimes seconds after the
+    page loaded: skipped now if it is there, and whenever it covers what an action targets
+    later (Playwright's locator handler, registered once per page)."""
     skip = page.get_by_role("button", name="Skip")
     if skip.count():
         skip.click()
+    if page not in _NEWSLETTER_HANDLED:
+        page.add_locator_handler(skip, lambda button: button.click())
+        _NEWSLETTER_HANDLED.add(page)
+
+
+_NEWSLETTER_HANDLED: weakref.WeakSet = weakref.WeakSet()
 
 
 # -- Superset dashboards -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from lake import Lake, open_lake
 from lake.tables.maintenance import MaintenanceReport, Retention, maintain
 from lake.tables.publications import published_snapshots
 from orchestration.settings import Settings
+from serving.duckdb_catalog import oldest_frozen_copy
 
 KEEP_PUBLISHES_ENV = "LAKE_KEEP_PUBLISHES"
 DEFAULT_KEEP_PUBLISHES = 5  # how far back `lakehouse serving rollback` can go
@@ -39,7 +40,10 @@ def maintain_lake(
     lake = open_lake(settings.lake_url, create=False)
     retention = Retention.from_env(os.environ, days=retention_days)
     keep = kept_for_serving(lake, os.environ)
-    return maintain(lake, settings.table_catalog(lake.uri()), retention, keep, dry_run)
+    # the frozen catalogs that serving reads name files the live catalog may have dropped
+    copies_since = oldest_frozen_copy(settings.serving_dir)
+    tables = settings.table_catalog(lake.uri())
+    return maintain(lake, tables, retention, keep, dry_run, copies_since=copies_since)
 
 
 def lake_maintain(settings: Settings, retention_days: float | None, dry_run: bool) -> int:

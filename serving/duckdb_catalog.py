@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -53,6 +53,8 @@ from lake.tables.catalog import (
     tables_in,
 )
 from lake.tables.catalog import current_snapshot as lake_snapshot_of
+from lake.tables.frozen import SUFFIX as COPY_SUFFIX
+from lake.tables.frozen import freeze, moved
 from lake.tables.publications import Publication
 
 log = logging.getLogger(__name__)
@@ -96,16 +98,25 @@ def publish_gold(
     by `built_at`, the end of the build being published) and record the publication."""
     tables = tables or TableCatalog.beside(lake.location)
     started = time.perf_counter()
-    with _reader(lake, tables) as con:
-        latest = lake_snapshot_of(con)
-        snapshot = publications.snapshot_at(con, built_at) if built_at else latest
-        if snapshot == latest:
-            models = _rows_per_mart(con, snapshot, lake)
-    if snapshot != latest:  # the marts as of the build's snapshot, not as of now
-        with _reader(lake, tables, snapshot) as con:
-            models = _rows_per_mart(con, snapshot, lake)
-    publication = Publication.new(publications.PUBLISH, snapshot, models)
-    return _serve(lake, tables, Path(serving_dir), publication, grace_seconds, started)
+    serving_dir = Path(serving_dir)
+    catalogs = _catalogs(serving_dir)
+    with _publish_lock(serving_dir):
+        # counted on the frozen copy the views will read (lake/tables/frozen.py)
+        readable = freeze(tables, catalogs / f"{TMP_PREFIX}{uuid.uuid4().hex}{COPY_SUFFIX}")
+        try:
+            with _reader(lake, readable) as con:
+                latest = lake_snapshot_of(con)
+                snapshot = publications.snapshot_at(con, built_at) if built_at else latest
+                if snapshot == latest:
+                    models = _rows_per_mart(con, snapshot, lake)
+            if snapshot != latest:  # the marts as of the build's snapshot, not as of now
+                with _reader(lake, readable, snapshot) as con:
+                    models = _rows_per_mart(con, snapshot, lake)
+            publication = Publication.new(publications.PUBLISH, snapshot, models)
+            return _serve(lake, readable, serving_dir, publication, grace_seconds, started)
+        finally:
+            if readable.frozen:  # a publish that failed: its copy (gone once served)
+                readable.sqlite_path.unlink(missing_ok=True)
 
 
 def rollback(
@@ -124,7 +135,10 @@ def rollback(
             "served (`lakehouse serving status` shows the history)"
         )
     publication = Publication.new(publications.ROLLBACK, target.lake_snapshot_id, target.models)
-    return _serve(lake, tables, Path(serving_dir), publication, grace_seconds, started)
+    serving_dir = Path(serving_dir)
+    _catalogs(serving_dir)
+    with _publish_lock(serving_dir):
+        return _serve(lake, tables, serving_dir, publication, grace_seconds, started)
 
 
 def reattach(lake: Lake, serving_dir: Path, tables: TableCatalog | None = None) -> Path:
@@ -135,13 +149,41 @@ def reattach(lake: Lake, serving_dir: Path, tables: TableCatalog | None = None) 
     publication = publications.served(lake)
     if publication is None:
         raise LakeError(f"the lake {lake.url} has never been published: nothing to reattach")
-    catalogs = Path(serving_dir).resolve() / CATALOGS
-    catalogs.mkdir(parents=True, exist_ok=True)
+    catalogs = _catalogs(Path(serving_dir))
     with _publish_lock(Path(serving_dir)):
         target = catalogs / f"{publication.publication_id}.duckdb"
-        _write_catalog(target, tables, publication)
+        _write_catalog(target, _readable_copy(tables, target), publication)
         _point_at(catalog_path(serving_dir), target)
     return catalog_path(serving_dir)
+
+
+def oldest_frozen_copy(serving_dir: Path) -> datetime | None:
+    """When the oldest frozen catalog a reader may still open was taken: the lake's files
+    dropped since then may be read through it (maintenance keeps them)."""
+    catalogs = Path(serving_dir) / CATALOGS
+    if not catalogs.is_dir():
+        return None
+    times = [p.stat().st_mtime for p in catalogs.iterdir() if p.name.endswith(COPY_SUFFIX)]
+    return datetime.fromtimestamp(min(times), UTC) if times else None
+
+
+def _catalogs(serving_dir: Path) -> Path:
+    catalogs = serving_dir.resolve() / CATALOGS
+    catalogs.mkdir(parents=True, exist_ok=True)
+    return catalogs
+
+
+def _copy_path(catalog: Path) -> Path:
+    """The frozen lake catalog beside a serving catalog: `<publication>.lake.sqlite`."""
+    return catalog.with_name(catalog.stem + COPY_SUFFIX)
+
+
+def _readable_copy(tables: TableCatalog, catalog: Path) -> TableCatalog:
+    """What the serving catalog's views attach: a frozen copy of a SQLite catalog named after
+    it (already taken, or taken now), or a PostgreSQL catalog itself."""
+    if tables.frozen:
+        return moved(tables, _copy_path(catalog))
+    return freeze(tables, _copy_path(catalog))
 
 
 def _serve(
@@ -152,15 +194,14 @@ def _serve(
     grace_seconds: float,
     started: float,
 ) -> PublishResult:
-    catalogs = serving_dir.resolve() / CATALOGS
-    catalogs.mkdir(parents=True, exist_ok=True)
-    with _publish_lock(serving_dir):
-        target = catalogs / f"{publication.publication_id}.duckdb"
-        _write_catalog(target, tables, publication)
-        # recorded before it is served: snapshot expiry keeps what is recorded
-        publications.record(lake, publication)
-        _point_at(catalog_path(serving_dir), target)
-        pruned = _prune(catalogs, target, KEEP_CATALOGS, grace_seconds)
+    """Write the publication's catalog and serve it (the publish lock held)."""
+    catalogs = _catalogs(serving_dir)
+    target = catalogs / f"{publication.publication_id}.duckdb"
+    _write_catalog(target, _readable_copy(tables, target), publication)
+    # recorded before it is served: snapshot expiry keeps what is recorded
+    publications.record(lake, publication)
+    _point_at(catalog_path(serving_dir), target)
+    pruned = _prune(catalogs, target, KEEP_CATALOGS, grace_seconds)
     result = PublishResult(
         catalog_path=catalog_path(serving_dir),
         snapshot_id=publication.publication_id,
@@ -283,8 +324,9 @@ def _point_at(link: Path, target: Path) -> None:
 
 def _prune(catalogs: Path, served: Path, keep: int, grace_seconds: float) -> list[str]:
     """Delete catalogs older than the `keep` newest once superseded for `grace_seconds`
-    (a query that opened an older catalog may still be reading through it), and leftovers
-    of failed publishes. Only catalogs: the lake's snapshots are maintenance's business."""
+    (a query that opened an older catalog may still be reading through it), with their
+    frozen lake catalogs, and leftovers of failed publishes. Only catalogs: the lake's
+    snapshots are maintenance's business."""
     now = time.time()
     files = sorted(p for p in catalogs.iterdir() if p.suffix == ".duckdb")
     doomed = [p for p in files if p.name.startswith(TMP_PREFIX)]
@@ -293,7 +335,9 @@ def _prune(catalogs: Path, served: Path, keep: int, grace_seconds: float) -> lis
     for older, newer in list(pairwise(finished))[: max(len(finished) - keep, 0)]:
         if now - newer.stat().st_mtime >= grace_seconds:
             doomed.append(older)
-    for path in doomed:
+    kept_copies = {_copy_path(p) for p in finished if p not in doomed}
+    copies = [p for p in catalogs.iterdir() if p.name.endswith(COPY_SUFFIX)]
+    for path in [*doomed, *(p for p in copies if p not in kept_copies)]:
         path.unlink(missing_ok=True)
     return [p.stem for p in doomed]
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,13 @@ import pytest
 from lake import LakeError, open_lake, parse_lake_url
 from lake.tables.catalog import ALIAS, TableCatalog, connect
 from lake.tables.catalog import current_snapshot as lake_snapshot
+from lake.tables.maintenance import Retention, maintain
 from lake.tables.publications import history, published_snapshots
 from serving.duckdb_catalog import (
     SCHEMA,
     catalog_path,
     current_snapshot,
+    oldest_frozen_copy,
     open_served,
     publish_gold,
     rollback,
@@ -59,6 +62,27 @@ def write_gold(lake_root: Path, revenue_rows: int, order_rows: int) -> None:
             f"create or replace table {ALIAS}.marts.fct_orders as "
             f"select range as order_id from range({order_rows})"
         )
+    finally:
+        con.close()
+
+
+def merge_orders(lake_root: Path, deleted: int, inserted: int) -> None:
+    """Change fct_orders like dbt's incremental delete+insert: `deleted` rows spread over
+    its files deleted and `inserted` new ones added, in one transaction."""
+    tables = TableCatalog.beside(parse_lake_url(str(lake_root)))
+    con = connect(tables)
+    try:
+        con.execute("begin")
+        con.execute(
+            f"delete from {ALIAS}.marts.fct_orders where order_id in "
+            f"(select order_id from {ALIAS}.marts.fct_orders order by hash(order_id) "
+            f"limit {int(deleted)})"
+        )
+        con.execute(
+            f"insert into {ALIAS}.marts.fct_orders select max_id + range from range(1, "
+            f"{int(inserted) + 1}), (select max(order_id) as max_id from {ALIAS}.marts.fct_orders)"
+        )
+        con.execute("commit")
     finally:
         con.close()
 
@@ -115,16 +139,22 @@ def test_publish_serves_every_mart_pinned_to_the_published_snapshot(lake_with_go
         ("publish", result.lake_snapshot)
     ]
     assert published_snapshots(lake_with_gold) == [result.lake_snapshot]
-    # the served name is a link to the publication's catalog, a small file: no Parquet copy
+    # the served name is a link to the publication's catalog, a small file, beside a frozen
+    # copy of the lake's catalog (lake/tables/frozen.py) that the views attach: no Parquet
     target = result.catalog_path.resolve()
     assert target == serving / "catalogs" / f"{result.snapshot_id}.duckdb"
+    copy = serving / "catalogs" / f"{result.snapshot_id}.lake.sqlite"
     assert sorted(str(p.relative_to(serving)) for p in serving.rglob("*")) == [
         ".publish.lock",
         "catalogs",
         f"catalogs/{result.snapshot_id}.duckdb",
+        f"catalogs/{result.snapshot_id}.lake.sqlite",
         "gold.duckdb",
     ]
-    assert target.stat().st_size < 2_000_000
+    assert target.stat().st_size < 2_000_000 and copy.stat().st_size < 2_000_000
+    with open_served(result.catalog_path) as con:
+        (statement,) = con.execute("select statement from _serving.lake_attachment").fetchone()
+    assert f"ducklake:sqlite:{copy}" in statement and "READ_ONLY" in statement
 
 
 def test_the_published_snapshot_survives_the_rebuild_of_gold(lake_with_gold, tmp_path):
@@ -206,10 +236,16 @@ def test_a_moved_data_folder_serves_again_once_reattached(tmp_path):
 def test_superseded_catalogs_are_kept_for_the_grace_period(lake_with_gold, tmp_path):
     serving = tmp_path / "serving"
     ids = [publish_gold(lake_with_gold, serving).snapshot_id for _ in range(3)]
-    assert sorted(p.stem for p in (serving / "catalogs").iterdir()) == ids
+
+    def files() -> list[str]:
+        return sorted(p.name for p in (serving / "catalogs").iterdir())
+
+    assert files() == sorted(f"{i}{suffix}" for i in ids for suffix in (".duckdb", ".lake.sqlite"))
     last = publish_gold(lake_with_gold, serving, grace_seconds=0)
     assert last.pruned_catalogs == ids[:2]
-    assert sorted(p.stem for p in (serving / "catalogs").iterdir()) == [ids[2], last.snapshot_id]
+    assert files() == sorted(
+        f"{i}{suffix}" for i in (ids[2], last.snapshot_id) for suffix in (".duckdb", ".lake.sqlite")
+    )
 
 
 def test_publish_without_gold_says_to_run_dbt(tmp_path):
@@ -276,9 +312,15 @@ def test_readers_see_only_published_snapshots_and_never_fail_while_gold_is_rebui
     # machine, at least 2 on a busy one
     deadline = time.monotonic() + 18
     while time.monotonic() < deadline and publishes < 8:
-        # what the pipeline does: dbt rewrites gold (one mart, then the other: a half-built
-        # run is visible in the lake meanwhile), then gold is published
-        write_gold(Path(lake_with_gold.location.root), 100 + publishes, 40 + publishes)
+        # what the pipeline does: dbt changes gold, then gold is published. A rebuild
+        # (one mart, then the other: a half-built run is visible in the lake meanwhile)
+        # alternates with incremental merges: deletes in files that have deletes already
+        # make DuckLake rewrite their delete files, which pinned readers must not see
+        if publishes % 3 == 0:
+            write_gold(Path(lake_with_gold.location.root), 100 + publishes, 9_000 + publishes)
+        else:  # more rows than DuckLake inlines into its catalog: files, as dbt's merges
+            merge_orders(Path(lake_with_gold.location.root), deleted=700, inserted=1_400)
+            merge_orders(Path(lake_with_gold.location.root), deleted=300, inserted=500)
         published.add(tuple(publish_gold(lake_with_gold, serving).models.values()))
         publishes += 1
     outcomes = [json.loads(reader.communicate(timeout=60)[0]) for reader in readers]
@@ -289,5 +331,82 @@ def test_readers_see_only_published_snapshots_and_never_fail_while_gold_is_rebui
         assert outcome["reads"] >= 20, outcome
         assert {tuple(answer) for answer in outcome["seen"]} <= published, outcome["seen"]
         assert len(outcome["seen"]) >= 2  # the readers saw publishes happen
-    # every catalog a reader may still hold is kept (the grace period)
-    assert len(list((serving / "catalogs").iterdir())) == publishes + 1
+    # every catalog a reader may still hold is kept (the grace period), with its frozen copy
+    assert len(list((serving / "catalogs").iterdir())) == 2 * (publishes + 1)
+
+
+def _files_read(catalog: TableCatalog, table: str, snapshot: int) -> set[str]:
+    """The data and delete files a catalog reads for a gold table at a snapshot."""
+    with connect(catalog, read_only=True) as con:
+        rows = con.execute(
+            "select data_file, delete_file from ducklake_list_files(?, ?, schema => 'marts', "
+            "snapshot_version => ?)",
+            [ALIAS, table, snapshot],
+        ).fetchall()
+    return {path for row in rows for path in row if path}
+
+
+def _dropped_days_ago(lake_root: Path, days: float) -> None:
+    """Date back when the lake's catalog dropped the files scheduled for deletion (as if
+    the merges had run `days` ago; kept as text, as DuckLake writes it to SQLite)."""
+    at = datetime.now(UTC) - timedelta(days=days)
+    with sqlite3.connect(f"{lake_root}.sqlite") as con:
+        con.execute(
+            "update ducklake_files_scheduled_for_deletion set schedule_start = ?",
+            [at.strftime("%Y-%m-%d %H:%M:%S.%f+00")],
+        )
+
+
+def test_maintenance_keeps_the_files_a_served_frozen_catalog_reads(tmp_path):
+    """The views read a frozen copy of the lake's catalog. Merges after the publish replace
+    delete files it names, and the live catalog schedules those for deletion; maintenance
+    keeps them while the copy may be read, and deletes them once it is no longer served."""
+    root, serving = tmp_path / "lake", tmp_path / "serving"
+    write_gold(root, revenue_rows=120, order_rows=9_000)
+    lake = open_lake(str(root))
+    merge_orders(root, deleted=500, inserted=1_000)  # fct_orders: files with deletes
+    served = publish_gold(lake, serving)
+    copy = TableCatalog(
+        f"sqlite:{serving}/catalogs/{served.snapshot_id}.lake.sqlite", f"{root}/", frozen=True
+    )
+    merge_orders(root, deleted=600, inserted=800)  # deletes in those files again
+    live = TableCatalog.beside(lake.location)
+    dropped = _files_read(copy, "fct_orders", served.lake_snapshot) - _files_read(
+        live, "fct_orders", lake_snapshot_now(lake)
+    )
+    assert dropped  # delete files the served copy reads and the live catalog no longer does
+    # the copy was taken three days ago, the merge dropped those files two days ago
+    three_days_ago = time.time() - 3 * 86_400
+    os.utime(copy.sqlite_path, (three_days_ago, three_days_ago))
+    _dropped_days_ago(root, 2)
+    retention = Retention(days=0, keep_last=1, grace_seconds=0)
+
+    report = maintain(lake, live, retention, keep={served.lake_snapshot},
+                      copies_since=oldest_frozen_copy(serving))  # fmt: skip
+    assert report.deleted_files == 0
+    assert all(Path(path).exists() for path in dropped)
+    assert read_catalog(catalog_path(serving)) == served.models
+
+    # once newer publishes are served and the old one's grace is over, they go
+    publish_gold(lake, serving)
+    publish_gold(lake, serving, grace_seconds=0)
+    assert oldest_frozen_copy(serving) > datetime.now(UTC) - timedelta(minutes=5)
+    report = maintain(lake, live, retention, keep={served.lake_snapshot},
+                      copies_since=oldest_frozen_copy(serving))  # fmt: skip
+    assert report.deleted_files == len(dropped)
+    assert not any(Path(path).exists() for path in dropped)
+
+
+def test_maintenance_keeps_files_dropped_within_the_grace_period(tmp_path):
+    """DuckLake compares the time a file was dropped as text on a SQLite catalog, where
+    every file dropped the same day counted as older than the grace period."""
+    root = tmp_path / "lake"
+    write_gold(root, revenue_rows=120, order_rows=9_000)
+    merge_orders(root, deleted=500, inserted=1_000)
+    merge_orders(root, deleted=600, inserted=800)  # drops the first merge's delete file
+    lake, live = open_lake(str(root)), TableCatalog.beside(parse_lake_url(str(root)))
+    _dropped_days_ago(root, 10 / 1440)  # ten minutes ago
+    assert maintain(lake, live, Retention(grace_seconds=1200)).deleted_files == 0
+    # a day and a half ago: past a one-hour grace, and before the start of today
+    _dropped_days_ago(root, 1.5)
+    assert maintain(lake, live, Retention(grace_seconds=3600)).deleted_files == 1

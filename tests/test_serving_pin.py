@@ -146,7 +146,9 @@ def two_builds(tmp_path_factory, shared_demo: SharedDemo) -> TwoBuilds:
     serve_the_copy(settings)
     with open_served(catalog_path(settings.serving_dir)) as con:
         (attach,) = con.execute("select statement from _serving.lake_attachment").fetchone()
-    assert str(root / "data" / "lake.sqlite") in attach  # the copy's lake, not the original's
+    # the copy's lake, not the original's: a frozen copy of its catalog, its data files
+    assert f"ducklake:sqlite:{root / 'data' / 'serving' / 'catalogs'}/" in attach
+    assert f"DATA_PATH '{root / 'data' / 'lake'}/'" in attach
     first = served_answer(settings)
 
     script, stop = root / "reader.py", root / "stop-readers"

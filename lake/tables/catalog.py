@@ -62,6 +62,8 @@ class TableCatalog:
     catalog: str  # never holds a password
     data_path: str  # the lake root, ending in "/"
     busy_timeout_ms: int = BUSY_TIMEOUT_MS  # a SQLite catalog: how long to wait for a lock
+    # a read-only copy of a SQLite catalog that nothing writes (lake/tables/frozen.py)
+    frozen: bool = False
     # from the environment: the PostgreSQL catalog's password, a bucket's S3 settings
     password: str | None = field(default=None, repr=False, compare=False)
     s3: S3Settings | None = field(default=None, repr=False, compare=False)
@@ -120,7 +122,9 @@ class TableCatalog:
     ) -> str:
         """The ATTACH statement; no secret in it (`secrets_sql` makes those)."""
         options = [f"DATA_PATH {sql_string(self.data_path)}", "OVERRIDE_DATA_PATH true"]
-        if self.is_sqlite:
+        if self.frozen:
+            read_only = True  # and no journal mode to set: nothing writes it
+        elif self.is_sqlite:
             # as the dbt profile: readers never block the writer's commits, nor it their reads
             options += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {int(self.busy_timeout_ms)}"]
         else:

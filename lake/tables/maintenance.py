@@ -12,7 +12,8 @@ file and a delete file. Nothing is freed until snapshots expire. One run:
    `LAKE_KEEP_SNAPSHOTS`, and every snapshot in `keep` (the published ones that serving may
    roll back to): those stay readable with `AT (VERSION => n)`;
 3. deletes the files that no kept snapshot reads any more, once they have been unreferenced
-   for `grace_seconds` (a query that started before may still read them);
+   for `grace_seconds` (a query that started before may still read them) and are not named
+   by a frozen copy of the catalog that serving still reads (`copies_since`);
 4. deletes orphaned table files (written by a build that died before its commit), only
    `ducklake-*.parquet` outside bronze and `_ops`, and only when older than a day. DuckLake's
    own `ducklake_delete_orphaned_files` is not called as such: the catalog's data path is the
@@ -129,9 +130,12 @@ def maintain(
     keep: Iterable[int] = (),
     dry_run: bool = False,
     now: datetime | None = None,
+    copies_since: datetime | None = None,
 ) -> MaintenanceReport:
     """One maintenance run over the lake's DuckLake; `keep`: snapshot ids that must stay
-    readable (the published ones)."""
+    readable (the published ones); `copies_since`: when the oldest frozen copy of the
+    catalog that a reader may still use was taken (lake/tables/frozen.py): the files the
+    catalog dropped since then are kept."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     report = MaintenanceReport(dry_run=dry_run, before=_table_files(lake))
@@ -156,6 +160,8 @@ def maintain(
                 [ALIAS, expire],
             ).fetchall()
         cutoff = now - timedelta(seconds=retention.grace_seconds)
+        if copies_since is not None:
+            cutoff = min(cutoff, copies_since)
         report.deleted_files, report.freed_bytes = _delete_old_files(
             con, lake, tables, cutoff, dry_run
         )
@@ -221,12 +227,25 @@ def _delete_old_files(
     """Delete (or list) the files no kept snapshot reads, unreferenced since before
     `cutoff`; returns (files, bytes)."""
     sql = "select path from ducklake_cleanup_old_files(?, dry_run => ?, older_than => ?)"
+    cutoff = _as_compared(tables, cutoff)
     planned = [_key(tables, p) for (p,) in con.execute(sql, [ALIAS, True, cutoff]).fetchall()]
     sizes = {lake.key_of(i.path): i.size for i in _infos(lake, planned)}
     if dry_run:
         return len(planned), sum(sizes.values())
     deleted = [_key(tables, p) for (p,) in con.execute(sql, [ALIAS, False, cutoff]).fetchall()]
     return len(deleted), sum(sizes.get(k, 0) for k in deleted)
+
+
+def _as_compared(tables: TableCatalog, cutoff: datetime) -> datetime:
+    """The `older_than` that deletes only files unreferenced before `cutoff`. A SQLite
+    catalog keeps the time a file was dropped as text ('2026-12-06 10:15:00+00') and DuckLake
+    compares it with an ISO 8601 text ('2026-12-06T09:05:00Z'): a space sorts before the
+    'T', so every file dropped on the cutoff's day counted as older, grace or not. There
+    the cutoff is the end of the day before: files dropped today wait for tomorrow's run."""
+    if not tables.is_sqlite:
+        return cutoff
+    midnight = cutoff.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(microseconds=1)
 
 
 def _orphans(

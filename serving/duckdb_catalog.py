@@ -135,10 +135,8 @@ def rollback(
             "served (`lakehouse serving status` shows the history)"
         )
     publication = Publication.new(publications.ROLLBACK, target.lake_snapshot_id, target.models)
-    serving_dir = Path(serving_dir)
-    _catalogs(serving_dir)
-    with _publish_lock(serving_dir):
-        return _serve(lake, tables, serving_dir, publication, grace_seconds, started)
+    with _publish_lock(Path(serving_dir)):
+        return _serve(lake, tables, Path(serving_dir), publication, grace_seconds, started)
 
 
 def reattach(lake: Lake, serving_dir: Path, tables: TableCatalog | None = None) -> Path:
@@ -149,9 +147,8 @@ def reattach(lake: Lake, serving_dir: Path, tables: TableCatalog | None = None) 
     publication = publications.served(lake)
     if publication is None:
         raise LakeError(f"the lake {lake.url} has never been published: nothing to reattach")
-    catalogs = _catalogs(Path(serving_dir))
     with _publish_lock(Path(serving_dir)):
-        target = catalogs / f"{publication.publication_id}.duckdb"
+        target = _catalogs(Path(serving_dir)) / f"{publication.publication_id}.duckdb"
         _write_catalog(target, _readable_copy(tables, target), publication)
         _point_at(catalog_path(serving_dir), target)
     return catalog_path(serving_dir)
@@ -253,6 +250,7 @@ def _pinned(mart: str, snapshot: int) -> str:
 
 @contextmanager
 def _publish_lock(serving_dir: Path) -> Iterator[None]:
+    serving_dir.mkdir(parents=True, exist_ok=True)
     with open(serving_dir / ".publish.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -25,6 +25,8 @@ from lake.tables.catalog import ALIAS, TableCatalog, connect
 from lake.tables.catalog import current_snapshot as lake_snapshot
 from lake.tables.maintenance import Retention, maintain
 from lake.tables.publications import history, published_snapshots
+from orchestration.lake_command import maintain_lake
+from orchestration.settings import Settings
 from serving.duckdb_catalog import (
     SCHEMA,
     catalog_path,
@@ -360,8 +362,10 @@ def _dropped_days_ago(lake_root: Path, days: float) -> None:
 def test_maintenance_keeps_the_files_a_served_frozen_catalog_reads(tmp_path):
     """The views read a frozen copy of the lake's catalog. Merges after the publish replace
     delete files it names, and the live catalog schedules those for deletion; maintenance
-    keeps them while the copy may be read, and deletes them once it is no longer served."""
-    root, serving = tmp_path / "lake", tmp_path / "serving"
+    (`lakehouse lake maintain`'s) keeps them while the copy may be read, and deletes them
+    once it is no longer served."""
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    root, serving = tmp_path / "lake", settings.serving_dir
     write_gold(root, revenue_rows=120, order_rows=9_000)
     lake = open_lake(str(root))
     merge_orders(root, deleted=500, inserted=1_000)  # fct_orders: files with deletes
@@ -379,10 +383,8 @@ def test_maintenance_keeps_the_files_a_served_frozen_catalog_reads(tmp_path):
     three_days_ago = time.time() - 3 * 86_400
     os.utime(copy.sqlite_path, (three_days_ago, three_days_ago))
     _dropped_days_ago(root, 2)
-    retention = Retention(days=0, keep_last=1, grace_seconds=0)
 
-    report = maintain(lake, live, retention, keep={served.lake_snapshot},
-                      copies_since=oldest_frozen_copy(serving))  # fmt: skip
+    report = maintain_lake(settings, retention_days=0)
     assert report.deleted_files == 0
     assert all(Path(path).exists() for path in dropped)
     assert read_catalog(catalog_path(serving)) == served.models
@@ -391,8 +393,7 @@ def test_maintenance_keeps_the_files_a_served_frozen_catalog_reads(tmp_path):
     publish_gold(lake, serving)
     publish_gold(lake, serving, grace_seconds=0)
     assert oldest_frozen_copy(serving) > datetime.now(UTC) - timedelta(minutes=5)
-    report = maintain(lake, live, retention, keep={served.lake_snapshot},
-                      copies_since=oldest_frozen_copy(serving))  # fmt: skip
+    report = maintain_lake(settings, retention_days=0)
     assert report.deleted_files == len(dropped)
     assert not any(Path(path).exists() for path in dropped)
 

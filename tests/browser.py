@@ -148,7 +148,9 @@ def login_to_superset(page: Any, url: str, username: str, password: str) -> None
     page.fill("[data-test=username-input]", username)
     page.fill("[data-test=password-input]", password)
     page.click("[data-test=login-button]")
-    page.wait_for_url("**/superset/welcome/**")
+    # logged in once Superset redirects to the welcome page; not waiting for that page's
+    # load event, which took over 30 s on a busy CI machine (the test goes on elsewhere)
+    page.wait_for_url("**/superset/welcome/**", wait_until="commit", timeout=90_000)
 
 
 def screenshot_dashboard(page: Any, path: Path, expected_charts: int, max_height: int) -> None:

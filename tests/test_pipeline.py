@@ -117,7 +117,8 @@ def fingerprint_models(tmp_path: Path) -> dict[str, tuple]:
     """Each model's row count and an order-independent hash of its rows (doubles rounded:
     a sum may differ in its last bits with the order it adds in), from the warehouse file
     and the lake's DuckLake attached to it (silver and gold);
-    `_dbt_invocation_id` says which build wrote a row, so it is left out."""
+    `_dbt_invocation_id` and `_dbt_run_started_at` say which build wrote a row, so they
+    are left out."""
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     found = {}
     tables = TableCatalog.beside(parse_lake_url(str(tmp_path / "lake")))
@@ -128,7 +129,7 @@ def fingerprint_models(tmp_path: Path) -> dict[str, tuple]:
             columns = [
                 f'round("{name}", 6)' if kind in ("DOUBLE", "FLOAT") else f'"{name}"'
                 for name, kind, *_ in con.execute(f"describe {relation}").fetchall()
-                if name != "_dbt_invocation_id"
+                if name not in ("_dbt_invocation_id", "_dbt_run_started_at")
             ]
             found[node["name"]] = con.execute(
                 f"select count(*), sum(hash({', '.join(columns)})::hugeint) from {relation}"

@@ -1,6 +1,7 @@
 """risk_features on real builds: every feature equals a brute-force count of the events
-strictly before its attempt; an incremental run repairs the lookback and equals the full
-build; PostgreSQL computes the same features as DuckDB.
+strictly before its attempt; an incremental run after upstream changes rewrites what they
+reach (not what only an order's status touched) and equals the full build; PostgreSQL
+computes the same features as DuckDB.
 
 The data is the session's tiny build on both engines (tests/tiny_build.py), shared with
 tests/test_dbt_postgres.py.
@@ -121,7 +122,9 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
     shutil.copytree(synced / "lake", lake)
     for catalog in synced.glob("lake.sqlite*"):  # the DuckLake's catalog beside the lake
         shutil.copy(catalog, tmp_path / catalog.name)
-    features = "select * exclude (_dbt_invocation_id) from lake.marts.risk_features"
+    features = (
+        "select * exclude (_dbt_invocation_id, _dbt_run_started_at) from lake.marts.risk_features"
+    )
     with _warehouse_and_lake(warehouse, lake) as con:
         con.execute(f"create table before_changes as {features}")
         newest = con.execute("select max(as_of_at) from lake.marts.risk_features").fetchone()[0]
@@ -145,10 +148,37 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
             "from staging.stg_shop__disputes order by dispute_id limit 1",
             [newest],
         )
+        # and orders that only move from shipped to delivered, as a change set's updates
+        # do: their events are unchanged, so they are no change for risk_features
+        status_moved = con.execute(
+            "update staging.stg_shop__orders "
+            "set order_status = 'delivered', updated_at = $1 + interval '1 hour' "
+            "where order_id in (select order_id from staging.stg_shop__orders "
+            "where order_status = 'shipped' order by order_id limit 50)",
+            [newest],
+        ).fetchone()[0]
 
+    # the events first, in a run of their own: risk_features then finds them as a run
+    # that follows a build stopped after int_risk_events_unioned would
     out = _dbt_run(
-        warehouse, lake, tmp_path, "--select", "int_risk_events_unioned", "risk_features"
+        warehouse, lake, tmp_path, "--select", "int_orders_enriched", "int_risk_events_unioned"
     )
+    assert "incremental model lake.intermediate.int_risk_events_unioned" in out
+    with _warehouse_and_lake(warehouse, lake) as con:
+        rewritten_orders = con.execute(
+            "select count(*) from lake.intermediate.int_orders_enriched "
+            "where order_status = 'delivered' and updated_at = $1 + interval '1 hour'",
+            [newest],
+        ).fetchone()[0]
+        written_events = con.execute(
+            "select event_type, count(*) from lake.intermediate.int_risk_events_unioned "
+            "where _dbt_run_started_at = (select max(_dbt_run_started_at) "
+            "from lake.intermediate.int_risk_events_unioned) group by event_type"
+        ).fetchall()
+    assert status_moved == rewritten_orders == 50
+    assert written_events == [("dispute", 1)]  # the new dispute, not the moved orders' events
+
+    out = _dbt_run(warehouse, lake, tmp_path, "--select", "risk_features")
     assert "incremental model lake.marts.risk_features" in out
     with _warehouse_and_lake(warehouse, lake) as con:
         con.execute(f"create table incremental as {features}")

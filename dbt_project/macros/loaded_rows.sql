@@ -70,3 +70,11 @@
         ) }}
     )
 {%- endmacro -%}
+
+{#- When the dbt run that wrote the row started (UTC, a timestamp without time zone on
+    both engines): an order between runs, unlike the invocation id. risk_features takes
+    the events int_risk_events_unioned wrote after its own latest run as its changes. -#}
+{%- macro run_started_at_column() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+        as _dbt_run_started_at
+{%- endmacro -%}

@@ -8,21 +8,21 @@
     about 15 payments, too few for a rate to tell a risky merchant from an unlucky week
     (docs/risk.md has the figures). Rules and thresholds: macros/risk_features.sql,
     _risk__models.yml, docs/risk.md.
-    Incremental (delete+insert on entity_type + payment_id): a run finds the events that
-    changed (their order rewritten upstream in this invocation or changed within var
-    incremental_lookback_days of the newest attempt built; a dispute changed likewise; an
-    attempt deleted at the source) and rewrites, for each customer and merchant they
-    belong to, the attempts in the 30 days (the longest window) from each such event on:
-    no feature of a later attempt reads it. It reads that entity's events from 30 days
-    before each change to 30 days after, so the rewritten attempts' windows are complete.
-    An entity's changes less than 60 days apart count as one range (from the first to the
-    last, plus 30 days): a few ranges per merchant to match events against, not one per
-    change (12.7 s against 13.2 s for a full build at scale 1 before, docs/dbt.md).
-    (Rewriting everything from an entity's earliest change on, as before, rewrote nearly
-    every merchant's whole history for changes spread over the year.) A post-hook removes
-    the rows of payments gone from staging. -#}
--- depends_on: {{ ref('int_orders_enriched') }}
--- depends_on: {{ ref('stg_shop__disputes') }}
+    Incremental (delete+insert on entity_type + payment_id): a run takes as changes the
+    events int_risk_events_unioned wrote after this model's latest run (new events, and
+    events whose entity, time or amount changed: not an order's status) and the attempts
+    deleted at the source, and rewrites, for each customer and merchant they belong to,
+    the attempts in the 30 days (the longest window) from each such event on: no feature
+    of a later attempt reads it. It reads that entity's events from 30 days before each
+    change to 30 days after, so the rewritten attempts' windows are complete. An entity's
+    changes less than 60 days apart count as one range (from the first to the last, plus
+    30 days): a few ranges per merchant to match events against, not one per change.
+    Taking only what the events read as a change matters: a change set's status updates
+    are spread over the year, and counting their orders made nearly every merchant's
+    range the whole year (docs/dbt.md). A refund or dispute deleted alone, or an event
+    moved to another entity or an earlier time, is caught by the nightly full refresh (the
+    shop deletes whole orders, without refunds or disputes). A post-hook removes the rows
+    of payments gone from staging. -#}
 -- depends_on: {{ ref('stg_shop__payments') }}
 {{ config(
     materialized='incremental',
@@ -35,7 +35,6 @@
 ) }}
 
 {%- if is_incremental() -%}
-    {%- set cutoff = lookback_cutoff('as_of_at', 'day', 'incremental_lookback_days', 3) -%}
     {#- the longest feature window (macros/risk_features.sql): how far a change reaches -#}
     {%- set longest_window_hours = risk_feature_measures() | map(attribute=1) | max -%}
 {%- endif %}
@@ -54,7 +53,8 @@ entity_events as (
         event_id,
         order_id,
         event_at,
-        amount_reporting
+        amount_reporting,
+        _dbt_run_started_at as event_written_at
     from events
     union all
     select
@@ -64,23 +64,19 @@ entity_events as (
         event_id,
         order_id,
         event_at,
-        amount_reporting
+        amount_reporting,
+        _dbt_run_started_at as event_written_at
     from events
 ),
 
 {% if is_incremental() %}
-    changed_orders as (
-        select order_id from {{ ref('int_orders_enriched') }}
-        where
-            _dbt_invocation_id = '{{ invocation_id }}'
-            or last_changed_at >= {{ cutoff }}
-    ),
-
-    changed_disputes as (
-        select dispute_id from {{ ref('stg_shop__disputes') }}
-        where
-            _dbt_invocation_id = '{{ invocation_id }}'
-            or updated_at >= {{ cutoff }}
+    -- this model's latest run: an event written after it has not been read yet (a run
+    -- stopped after int_risk_events_unioned leaves its events for the next one). A table
+    -- built before the column existed has no time: everything is then a change, once
+    latest_run as (
+        select
+            coalesce(max(_dbt_run_started_at), cast('1970-01-01' as timestamp)) as started_at
+        from {{ this }}
     ),
 
     -- what moves the features of the attempts after it: a changed event, a deleted attempt
@@ -90,12 +86,7 @@ entity_events as (
             entity_id,
             event_at as changed_from
         from entity_events
-        where
-            order_id in (select changed_orders.order_id from changed_orders)
-            or (
-                event_type = 'dispute'
-                and event_id in (select changed_disputes.dispute_id from changed_disputes)
-            )
+        where event_written_at > (select latest_run.started_at from latest_run)
         union all
         select
             built.entity_type,
@@ -230,5 +221,6 @@ final as (
 
 select
     *,
+    {{ run_started_at_column() }},
     {{ loaded_by_this_invocation() }}
 from final

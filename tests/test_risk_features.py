@@ -89,6 +89,45 @@ def test_every_feature_counts_exactly_the_events_strictly_before_the_attempt(tin
     assert all(n > 0 for n in busy), busy
 
 
+def test_merchant_risk_counts_each_merchants_events_before_the_end_of_the_data(
+    tiny_duckdb_build,
+):
+    con = duckdb_layers(tiny_duckdb_build, tiny_duckdb_build.parent / "lake")
+    as_of = con.execute(
+        "select date_trunc('day', max(event_at)) + interval '1 day' "
+        "from intermediate.int_risk_events_unioned "
+        "where event_type in ('payment', 'failed_payment')"
+    ).fetchone()[0]
+    measures = ",\n".join(
+        f"coalesce(sum(case when e.event_type = '{event_type}' and e.event_at >= "
+        f"$1 - interval '{span}' then {'1' if measure == 'count' else 'e.amount_reporting'} "
+        f"end), 0) as {event_type}_{measure}_{window}"
+        for window, span in WINDOWS.items()
+        for event_type in EVENT_TYPES
+        for measure in ("count", "amount")
+    )
+    brute_force = f"""
+        select m.merchant_id, $1 as as_of_at, {measures}
+        from marts.dim_merchants as m
+        left join intermediate.int_risk_events_unioned as e
+            on e.merchant_id = m.merchant_id
+            and e.event_at < $1 and e.event_at >= $1 - interval '30 days'
+        group by m.merchant_id
+    """
+    columns = ", ".join(["merchant_id", "as_of_at", *FEATURES])
+    built = f"select {columns} from marts.merchant_risk"
+    differ = con.execute(
+        f"({built}) except ({brute_force}) union all ({brute_force}) except ({built})", [as_of]
+    ).fetchall()
+    assert differ == []
+    merchants, busy = con.execute(
+        "select count(*), count(*) filter (where payment_count_30d > 0 and refund_count_7d > 0) "
+        "from marts.merchant_risk"
+    ).fetchone()
+    assert merchants == con.execute("select count(*) from marts.dim_merchants").fetchone()[0]
+    assert busy > 0, busy  # the windows are not empty: the comparison compared something
+
+
 def _warehouse_and_lake(warehouse: Path, lake: Path) -> duckdb.DuckDBPyConnection:
     """The warehouse file (staging, writable) with the lake's DuckLake attached read-only as
     `lake` (intermediate and marts live there)."""
@@ -175,7 +214,14 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
             "where _dbt_run_started_at = (select max(_dbt_run_started_at) "
             "from lake.intermediate.int_risk_events_unioned) group by event_type"
         ).fetchall()
+        deleted_events = con.execute(
+            "select count(*) from lake.intermediate.int_risk_events_unioned "
+            "where event_type in ('payment', 'failed_payment') "
+            "and order_id in (select unnest($1::bigint[]))",
+            [[order_id for (order_id,) in deleted]],
+        ).fetchone()[0]
     assert status_moved == rewritten_orders == 50
+    assert deleted_events == 0  # the deleted payments' events are gone (the post-hook)
     assert written_events == [("dispute", 1)]  # the new dispute, not the moved orders' events
 
     out = _dbt_run(warehouse, lake, tmp_path, "--select", "risk_features")

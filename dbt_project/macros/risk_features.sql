@@ -27,6 +27,23 @@
     {%- endfor %}
 {%- endmacro -%}
 
+{#- Select-list items (each followed by a comma) of a query grouped by entity: the same
+    sums at one instant `as_of` over the rows of `events` (event_type, event_at,
+    amount_reporting) before it, a window of H hours being [as_of - H hours, as_of). The
+    rows must already be those of the 30 days (the longest window) strictly before as_of;
+    an entity without rows (a left join's nulls) gets 0. -#}
+{%- macro risk_sums_before(events, as_of) -%}
+    {%- for window, hours, event_type in risk_feature_measures() %}
+        {%- set in_window -%}
+            {{ events }}.event_type = '{{ event_type }}'
+            and {{ events }}.event_at >= {{ dbt.dateadd('hour', -hours, as_of) }}
+        {%- endset %}
+        sum(case when {{ in_window }} then 1 else 0 end) as {{ event_type }}_count_{{ window }},
+        sum(case when {{ in_window }} then {{ events }}.amount_reporting else 0 end)
+            as {{ event_type }}_amount_{{ window }},
+    {%- endfor %}
+{%- endmacro -%}
+
 {#- Select-list items (each followed by a comma): those sums typed, an empty window as 0. -#}
 {%- macro risk_window_sums_typed() -%}
     {%- for window, hours, event_type in risk_feature_measures() %}

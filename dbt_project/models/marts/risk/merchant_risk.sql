@@ -24,11 +24,10 @@ as_of as (
     where event_type in ('payment', 'failed_payment')
 ),
 
--- the merchants' events of the 30 days before, and one scoring row per merchant at as_of
+-- the merchants' events of the 30 days before
 merchant_events as (
     select
-        'merchant' as entity_type,
-        events.merchant_id as entity_id,
+        events.merchant_id,
         events.event_type,
         events.event_at,
         events.amount_reporting
@@ -37,25 +36,21 @@ merchant_events as (
     where
         events.event_at >= {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }}
         and events.event_at < as_of.as_of_at
-    union all
+),
+
+-- one instant to score: a sum per window over the merchant's events, where
+-- risk_features' sliding frames over every event would compute a row per event
+current_sums as (
     select
         'merchant' as entity_type,
         merchants.merchant_id as entity_id,
-        'as_of' as event_type,
-        as_of.as_of_at as event_at,
-        0 as amount_reporting
+        {{- risk_sums_before('merchant_events', 'as_of.as_of_at') }}
+        as_of.as_of_at as event_at
     from merchants
     cross join as_of
-),
-
-windowed as (
-    select
-        entity_type,
-        entity_id,
-        event_type,
-        {{- risk_window_sums() }}
-        event_at
-    from merchant_events
+    left join merchant_events
+        on merchants.merchant_id = merchant_events.merchant_id
+    group by merchants.merchant_id, as_of.as_of_at
 ),
 
 current_features as (
@@ -64,8 +59,7 @@ current_features as (
         entity_id,
         {{- risk_window_sums_typed() }}
         event_at as as_of_at
-    from windowed
-    where event_type = 'as_of'
+    from current_sums
 ),
 
 {{ risk_assessment('current_features') }},

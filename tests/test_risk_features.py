@@ -36,16 +36,22 @@ FEATURES = [
 ]
 
 
-def _brute_force_sql() -> str:
-    """Each attempt's features, counted event by event with plain comparisons."""
-    measures = ",\n".join(
+def _window_sums(as_of: str, amount: str) -> str:
+    """Every feature as a sum over the joined events `e` (already those of the 30 days
+    before `as_of`) of those in its window: select-list items."""
+    return ",\n".join(
         f"coalesce(sum(case when e.event_type = '{event_type}' and e.event_at >= "
-        f"f.as_of_at - interval '{span}' then {'1' if measure == 'count' else 'e.amount'} "
+        f"{as_of} - interval '{span}' then {'1' if measure == 'count' else amount} "
         f"end), 0) as {event_type}_{measure}_{window}"
         for window, span in WINDOWS.items()
         for event_type in EVENT_TYPES
         for measure in ("count", "amount")
     )
+
+
+def _brute_force_sql() -> str:
+    """Each attempt's features, counted event by event with plain comparisons."""
+    measures = _window_sums("f.as_of_at", "e.amount")
     return f"""
         with events as (
             select 'customer' as entity_type, customer_id as entity_id, event_type, event_at,
@@ -98,14 +104,7 @@ def test_merchant_risk_counts_each_merchants_events_before_the_end_of_the_data(
         "from intermediate.int_risk_events_unioned "
         "where event_type in ('payment', 'failed_payment')"
     ).fetchone()[0]
-    measures = ",\n".join(
-        f"coalesce(sum(case when e.event_type = '{event_type}' and e.event_at >= "
-        f"$1 - interval '{span}' then {'1' if measure == 'count' else 'e.amount_reporting'} "
-        f"end), 0) as {event_type}_{measure}_{window}"
-        for window, span in WINDOWS.items()
-        for event_type in EVENT_TYPES
-        for measure in ("count", "amount")
-    )
+    measures = _window_sums("$1", "e.amount_reporting")
     brute_force = f"""
         select m.merchant_id, $1 as as_of_at, {measures}
         from marts.dim_merchants as m

@@ -634,6 +634,17 @@ def test_check_asks_for_one_record_with_header_auth_and_static_headers() -> None
     assert "authorization" not in request.headers
 
 
+def test_check_of_an_api_that_is_down_retries_once_where_a_read_retries_as_configured() -> None:
+    with stub_server(lambda n, path, query: (503, "busy", {})) as stub:
+        config = stub_config(stub.url, {"name": "items", "path": "/items"}, max_retries=4)
+        with pytest.raises(SourceError, match="failed 2 times"):
+            SOURCE.check(config)
+        assert len(stub.requests) == 2  # the check: one attempt and one retry
+        with pytest.raises(SourceError, match="failed 5 times"):
+            collect(SOURCE.read(config, catalog("items"), {}))
+    assert len(stub.requests) == 2 + 5  # the read: one attempt and max_retries=4
+
+
 def test_incremental_sends_the_cursor_minus_the_lookback() -> None:
     with stub_server(lambda n, path, query: (200, {"data": ROWS[3:]}, {})) as stub:
         stream = {

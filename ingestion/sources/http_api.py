@@ -235,15 +235,16 @@ class HttpApiConfig(_Model):
                 return options
         raise HttpApiError(f"{stream}: not configured: give the stream a path in `streams`")
 
-    def client(self) -> HttpClient:
+    def client(self, max_retries: int | None = None) -> HttpClient:
+        """A client with this API's headers, timeout and retry policy (`max_retries`, when
+        given, caps the configured retries)."""
         headers = dict(self.headers)
         if isinstance(self.auth, BearerAuth):
             headers["Authorization"] = f"Bearer {self.auth.token.get_secret_value()}"
         elif isinstance(self.auth, HeaderAuth):
             headers[self.auth.name] = self.auth.value.get_secret_value()
-        policy = RetryPolicy(
-            self.max_retries, self.backoff_initial_seconds, self.backoff_max_seconds
-        )
+        retries = self.max_retries if max_retries is None else min(max_retries, self.max_retries)
+        policy = RetryPolicy(retries, self.backoff_initial_seconds, self.backoff_max_seconds)
         return HttpClient(self.base_url, headers, self.timeout_seconds, policy)
 
 
@@ -500,14 +501,20 @@ class CursorTracker:
 
 
 # -- the source -----------------------------------------------------------------------------
+CHECK_RETRIES = 1
+
+
 class HttpApiSource(Source[HttpApiConfig]):
     name = "http_api"
     config_model = HttpApiConfig
 
     def check(self, config: HttpApiConfig) -> None:
+        """One page of each stream. A check answers whether the API can be reached now:
+        one retry at most (a sync keeps the configured retries), so an API that is down
+        fails the check in about a second, not after the whole backoff (15 s by default)."""
         if not config.streams:
             raise HttpApiError("no streams configured: give each stream a path")
-        with config.client() as client:
+        with config.client(max_retries=CHECK_RETRIES) as client:
             for options in config.streams:
                 page = next(iter_pages(client, options, options.params, first_only=True, size=1))
                 if page.items is None:

@@ -72,7 +72,7 @@ entity_events as (
 {% if is_incremental() %}
     -- this model's latest run: an event written after it has not been read yet (a run
     -- stopped after int_risk_events_unioned leaves its events for the next one). A table
-    -- built before the column existed has no time: everything is then a change, once
+    -- built before the column existed has no time: every event stamped since is a change
     latest_run as (
         select
             coalesce(max(_dbt_run_started_at), cast('1970-01-01' as timestamp)) as started_at

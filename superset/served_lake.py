@@ -86,6 +86,10 @@ def connect_to_catalog(dialect: Any, conn_rec: Any, cargs: list, cparams: dict) 
     path = _catalog_file(cparams)
     if path is None:
         return _attached(_connect(dialect, cargs, cparams), None)
+    # open the file the served link names now, not the link: a publish may move the link
+    # before the connect, and the statements kept for `path` attach that file's own lake
+    # copy (another catalog's views, pinned to a newer snapshot, cannot read it)
+    cparams = {**cparams, "database": path}
     with _lock:
         if path in _kept:
             _kept.move_to_end(path)

@@ -25,6 +25,7 @@ from lake.tables.catalog import ALIAS, TableCatalog, connect
 from lake.tables.catalog import current_snapshot as lake_snapshot
 from lake.tables.maintenance import Retention, maintain
 from lake.tables.publications import history, published_snapshots
+from orchestration.bi import SUPERSET_VENV
 from orchestration.lake_command import maintain_lake
 from orchestration.settings import Settings
 from serving.duckdb_catalog import (
@@ -36,6 +37,8 @@ from serving.duckdb_catalog import (
     publish_gold,
     rollback,
 )
+
+SUPERSET_PYTHON = SUPERSET_VENV / "bin" / "python"
 
 
 def write_gold(lake_root: Path, revenue_rows: int, order_rows: int) -> None:
@@ -209,6 +212,67 @@ def test_rollback_serves_the_previous_publish_and_records_it(lake_with_gold, tmp
     third = publish_gold(lake_with_gold, serving)
     assert third.lake_snapshot == second.lake_snapshot
     assert read_catalog(catalog_path(serving)) == {"daily_revenue": 30, "fct_orders": 7}
+
+
+def test_superset_opens_the_catalog_the_link_named_even_if_a_publish_moves_it_meanwhile(
+    lake_with_gold, tmp_path
+):
+    """Superset's connect hook (superset/served_lake.py) resolves the served link and keeps
+    that catalog's attachment statements. A publish that moves the link between the
+    resolving and the connecting (a race on a busy server; forced here) must not open the
+    new catalog with the old one's lake copy: its views pin a snapshot that copy lacks."""
+    serving = tmp_path / "serving"
+    link = catalog_path(serving)
+    publish_gold(lake_with_gold, serving)
+    first = os.path.realpath(link)  # the catalog files the link named
+    write_gold(Path(lake_with_gold.location.root), revenue_rows=30, order_rows=7)
+    publish_gold(lake_with_gold, serving)
+    second = os.path.realpath(link)
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, "superset")
+        import served_lake
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        served_lake.install()
+        link, first, second = {str(link)!r}, {first!r}, {second!r}
+
+        def point_at(target):
+            os.symlink(target, link + ".new")
+            os.replace(link + ".new", link)
+
+        def count():
+            engine = create_engine(
+                "duckdb:///" + link, connect_args={{"read_only": True}}, poolclass=NullPool
+            )
+            with engine.connect() as con:
+                return con.execute(text("select count(*) from analytics.fct_orders")).scalar()
+
+        point_at(first)
+        answers = [count()]  # the first catalog, its lake attached and kept
+        resolve = os.path.realpath
+
+        def resolve_then_publish(path):
+            resolved = resolve(path)
+            point_at(second)  # the publish lands right after the hook resolved the link
+            return resolved
+
+        os.path.realpath = resolve_then_publish
+        answers.append(count())
+        os.path.realpath = resolve
+        answers.append(count())  # the link's new catalog
+        print(answers)
+    """)
+    done = subprocess.run(
+        [str(SUPERSET_PYTHON), "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[50, 50, 7]"
 
 
 def test_a_moved_data_folder_serves_again_once_reattached(tmp_path):

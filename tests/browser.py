@@ -143,14 +143,27 @@ def assert_drew_data(charts: list[dict], where: str) -> None:
             assert chart["canvases"] > 0 and chart["painted"] > 50, f"{label} drew nothing"
 
 
+LOGIN_ATTEMPTS = 3
+
+
 def login_to_superset(page: Any, url: str, username: str, password: str) -> None:
-    page.goto(f"{url}/login/")
-    page.fill("[data-test=username-input]", username)
-    page.fill("[data-test=password-input]", password)
-    page.click("[data-test=login-button]")
-    # logged in once Superset redirects to the welcome page; not waiting for that page's
-    # load event, which took over 30 s on a busy CI machine (the test goes on elsewhere)
-    page.wait_for_url("**/superset/welcome/**", wait_until="commit", timeout=90_000)
+    """Logged in once Superset redirects to the welcome page (not waiting for that page's
+    load event, which took over 30 s on a busy CI machine). On a busy machine a submit was
+    lost twice in CI (no redirect within 90 s): the form is filled and sent again, up to
+    LOGIN_ATTEMPTS times; the last failure is raised."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, LOGIN_ATTEMPTS + 1):
+        page.goto(f"{url}/login/")
+        page.fill("[data-test=username-input]", username)
+        page.fill("[data-test=password-input]", password)
+        page.click("[data-test=login-button]")
+        try:
+            page.wait_for_url("**/superset/welcome/**", wait_until="commit", timeout=45_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == LOGIN_ATTEMPTS:
+                raise
 
 
 def screenshot_dashboard(page: Any, path: Path, expected_charts: int, max_height: int) -> None:

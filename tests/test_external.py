@@ -62,6 +62,8 @@ from orchestration.sync_command import run_sync
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKER_VERSION = "7.2.1"
 FAKER_STREAMS = ["users", "products", "purchases"]
+FAKER_IDLE_TIMEOUT_S = 30  # read_faker: a deadlocked read is stopped, then tried again
+FAKER_ATTEMPTS = 3
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -890,22 +892,24 @@ def faker_config(executable: Path, relative: bool = False, **config: Any) -> Ext
             "batch_records": 64,
             # source-faker forks its worker pool from a threaded process, and a forked
             # worker sometimes deadlocks on a lock copied held (seen in CI, idle machine
-            # too): the watchdog stops such a read after a minute, and read_faker retries
-            "read_idle_timeout_seconds": 60,
+            # too; twice in a row in one run): the watchdog stops such a read after 30 s
+            # (a whole read takes about 10 s) and read_faker tries again
+            "read_idle_timeout_seconds": FAKER_IDLE_TIMEOUT_S,
             "streams": [{"name": n} for n in FAKER_STREAMS],
         }
     )
 
 
 def read_faker(config: ExternalConfig, catalog, state: dict) -> dict[str, Any]:
-    """One read of the real connector, retried once when the watchdog had to stop it (the
-    connector's fork deadlock, above); any other failure fails the test."""
-    try:
-        return collect(ExternalSource().read(config, catalog, state))
-    except SourceError as exc:
-        if "read_idle_timeout_seconds" not in str(exc):
-            raise
-        return collect(ExternalSource().read(config, catalog, state))
+    """One read of the real connector, tried again (FAKER_ATTEMPTS in all) when the watchdog
+    had to stop it (the connector's fork deadlock, above); any other failure fails the test."""
+    for _ in range(FAKER_ATTEMPTS - 1):
+        try:
+            return collect(ExternalSource().read(config, catalog, state))
+        except SourceError as exc:
+            if "read_idle_timeout_seconds" not in str(exc):
+                raise
+    return collect(ExternalSource().read(config, catalog, state))
 
 
 @pytest.fixture(scope="module")

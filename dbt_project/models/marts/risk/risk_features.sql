@@ -167,14 +167,7 @@ scoped_events as (
 ),
 
 windowed as (
-    select
-        entity_type,
-        entity_id,
-        event_type,
-        event_id,
-        {{- risk_window_sums() }}
-        event_at
-    from scoped_events
+    {{ risk_windows('scoped_events') }}
 ),
 
 -- the scoring points: every payment attempt

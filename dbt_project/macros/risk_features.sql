@@ -49,67 +49,76 @@
 {%- endmacro -%}
 
 {#- DuckDB: the same sums, packed. Its cost grows with the number of sliding sums over the
-    rows (each finds its own frames), not with their width, so each window takes three
-    128-bit sums instead of eight: the four counts in 32-bit lanes of one, and the amounts
-    in cents two to a sum (64-bit halves, the second times 2^64), then unpacked exactly.
+    rows (each finds its own frames), not with their width, so each window takes one
+    128-bit sum per four counts (32-bit lanes) and one per two amounts in cents (the second
+    times 2^64): three instead of eight for the four event types, then unpacked exactly.
     At scale 10 that halved risk_features' windows (docs/risk.md). A lane would overflow
-    only past 2^32 events of one type, or 2^63 cents, in a window of one entity; an
+    only past 2^31 events of one type, or 2^63 cents, in a window of one entity; an
     amount below zero unpacks right too (the high half is rounded, not truncated). -#}
 {%- macro duckdb__risk_windows(events) -%}
-    {%- set types = risk_event_types() -%}
+    {%- set count_groups = risk_event_types() | batch(4) | list -%}
+    {%- set amount_pairs = risk_event_types() | batch(2) | list -%}
     {%- set two_64 = 'cast(18446744073709551616 as hugeint)' -%}
     {%- set cents = 'cast(amount_reporting * 100 as hugeint)' -%}
-    {%- set pairs = [(types[0], types[1]), (types[2], types[3])] -%}
     select
         entity_type,
         entity_id,
         event_type,
         event_id,
         {%- for window, hours in risk_windows_hours() %}
-            {%- for event_type in types %}
-                cast(
-                    (counts_{{ window }} >> {{ 32 * loop.index0 }}) & 4294967295 as bigint
-                ) as {{ event_type }}_count_{{ window }},
+            {%- for group in count_groups %}
+                {%- set packed = 'counts_' ~ loop.index ~ '_' ~ window -%}
+                {%- for event_type in group %}
+                    cast(({{ packed }} >> {{ 32 * loop.index0 }}) & 4294967295 as bigint)
+                        as {{ event_type }}_count_{{ window }},
+                {%- endfor %}
             {%- endfor %}
-            {%- for low, high in pairs %}
+            {%- for pair in amount_pairs %}
                 {%- set packed = 'amounts_' ~ loop.index ~ '_' ~ window -%}
                 {%- set high_half = '((' ~ packed ~ ' + ' ~ two_64 ~ ' // 2) >> 64)' %}
                 cast(
                     cast({{ packed }} - {{ high_half }} * {{ two_64 }} as decimal(38, 0)) * 0.01
                     as decimal(18, 2)
-                ) as {{ low }}_amount_{{ window }},
-                cast(cast({{ high_half }} as decimal(38, 0)) * 0.01 as decimal(18, 2))
-                    as {{ high }}_amount_{{ window }},
+                ) as {{ pair[0] }}_amount_{{ window }},
+                {%- if pair | length > 1 %}
+                    cast(cast({{ high_half }} as decimal(38, 0)) * 0.01 as decimal(18, 2))
+                        as {{ pair[1] }}_amount_{{ window }},
+                {%- endif %}
             {%- endfor %}
         {%- endfor %}
         event_at
     from (
         select
-            *,
+            *
             {%- for window, hours in risk_windows_hours() %}
-                sum(
-                    case event_type
-                        {%- for event_type in types %}
-                            when '{{ event_type }}'
-                                then cast({{ 2 ** (32 * loop.index0) }} as hugeint)
-                        {%- endfor %}
-                        else cast(0 as hugeint)
-                    end
-                ) over (
-                    partition by entity_type, entity_id order by event_at {{ window_before(hours) }}
-                ) as counts_{{ window }},
-                {%- for low, high in pairs %}
-                    sum(
-                        case event_type
-                            when '{{ low }}' then {{ cents }}
-                            when '{{ high }}' then {{ cents }} * {{ two_64 }}
-                            else cast(0 as hugeint)
-                        end
-                    ) over (
+                {%- set frame -%}
+                    over (
                         partition by entity_type, entity_id
                         order by event_at {{ window_before(hours) }}
-                    ) as amounts_{{ loop.index }}_{{ window }}{{ ',' if not loop.last }}
-                {%- endfor %}{{ ',' if not loop.last }}
+                    )
+                {%- endset %}
+                {%- for group in count_groups %},
+                    sum(
+                        case event_type
+                            {%- for event_type in group %}
+                                when '{{ event_type }}'
+                                    then cast({{ 2 ** (32 * loop.index0) }} as hugeint)
+                            {%- endfor %}
+                            else cast(0 as hugeint)
+                        end
+                    ) {{ frame }} as counts_{{ loop.index }}_{{ window }}
+                {%- endfor %}
+                {%- for pair in amount_pairs %},
+                    sum(
+                        case event_type
+                            when '{{ pair[0] }}' then {{ cents }}
+                            {%- if pair | length > 1 %}
+                                when '{{ pair[1] }}' then {{ cents }} * {{ two_64 }}
+                            {%- endif %}
+                            else cast(0 as hugeint)
+                        end
+                    ) {{ frame }} as amounts_{{ loop.index }}_{{ window }}
+                {%- endfor %}
             {%- endfor %}
         from {{ events }}
     ) as packed

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from orchestration.settings import Settings
 
-# the file format of a new warehouse file, as dbt's profile creates it (profiles.yml,
-# config_options): DuckDB 1.5's, in which staging tables are written about a fifth faster
-STORAGE_VERSION = "v1.5.0"
-
 
 class WarehouseError(RuntimeError):
     """The DuckDB file or the PostgreSQL database dbt builds in cannot be opened."""
@@ -34,6 +30,6 @@ def check_warehouse(settings: Settings) -> None:
     path = settings.duckdb_path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION}).close()
+        duckdb.connect(str(path)).close()
     except (OSError, duckdb.Error) as exc:
         raise WarehouseError(f"cannot open the warehouse {path} for writing: {exc}") from exc

@@ -102,31 +102,3 @@ def test_the_demo_prints_one_line_per_stage_and_logs_the_detail_to_a_file(tmp_pa
     assert "AssetObservation" not in log
     warnings = Counter(line for line in log.splitlines() if "WARNING" in line)
     assert not [w for w, n in warnings.items() if n > 1], warnings
-
-
-def test_a_new_warehouse_file_has_the_storage_format_of_the_profile(tmp_path):
-    """The demo's check creates the warehouse before dbt does; both in DuckDB 1.5's storage
-    format (staging tables are written faster in it), so the file does not depend on which
-    one came first."""
-    import duckdb
-    import yaml
-
-    from orchestration.warehouse_check import STORAGE_VERSION, check_warehouse
-
-    outputs = yaml.safe_load((REPO_ROOT / "dbt_project" / "profiles.yml").read_text())
-    duckdb_outputs = {
-        name: output
-        for name, output in outputs["lakehouse"]["outputs"].items()
-        if output["type"] == "duckdb"
-    }
-    assert len(duckdb_outputs) == 3
-    for name, output in duckdb_outputs.items():
-        assert output["config_options"] == {"storage_compatibility_version": STORAGE_VERSION}, name
-
-    settings = _settings(tmp_path / "data")
-    check_warehouse(settings)
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
-        ((tags,),) = con.execute(
-            "select tags from duckdb_databases() where database_name = current_database()"
-        ).fetchall()
-    assert tags["storage_version"] == f"{STORAGE_VERSION}+"

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,9 +83,21 @@ def live_superset(kafka_broker, pipeline_settings, superset) -> Iterator[Superse
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
         yield superset
     finally:
-        _stop(producer)
+        _stop_and_say_if_slow("producer", producer)
         if stream is not None:
-            _stop(stream)
+            _stop_and_say_if_slow("stream", stream)
+
+
+def _stop_and_say_if_slow(name: str, process: subprocess.Popen) -> None:
+    """Stop a process (SIGTERM, then a kill after 60 s); a stop that took longer than a few
+    seconds is a warning in the test summary: this teardown took 60 s in whole-suite runs
+    on CI's machine (2026-12-06), never when the module ran alone."""
+    started = time.perf_counter()
+    code = _stop(process)
+    took = time.perf_counter() - started
+    if took > 5:
+        message = f"live dashboard: the {name} took {took:.0f} s to stop (exit {code})"
+        warnings.warn(message, stacklevel=2)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,10 @@ their prices, keyed by customer; the CDC path lands the shop's orders as CDC row
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -91,3 +93,24 @@ def test_shop_changes_as_debezium_events_land_as_cdc_rows(kafka_broker, tmp_path
     assert all(r["order_id"] is not None and r["status"] is None for r in deletes)
     positions = [r["_position"] for r in rows]
     assert len(set(positions)) == len(positions)
+
+
+def test_sigterm_stops_the_producer_cleanly_even_when_its_launcher_ignored_it(kafka_broker):
+    """SIGTERM stops a producer as Ctrl-C does (exit 0, its summary printed), also when it
+    was started with SIGTERM ignored (inherited across exec): a producer that outlived
+    SIGTERM held a test fixture for 60 s."""
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "datagen.events", "--bootstrap-servers",
+         kafka_broker.bootstrap_servers, "--scale", "0.001", "--rate", "200"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
+    )  # fmt: skip
+    try:
+        time.sleep(3)  # the topics are created and events flow
+        assert producer.poll() is None
+        producer.send_signal(signal.SIGTERM)
+        out, _ = producer.communicate(timeout=30)
+    finally:
+        producer.kill()
+    assert producer.returncode == 0
+    assert out.startswith("sent ") and " 0 events" not in out, out

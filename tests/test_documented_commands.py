@@ -131,7 +131,7 @@ def clone(tmp_path_factory) -> Path:
     venv = (REPO_ROOT / ".venv").resolve()
     stamp = venv / ".synced"
     if not stamp.exists():
-        pytest.skip("run `make setup` first: the clone reuses the installed .venv")
+        pytest.fail("run `make setup` first: the clone reuses the installed .venv")
     root = tmp_path_factory.mktemp("fresh")
     head = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],

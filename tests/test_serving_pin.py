@@ -26,6 +26,7 @@ from lake import open_lake
 from lake.tables.catalog import current_snapshot as lake_snapshot_of
 from lake.tables.publications import history, published_snapshots
 from orchestration.assets.dbt import PIPELINE_BUILD  # the builds a pipeline runs
+from orchestration.bi import SUPERSET_VENV
 from orchestration.demo import run_demo
 from orchestration.settings import Settings
 from serving.duckdb_catalog import catalog_path, open_served
@@ -41,7 +42,8 @@ from tests.test_pipeline import (
 # quiet machine, over the default 900 s per test on a shared one (load average 20+)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
-SUPERSET_PYTHON = ROOT / ".superset-venv" / "bin" / "python"
+SUPERSET_PYTHON = SUPERSET_VENV / "bin" / "python"
+READER_FLAVOURS = ("superset", "python")  # Superset's DuckDB and driver, and ours
 
 # what a dashboard shows: orders, and revenue summed over the days (two marts, one connection)
 QUERY = (
@@ -101,8 +103,16 @@ def served_answer(settings: Settings) -> list:
         return list(con.execute(QUERY).fetchone())
 
 
+def superset_python() -> str:
+    """Superset's interpreter: a reader through it is part of what these tests check, so a
+    missing virtualenv fails them instead of leaving that reader out."""
+    if not SUPERSET_PYTHON.exists():
+        pytest.fail("Superset's virtualenv is missing: run `make superset-setup` (make test does)")
+    return str(SUPERSET_PYTHON)
+
+
 def start_reader(script: Path, settings: Settings, stop: Path, flavour: str) -> subprocess.Popen:
-    python = str(SUPERSET_PYTHON) if flavour == "superset" else sys.executable
+    python = superset_python() if flavour == "superset" else sys.executable
     return subprocess.Popen(
         [python, str(script), str(catalog_path(settings.serving_dir)), str(stop), flavour, QUERY],
         stdout=subprocess.PIPE,
@@ -111,10 +121,6 @@ def start_reader(script: Path, settings: Settings, stop: Path, flavour: str) -> 
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-def reader_flavours() -> list[str]:
-    return ["superset", "python"] if SUPERSET_PYTHON.exists() else ["python"]
 
 
 def assert_published(report) -> None:
@@ -153,7 +159,7 @@ def two_builds(tmp_path_factory, shared_demo: SharedDemo) -> TwoBuilds:
 
     script, stop = root / "reader.py", root / "stop-readers"
     script.write_text(READER)
-    readers = {f: start_reader(script, settings, stop, f) for f in reader_flavours()}
+    readers = {f: start_reader(script, settings, stop, f) for f in READER_FLAVOURS}
     # the readers are reading before the run starts
     ready = [Path(f"{stop}.ready-{flavour}") for flavour in readers]
     deadline = time.monotonic() + 180
@@ -273,23 +279,23 @@ def test_rollback_returns_the_dashboards_to_the_previous_publish(two_builds):
     assert rolled.returncode == 0, rolled.stderr
     assert f"the dashboards read DuckLake snapshot {first_snapshot}" in rolled.stdout
     assert served_answer(settings) == two_builds.first
-    if SUPERSET_PYTHON.exists():  # and through Superset's connection
-        one_shot = subprocess.run(
-            [
-                str(SUPERSET_PYTHON),
-                "-c",
-                "import sys; sys.path.insert(0, 'superset'); from served_lake import install; "
-                "install(); from sqlalchemy import create_engine, text; "
-                f"e = create_engine('duckdb:///{catalog_path(settings.serving_dir)}', "
-                "connect_args={'read_only': True}); "
-                f"print(list(e.connect().execute(text({QUERY!r})).fetchone()))",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        assert one_shot.returncode == 0, one_shot.stderr[-2000:]
-        assert one_shot.stdout.strip() == str(two_builds.first)
+    # and through Superset's connection
+    one_shot = subprocess.run(
+        [
+            superset_python(),
+            "-c",
+            "import sys; sys.path.insert(0, 'superset'); from served_lake import install; "
+            "install(); from sqlalchemy import create_engine, text; "
+            f"e = create_engine('duckdb:///{catalog_path(settings.serving_dir)}', "
+            "connect_args={'read_only': True}); "
+            f"print(list(e.connect().execute(text({QUERY!r})).fetchone()))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert one_shot.returncode == 0, one_shot.stderr[-2000:]
+    assert one_shot.stdout.strip() == str(two_builds.first)
 
     status = subprocess.run(
         [lakehouse, "serving", "status"], env=env, capture_output=True, text=True

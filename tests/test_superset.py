@@ -330,7 +330,7 @@ def test_dashboard_draws_every_chart_and_follows_each_native_filter(
                 if not unfiltered:
                     page.goto(dashboard_url)
                     wait_until_drawn(page, len(dashboard.charts))
-                requests.clear()
+                    requests.clear()
                 page.click(f'[data-test="{filter_id}"] .ant-select-selector')
                 option = page.locator(".ant-select-item-option").first
                 value = option.get_attribute("title") or option.inner_text()

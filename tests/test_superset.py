@@ -266,32 +266,13 @@ def test_every_dashboard_row_is_full_and_a_part_empty_one_is_refused():
 
 
 # -- the browser ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def logged_in(superset, browser, tmp_path_factory) -> Path:
-    """The admin's browser session, from one login through Superset's form: the dashboard
-    tests open their pages with it (each login loads Superset's welcome page, about 4 s of
-    Chromium's CPU)."""
-    state = tmp_path_factory.mktemp("superset-login") / "state.json"
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        login_to_superset(page, superset.url, superset.username, superset.password)
-        page.goto("about:blank")  # not the rest of the welcome page
-        context.storage_state(path=str(state))
-    finally:
-        context.close()
-    return state
-
-
 @pytest.mark.parametrize("dashboard", BATCH_DASHBOARDS, ids=[d.slug for d in BATCH_DASHBOARDS])
-def test_dashboard_draws_every_chart_and_follows_each_native_filter(
-    superset, browser, logged_in, dashboard
-):
+def test_dashboard_draws_every_chart_and_follows_each_native_filter(superset, browser, dashboard):
     """Every chart draws data with no error or warning (a row limit reached is one), and each
     native filter changes what the charts in its scope show; a screenshot of the dashboard
     as it opens is left in test-artifacts/superset/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1600, "height": 1400}, storage_state=logged_in)
+    page = browser.new_page(viewport={"width": 1600, "height": 1400})
     failures: list[str] = []
     requests: list[str] = []
 
@@ -310,6 +291,7 @@ def test_dashboard_draws_every_chart_and_follows_each_native_filter(
     page.on("response", on_response)
     dashboard_url = f"{superset.url}/superset/dashboard/{dashboard.slug}/"
     try:
+        login_to_superset(page, superset.url, superset.username, superset.password)
         page.goto(dashboard_url)
         wait_until_drawn(page, len(dashboard.charts))
         screenshot = ARTIFACTS / f"{dashboard.slug}.png"
@@ -320,8 +302,6 @@ def test_dashboard_draws_every_chart_and_follows_each_native_filter(
         assert failures == [], failures
         assert_drew_data(before, dashboard.title)
 
-        # each filter on a freshly loaded page: a time range opened by link after a select
-        # filter was applied on the same page once failed to parse in Superset (HTTP 500)
         for spec in dashboard.filters:
             filter_id = f"NATIVE_FILTER-{slug(dashboard.slug)}-{slug(spec.name)}"
             requests.clear()

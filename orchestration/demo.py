@@ -54,6 +54,12 @@ def demo_log_path(settings: Settings) -> Path:
     return settings.data_dir / LOGS_FOLDER / f"demo-{stamp}.log"
 
 
+def demo_report_path(log_path: Path) -> Path:
+    """Where a run's summary is kept as JSON (stages, rows per layer, dbt's counts): beside
+    its log, for scripts and CI that check a demo without parsing the console."""
+    return log_path.with_suffix(".json")
+
+
 class _Stages:
     """Times each stage into the report and shows it as one line (a spinner while it runs)."""
 
@@ -89,11 +95,17 @@ def run_demo(
     with output as console:
         report = _run(settings, regenerate, instance, _Stages(DemoReport(), console, not quiet))
     report.log_path = None if verbose else log_path
+    demo_report_path(log_path).write_text(report.to_json(), encoding="utf-8")
     if not quiet:
         console = Console()
         print_report(report, console)
         warehouse = redact(dsn_from_env()) if settings.dbt_on_postgres else settings.duckdb_path
-        console.print(EXPLORE.format(lake=settings.lake_url, duckdb=warehouse), highlight=False)
+        # unwrapped: a narrow terminal or a pipe (80 columns to rich) breaks no command
+        console.print(
+            EXPLORE.format(lake=settings.lake_url, duckdb=warehouse),
+            highlight=False,
+            soft_wrap=True,
+        )
     return report
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,16 @@ class DemoReport:
     failed_steps: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # assets downstream of a failed sync
     log_path: Path | None = None  # the full logs of the run (None: they went to the terminal)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> DemoReport:
+        fields = json.loads(text)
+        fields["stages"] = [tuple(stage) for stage in fields["stages"]]
+        fields["log_path"] = Path(fields["log_path"]) if fields["log_path"] else None
+        return cls(**fields)
 
 
 def count_layer_rows(

@@ -6,8 +6,7 @@
     Incremental: a run re-sessionizes every event of the visitors with an event staged
     since the newest one already here (_extracted_at), replacing those events (delete+
     insert on event_id); a visitor's sessions depend only on the visitor's own events,
-    so the result equals a full rebuild. On DuckDB a table in the warehouse file,
-    exported to silver as Parquet. -#}
+    so the result equals a full rebuild. -#}
 {{ config(
     materialized='incremental',
     unique_key='event_id',
@@ -18,7 +17,9 @@
 
 with
 
-events as (
+-- inlined, not materialized: the incremental run's visitor filter then scans only the
+-- staged rows past the cutoff (a run with no new event: 0.01 s instead of 4 s at scale 10)
+events as not materialized (
     -- only the columns kept: a window carries every column of its input through its sort
     select
         event_id,

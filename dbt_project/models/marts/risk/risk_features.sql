@@ -152,17 +152,18 @@ scoped_events as (
     select entity_events.*
     from entity_events
     {% if is_incremental() %}
-        -- what the rewritten attempts' windows read: 30 days either side of a change
-        where exists (
-            select 1 from affected
-            where
-                affected.entity_type = entity_events.entity_type
-                and affected.entity_id = entity_events.entity_id
+        -- what the rewritten attempts' windows read: 30 days either side of a change. A
+        -- join, not `exists`: an entity's ranges are more than two windows apart, so an
+        -- event is in one at most, and DuckDB's hash join with the range as a filter took
+        -- half the time of the semi join it planned for `exists` (docs/dbt.md)
+        inner join affected
+            on
+                entity_events.entity_type = affected.entity_type
+                and entity_events.entity_id = affected.entity_id
                 and entity_events.event_at
                 >= {{ dbt.dateadd('hour', -longest_window_hours, 'affected.first_change') }}
                 and entity_events.event_at
                 <= {{ dbt.dateadd('hour', longest_window_hours, 'affected.last_change') }}
-        )
     {% endif %}
 ),
 

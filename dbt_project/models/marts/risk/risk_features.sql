@@ -79,7 +79,9 @@ entity_events as (
         from {{ this }}
     ),
 
-    -- what moves the features of the attempts after it: a changed event, a deleted attempt
+    -- what moves the features of the attempts after it: a changed event, a deleted attempt;
+    -- each instant once per entity (`union`, not `union all`): with ties, the two windows
+    -- below could order an entity's changes differently and give overlapping ranges
     changes as (
         select
             entity_type,
@@ -87,7 +89,7 @@ entity_events as (
             event_at as changed_from
         from entity_events
         where event_written_at > (select latest_run.started_at from latest_run)
-        union all
+        union
         select
             built.entity_type,
             built.entity_id,

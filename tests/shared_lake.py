@@ -1,6 +1,6 @@
 """One demo data folder per test session, shared by every xdist worker: two demo runs at the
-demo's defaults (the first is `lakehouse demo` as a user types it, its console kept; the
-second applies a change set), and a copy of the folder as the first run left it.
+demo's defaults (the second applies a change set), and a copy of the folder as the first run
+left it.
 
 Six modules need such a folder; each used to build its own (two demos, a minute or two each
 on CI's two cores). A background process builds it once: the first worker that collects a
@@ -17,10 +17,10 @@ Run as a script, this module is the builder: `python -m tests.shared_lake ROOT`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -38,12 +38,6 @@ from orchestration.summary import DemoReport
 
 FIXTURE = "shared_demo"
 BUILD_TIMEOUT_S = 1500  # two demos take 1 to 2 minutes each on a quiet CI machine
-FIRST_CONSOLE = "first-console.txt"  # what the first run printed (tests/test_demo.py)
-# what Settings reads: the first run gets the demo's defaults whatever the session set
-SETTINGS_VARIABLES = (
-    "CONNECTIONS_FILE", "DATAGEN_SCALE", "DATAGEN_SEED", "DATA_DIR", "DBT_TARGET",
-    "DUCKDB_PATH", "LAKE_CATALOG", "LAKE_URL", "LANDING_URL", "OLTP_DSN",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,6 @@ class SharedDemo:
     after_second: Path  # after the second (the change set, incremental syncs and merges)
     first: DemoReport
     second: DemoReport
-    first_console: Path  # what `lakehouse demo` printed on its first run (stdout and stderr)
 
     def copy(self, which: Path, destination: Path) -> Settings:
         """A copy of one of the folders that a test may change: the settings of a demo there."""
@@ -140,9 +133,8 @@ def wait_for_build(root: Path, timeout: float = BUILD_TIMEOUT_S) -> SharedDemo:
             return SharedDemo(
                 root / "after-first",
                 root / "data",
-                DemoReport.from_json(reports["first"]),
-                DemoReport.from_json(reports["second"]),
-                root / FIRST_CONSOLE,
+                _report(reports["first"]),
+                _report(reports["second"]),
             )
         pid_file = root / "builder.pid"
         ended = pid_file.exists() and not _alive(int(pid_file.read_text()))
@@ -155,52 +147,28 @@ def wait_for_build(root: Path, timeout: float = BUILD_TIMEOUT_S) -> SharedDemo:
         time.sleep(1)
 
 
+def _report(fields: dict) -> DemoReport:
+    fields["stages"] = [tuple(stage) for stage in fields["stages"]]
+    fields["log_path"] = Path(fields["log_path"]) if fields["log_path"] else None
+    return DemoReport(**fields)
+
+
 # -- the builder ------------------------------------------------------------------------------
 def build(root: Path) -> None:
     from orchestration.demo import run_demo
 
     data = root / "data"
     settings = Settings.from_env({"DATA_DIR": str(data)})  # the demo's scale and seed
-    first = _first_run_as_typed(settings, root / FIRST_CONSOLE)
+    first = run_demo(settings, quiet=True)
     _require_green(first, "first")
     shutil.copytree(data, root / "after-first", symlinks=True)
     second = run_demo(settings, quiet=True)  # applies the change set first
     assert second.stages[0][0] == "apply a change set to the shop", second.stages
     _require_green(second, "second")
-    reports = {"first": first.to_json(), "second": second.to_json()}
+    reports = {"first": dataclasses.asdict(first), "second": dataclasses.asdict(second)}
     temporary = root / "ready.json.tmp"
-    temporary.write_text(json.dumps(reports))
+    temporary.write_text(json.dumps(reports, default=str))
     temporary.replace(root / "ready.json")
-
-
-def _first_run_as_typed(settings: Settings, console: Path) -> DemoReport:
-    """The first run as a user starts it, `lakehouse demo` in a process of its own (its
-    console kept for tests/test_demo.py), and its report from the JSON the demo keeps
-    beside its log."""
-    from orchestration.demo import demo_report_path
-
-    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
-    for name in ("DAGSTER_HOME", "COLUMNS"):  # the data folder's instance; rich's own width
-        env.pop(name, None)
-    env.update(
-        DATA_DIR=str(settings.data_dir),
-        DATAGEN_SCALE=str(settings.scale),
-        DATAGEN_SEED=str(settings.seed),
-    )
-    with console.open("w") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "orchestration.cli", "demo"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=BUILD_TIMEOUT_S,
-        )
-    printed = console.read_text()
-    logs = re.search(r"full logs: (\S+)", printed)
-    if done.returncode != 0 or not logs:
-        raise SystemExit(f"the first demo exited {done.returncode}:\n{printed[-4000:]}")
-    return DemoReport.from_json(demo_report_path(Path(logs.group(1))).read_text())
 
 
 def _require_green(report: DemoReport, which: str) -> None:

@@ -17,7 +17,6 @@ Run as a script, this module is the builder: `python -m tests.shared_lake ROOT`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
@@ -133,8 +132,8 @@ def wait_for_build(root: Path, timeout: float = BUILD_TIMEOUT_S) -> SharedDemo:
             return SharedDemo(
                 root / "after-first",
                 root / "data",
-                _report(reports["first"]),
-                _report(reports["second"]),
+                DemoReport.from_json(reports["first"]),
+                DemoReport.from_json(reports["second"]),
             )
         pid_file = root / "builder.pid"
         ended = pid_file.exists() and not _alive(int(pid_file.read_text()))
@@ -145,12 +144,6 @@ def wait_for_build(root: Path, timeout: float = BUILD_TIMEOUT_S) -> SharedDemo:
         if time.monotonic() > deadline:
             pytest.fail(f"the shared demo folder was not built in {timeout:.0f} s ({log})")
         time.sleep(1)
-
-
-def _report(fields: dict) -> DemoReport:
-    fields["stages"] = [tuple(stage) for stage in fields["stages"]]
-    fields["log_path"] = Path(fields["log_path"]) if fields["log_path"] else None
-    return DemoReport(**fields)
 
 
 # -- the builder ------------------------------------------------------------------------------
@@ -165,9 +158,9 @@ def build(root: Path) -> None:
     second = run_demo(settings, quiet=True)  # applies the change set first
     assert second.stages[0][0] == "apply a change set to the shop", second.stages
     _require_green(second, "second")
-    reports = {"first": dataclasses.asdict(first), "second": dataclasses.asdict(second)}
+    reports = {"first": first.to_json(), "second": second.to_json()}  # as the demo keeps them
     temporary = root / "ready.json.tmp"
-    temporary.write_text(json.dumps(reports, default=str))
+    temporary.write_text(json.dumps(reports))
     temporary.replace(root / "ready.json")
 
 

@@ -15,9 +15,10 @@ import pytest
 
 from datagen.generate import GenerationRequest, generate
 from lake import LakeError
-from orchestration.demo import run_demo
+from orchestration.demo import demo_report_path, run_demo
 from orchestration.pipeline import INGEST, PUBLISH, TRANSFORM
 from orchestration.settings import REPO_ROOT, Settings
+from orchestration.summary import DemoReport
 from orchestration.warehouse_check import WarehouseError
 
 MAX_LINES = 60
@@ -97,6 +98,16 @@ def test_the_demo_prints_one_line_per_stage_and_logs_the_detail_to_a_file(tmp_pa
     assert "Running dbt command" in log and "dbt build" in log
     assert re.search(r"Done\. PASS=\d+ WARN=0 ERROR=0", log), log[-2000:]
     assert "sync_shop" in log
+
+    # the same summary, kept as JSON beside the log: what was printed, read back
+    report = DemoReport.from_json(demo_report_path(log_path).read_text(encoding="utf-8"))
+    printed = [line.split(" ", 1)[1].rsplit(" ", 2)[0] for line in lines if line.startswith("✓")]
+    assert [name for name, _ in report.stages] == printed
+    total = sum(seconds for _, seconds in report.stages)
+    assert re.search(rf"\btotal\W+{re.escape(f'{total:.1f}')}\b", output), output
+    assert report.dbt["counts"]["model"].get("success", 0) > 0 and not report.failed_steps
+    gold_rows = sum(report.layers["gold"].values())
+    assert gold_rows > 0 and re.search(rf"\bgold\b.*\b{gold_rows:,}\b", output), output
     # no warning twice: source and singular dbt tests are asset checks, not observations
     # logged with a warning, and Dagster's lines are not repeated by the root logger
     assert "AssetObservation" not in log

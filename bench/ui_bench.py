@@ -26,6 +26,7 @@ from orchestration import bi
 from orchestration.processes import stop_process_group
 from orchestration.readiness import dagster_ready, superset_ready, wait_until_ready
 from orchestration.settings import REPO_ROOT, Settings
+from serving.duckdb_catalog import catalog_path
 
 TIMEOUT_S = 300
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -94,6 +95,8 @@ def main() -> int:
     parser.add_argument("--from-scratch", action="store_true")
     args = parser.parse_args()
     settings = Settings.from_env()
+    if not catalog_path(settings.serving_dir).exists():  # Superset would never start
+        parser.error(f"nothing published in {settings.serving_dir}: run `make demo` first")
     if args.from_scratch:
         home = bi.superset_home(settings)
         for name in ("superset.db", bi.STAMP_FILE):

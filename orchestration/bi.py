@@ -95,7 +95,8 @@ def superset_env(settings: Settings, port: int | None = None) -> dict[str, str]:
     return env
 
 
-def _venv_bin(name: str) -> Path:
+def superset_executable(name: str) -> Path:
+    """A program of Superset's own virtualenv; a clear error when that is not installed."""
     path = SUPERSET_VENV / "bin" / name
     if not path.exists():
         raise SupersetError(
@@ -155,7 +156,7 @@ def bootstrap(
         if log is not None:
             print(f"metadata up to date ({marker}): bootstrap skipped", file=log, flush=True)
         return False
-    command = [str(_venv_bin("python")), str(SUPERSET_DIR / "bootstrap.py")]
+    command = [str(superset_executable("python")), str(SUPERSET_DIR / "bootstrap.py")]
     result = subprocess.run(
         command, env=env, cwd=REPO_ROOT, check=False, stdout=log, stderr=log and subprocess.STDOUT
     )
@@ -177,7 +178,7 @@ def start_superset(
         bootstrap(settings, env, log=log)
     workers = os.environ.get("SUPERSET_WORKERS") or str(default_workers())
     command = [
-        str(_venv_bin("gunicorn")),
+        str(superset_executable("gunicorn")),
         "--config",
         str(SUPERSET_DIR / "gunicorn_config.py"),
         "--bind",

@@ -40,10 +40,10 @@ def capture(target: Path) -> list[Path]:
     from bundle_spec import DASHBOARDS
 
     from orchestration.bi import (
-        SUPERSET_VENV,
         load_credentials,
         start_superset,
         stop_superset,
+        superset_executable,
         wait_until_healthy,
     )
     from orchestration.settings import Settings
@@ -86,7 +86,7 @@ def capture(target: Path) -> list[Path]:
                     written.append(path)
         finally:
             stop_superset(process)
-    python = SUPERSET_VENV / "bin" / "python"
+    python = superset_executable("python")
     subprocess.run([str(python), __file__, "--optimize", *map(str, written)], check=True)
     return written
 

@@ -47,11 +47,11 @@ from lake.location import parse_lake_url
 from lake.tables import publications
 from lake.tables.catalog import CatalogError, TableCatalog, connect, current_snapshot
 from orchestration.bi import (
-    SUPERSET_VENV,
     bootstrap,
     start_superset,
     stop_superset,
     superset_env,
+    superset_executable,
     wait_until_healthy,
 )
 from orchestration.crm_service import crm_api_running
@@ -514,8 +514,7 @@ def test_dbt_on_postgresql_after_deletes_still_reconciles_with_the_oltp(
 def test_superset_serves_every_chart_from_the_serving_schema_with_postgresql_metadata(
     server_mode, postgres_run, monkeypatch
 ):
-    if not (SUPERSET_VENV / "bin" / "gunicorn").exists():
-        pytest.fail("Superset's virtualenv is missing: run `make superset-setup` (make test does)")
+    superset_executable("gunicorn")  # says what to run when Superset is not installed
     mode = server_mode
     secrets_here = {
         "SUPERSET_SECRET_KEY": os.urandom(24).hex(),

@@ -25,7 +25,7 @@ from lake.tables.catalog import ALIAS, TableCatalog, connect
 from lake.tables.catalog import current_snapshot as lake_snapshot
 from lake.tables.maintenance import Retention, maintain
 from lake.tables.publications import history, published_snapshots
-from orchestration.bi import SUPERSET_VENV
+from orchestration.bi import superset_executable
 from orchestration.lake_command import maintain_lake
 from orchestration.settings import Settings
 from serving.duckdb_catalog import (
@@ -37,8 +37,6 @@ from serving.duckdb_catalog import (
     publish_gold,
     rollback,
 )
-
-SUPERSET_PYTHON = SUPERSET_VENV / "bin" / "python"
 
 
 def write_gold(lake_root: Path, revenue_rows: int, order_rows: int) -> None:
@@ -265,7 +263,7 @@ def test_superset_opens_the_catalog_the_link_named_even_if_a_publish_moves_it_me
         print(answers)
     """)
     done = subprocess.run(
-        [str(SUPERSET_PYTHON), "-c", script],
+        [str(superset_executable("python")), "-c", script],
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,

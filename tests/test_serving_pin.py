@@ -26,7 +26,7 @@ from lake import open_lake
 from lake.tables.catalog import current_snapshot as lake_snapshot_of
 from lake.tables.publications import history, published_snapshots
 from orchestration.assets.dbt import PIPELINE_BUILD  # the builds a pipeline runs
-from orchestration.bi import SUPERSET_VENV
+from orchestration.bi import superset_executable
 from orchestration.demo import run_demo
 from orchestration.settings import Settings
 from serving.duckdb_catalog import catalog_path, open_served
@@ -42,7 +42,6 @@ from tests.test_pipeline import (
 # quiet machine, over the default 900 s per test on a shared one (load average 20+)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parent.parent
-SUPERSET_PYTHON = SUPERSET_VENV / "bin" / "python"
 READER_FLAVOURS = ("superset", "python")  # Superset's DuckDB and driver, and ours
 
 # what a dashboard shows: orders, and revenue summed over the days (two marts, one connection)
@@ -106,9 +105,7 @@ def served_answer(settings: Settings) -> list:
 def superset_python() -> str:
     """Superset's interpreter: a reader through it is part of what these tests check, so a
     missing virtualenv fails them instead of leaving that reader out."""
-    if not SUPERSET_PYTHON.exists():
-        pytest.fail("Superset's virtualenv is missing: run `make superset-setup` (make test does)")
-    return str(SUPERSET_PYTHON)
+    return str(superset_executable("python"))
 
 
 def start_reader(script: Path, settings: Settings, stop: Path, flavour: str) -> subprocess.Popen:

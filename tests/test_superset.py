@@ -28,9 +28,9 @@ from datagen import marketplace
 from lake import open_lake
 from orchestration.bi import (
     SUPERSET_DIR,
-    SUPERSET_VENV,
     bootstrap,
     superset_env,
+    superset_executable,
 )
 from orchestration.settings import REPO_ROOT
 from serving.duckdb_catalog import current_snapshot, publish_gold
@@ -477,7 +477,7 @@ def _run_bootstrap(bundle: Path, superset: SupersetServer) -> subprocess.Complet
     env["SUPERSET_METADATA_DB_URI"] = "sqlite:////nonexistent/never-used.db"
     return subprocess.run(
         [
-            str(SUPERSET_VENV / "bin" / "python"),
+            str(superset_executable("python")),
             str(SUPERSET_DIR / "bootstrap.py"),
             "--bundle",
             str(bundle),
@@ -516,7 +516,7 @@ def test_a_bundle_with_a_missing_column_or_dataset_fails_naming_them(superset, t
 
 def test_superset_refuses_to_start_with_a_known_secret_or_password(superset):
     env = superset_env(superset.settings)
-    check = [str(SUPERSET_VENV / "bin" / "python"), "-c", "import superset_config"]
+    check = [str(superset_executable("python")), "-c", "import superset_config"]
     cases = {
         "SUPERSET_SECRET_KEY": ("CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET", "published sample"),
         "SUPERSET_ADMIN_PASSWORD": ("admin", "well-known or short password"),

@@ -19,7 +19,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from orchestration.bi import SUPERSET_DIR, SUPERSET_VENV, bootstrap, superset_env, superset_home
+from orchestration.bi import (
+    SUPERSET_DIR,
+    bootstrap,
+    superset_env,
+    superset_executable,
+    superset_home,
+)
 from orchestration.settings import REPO_ROOT
 from tests.browser import assert_drew_data, login_to_superset, wait_until_drawn
 from tests.superset_session import (
@@ -299,7 +305,7 @@ def test_a_viewer_without_a_good_password_stops_the_bootstrap_before_any_change(
     if password is not None:
         env["SUPERSET_VIEWER_PASSWORD"] = password
     result = subprocess.run(
-        [str(SUPERSET_VENV / "bin" / "python"), str(SUPERSET_DIR / "bootstrap.py")],
+        [str(superset_executable("python")), str(SUPERSET_DIR / "bootstrap.py")],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,

@@ -242,7 +242,7 @@ def _load_from_lake(
     """Stream one gold table of the DuckLake, as of `snapshot`, into `schema.table`."""
     reader = gold.execute(
         f'select * from {ALIAS}.{GOLD_SCHEMA}."{model}" at (version => {snapshot})'
-    ).fetch_record_batch(BATCH_ROWS)
+    ).to_arrow_reader(BATCH_ROWS)
     target = postgres_schema(reader.schema)
     batches = (conform(batch, target) for batch in reader if batch.num_rows)
     cursor.adbc_ingest(

@@ -101,11 +101,15 @@ def test_the_demo_prints_one_line_per_stage_and_logs_the_detail_to_a_file(tmp_pa
 
     # the same summary, kept as JSON beside the log: what was printed, read back
     report = DemoReport.from_json(demo_report_path(log_path).read_text(encoding="utf-8"))
+    assert report.log_path == log_path and not report.failed_steps
+    assert report.stages[0][0].startswith("generate sources (scale ")
+    assert all(seconds > 0 for _, seconds in report.stages), report.stages
     printed = [line.split(" ", 1)[1].rsplit(" ", 2)[0] for line in lines if line.startswith("✓")]
     assert [name for name, _ in report.stages] == printed
     total = sum(seconds for _, seconds in report.stages)
     assert re.search(rf"\btotal\W+{re.escape(f'{total:.1f}')}\b", output), output
-    assert report.dbt["counts"]["model"].get("success", 0) > 0 and not report.failed_steps
+    assert report.dbt["counts"]["model"].get("success", 0) > 0
+    assert report.layers["gold"]["fct_orders"] > 0
     gold_rows = sum(report.layers["gold"].values())
     assert gold_rows > 0 and re.search(rf"\bgold\b.*\b{gold_rows:,}\b", output), output
     # no warning twice: source and singular dbt tests are asset checks, not observations

@@ -9,20 +9,14 @@ tests/test_dbt_postgres.py.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from lake import parse_lake_url
-from lake.tables.catalog import TableCatalog, connect
-from tests.dbt_runs import in_the_data_folder
-from tests.test_dbt_postgres import TINY_BUILD, assert_green, duckdb_layers, pg
-from tests.tiny_build import PostgresBuild
+from tests.test_dbt_postgres import TINY_BUILD, duckdb_layers, pg
+from tests.tiny_build import PostgresBuild, copy_of_the_build, dbt_run, warehouse_and_lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(TINY_BUILD)]
 
@@ -127,43 +121,15 @@ def test_merchant_risk_counts_each_merchants_events_before_the_end_of_the_data(
     assert busy > 0, busy  # the windows are not empty: the comparison compared something
 
 
-def _warehouse_and_lake(warehouse: Path, lake: Path) -> duckdb.DuckDBPyConnection:
-    """The warehouse file (staging, writable) with the lake's DuckLake attached read-only as
-    `lake` (intermediate and marts live there)."""
-    con = duckdb.connect(str(warehouse))
-    return connect(TableCatalog.beside(parse_lake_url(str(lake))), read_only=True, connection=con)
-
-
-def _dbt_run(warehouse: Path, lake: Path, work: Path, *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
-    env = {
-        **clean,
-        "DUCKDB_PATH": str(warehouse),
-        "LAKE_ROOT": str(lake),
-        "LAKE_CATALOG": f"sqlite:{lake.parent / (lake.name + '.sqlite')}",
-    }
-    command, env = in_the_data_folder(
-        ["run", *args, "--log-path", str(work / "logs")], env, work / "target"
-    )
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert_green(result)
-    return result.stdout
-
-
 def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
     tiny_synced, tiny_duckdb_build, tmp_path
 ):
     synced, duckdb_build = tiny_synced, tiny_duckdb_build
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(duckdb_build, warehouse)
-    lake = tmp_path / "lake"  # the runs write silver and gold there, not into the shared lake
-    shutil.copytree(synced / "lake", lake)
-    for catalog in synced.glob("lake.sqlite*"):  # the DuckLake's catalog beside the lake
-        shutil.copy(catalog, tmp_path / catalog.name)
+    warehouse, lake = copy_of_the_build(synced, duckdb_build, tmp_path)
     features = (
         "select * exclude (_dbt_invocation_id, _dbt_run_started_at) from lake.marts.risk_features"
     )
-    with _warehouse_and_lake(warehouse, lake) as con:
+    with warehouse_and_lake(warehouse, lake) as con:
         con.execute(f"create table before_changes as {features}")
         newest = con.execute("select max(as_of_at) from lake.marts.risk_features").fetchone()[0]
         # upstream changes of old events, as a change set makes them: payments of two
@@ -198,11 +164,11 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
 
     # the events first, in a run of their own: risk_features then finds them as a run
     # that follows a build stopped after int_risk_events_unioned would
-    out = _dbt_run(
+    out = dbt_run(
         warehouse, lake, tmp_path, "--select", "int_orders_enriched", "int_risk_events_unioned"
     )
     assert "incremental model lake.intermediate.int_risk_events_unioned" in out
-    with _warehouse_and_lake(warehouse, lake) as con:
+    with warehouse_and_lake(warehouse, lake) as con:
         rewritten_orders = con.execute(
             "select count(*) from lake.intermediate.int_orders_enriched "
             "where order_status = 'delivered' and updated_at = $1 + interval '1 hour'",
@@ -223,9 +189,9 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
     assert deleted_events == 0  # the deleted payments' events are gone (the post-hook)
     assert written_events == [("dispute", 1)]  # the new dispute, not the moved orders' events
 
-    out = _dbt_run(warehouse, lake, tmp_path, "--select", "risk_features")
+    out = dbt_run(warehouse, lake, tmp_path, "--select", "risk_features")
     assert "incremental model lake.marts.risk_features" in out
-    with _warehouse_and_lake(warehouse, lake) as con:
+    with warehouse_and_lake(warehouse, lake) as con:
         con.execute(f"create table incremental as {features}")
         changed = con.execute(
             f"select count(*) from (({features}) except (select * from before_changes))"
@@ -238,8 +204,8 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
     assert attempts_deleted > 0 and changed > 0, (attempts_deleted, changed)
     assert gone == changed + 2 * attempts_deleted
 
-    _dbt_run(warehouse, lake, tmp_path, "--select", "risk_features", "--full-refresh")
-    with _warehouse_and_lake(warehouse, lake) as con:
+    dbt_run(warehouse, lake, tmp_path, "--select", "risk_features", "--full-refresh")
+    with warehouse_and_lake(warehouse, lake) as con:
         assert _mismatches(con, features, "select * from incremental") == []
         assert con.execute("select count(*) from incremental").fetchone()[0] > 2000
 

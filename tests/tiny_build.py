@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from datagen.generate import GenerationRequest, generate
 from ingestion.connections import load_connections
 from ingestion.sync import sync_connection
-from lake import open_lake
+from lake import open_lake, parse_lake_url
+from lake.tables.catalog import TableCatalog, connect
 from orchestration.crm_service import crm_api_running
 from orchestration.settings import REPO_ROOT
+from tests.dbt_runs import in_the_data_folder
 from tests.test_dbt_postgres import SCALE, SEED, assert_green, dbt_build, pg_env
 from warehouse.postgres_raw import load_bronze_to_postgres
 
@@ -102,3 +107,40 @@ def tiny_postgres_build(tiny_synced: Path, postgres_server) -> PostgresBuild:
     unit = [r["status"] for r in results if r["unique_id"].startswith("unit_test.")]
     assert len(unit) >= 20 and set(unit) == {"pass"}, unit
     return PostgresBuild(dsn, loaded)
+
+
+# -- a copy to change ---------------------------------------------------------------------------
+def copy_of_the_build(synced: Path, warehouse: Path, work: Path) -> tuple[Path, Path]:
+    """The DuckDB build copied into `work` (the warehouse file, the lake and its catalog), for
+    a test that changes staging and runs dbt again: (warehouse file, lake folder)."""
+    copied = work / "warehouse.duckdb"
+    shutil.copy(warehouse, copied)
+    lake = work / "lake"  # the runs write silver and gold there, not into the shared lake
+    shutil.copytree(synced / "lake", lake)
+    for catalog in synced.glob("lake.sqlite*"):  # the DuckLake's catalog beside the lake
+        shutil.copy(catalog, work / catalog.name)
+    return copied, lake
+
+
+def warehouse_and_lake(warehouse: Path, lake: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse file (staging, writable) with the lake's DuckLake attached read-only as
+    `lake` (intermediate and marts live there)."""
+    con = duckdb.connect(str(warehouse))
+    return connect(TableCatalog.beside(parse_lake_url(str(lake))), read_only=True, connection=con)
+
+
+def dbt_run(warehouse: Path, lake: Path, work: Path, *args: str) -> str:
+    """`dbt run *args` on that copy, as the pipeline runs dbt: its output, green."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    env = {
+        **clean,
+        "DUCKDB_PATH": str(warehouse),
+        "LAKE_ROOT": str(lake),
+        "LAKE_CATALOG": f"sqlite:{lake.parent / (lake.name + '.sqlite')}",
+    }
+    command, env = in_the_data_folder(
+        ["run", *args, "--log-path", str(work / "logs")], env, work / "target"
+    )
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert_green(result)
+    return result.stdout

@@ -60,7 +60,9 @@
     FX rate), and, for a run of this model alone, the rows whose `cursor_column` is within
     the lookback window (var incremental_lookback_days) before the newest
     `this_cursor_column` this model holds. A boolean expression; `upstream` qualifies the
-    upstream's columns where the query reads more than one relation. -#}
+    upstream's columns where the query reads more than one relation. On DuckDB the facts
+    read their upstream's change feed instead (macros/change_feed.sql), and this is what
+    they do on PostgreSQL. -#}
 {%- macro written_upstream_or_changed_since(cursor_column, this_cursor_column, upstream=none) -%}
     {%- set prefix = upstream ~ '.' if upstream else '' -%}
     (

@@ -5,8 +5,9 @@
     on exact integers (macros/money.sql, docs/metrics.md).
     Incremental: a run rebuilds only the orders that changed (the order, or one of its
     lines, payments or refunds, updated since the latest change already built minus var
-    incremental_lookback_days) and those whose FX rate was restated, and replaces them by
-    order_id; a post-hook removes the orders deleted at the source. A child row deleted
+    incremental_lookback_days) and those whose FX rate was restated, and replaces those
+    that differ from the built row by order_id; a post-hook removes the orders deleted at
+    the source. A child row deleted
     alone at the source (a line of an order that stays) is caught by the nightly full
     refresh: the shop deletes whole orders. -#}
 {{ config(
@@ -231,7 +232,50 @@ final as (
         on orders_converted.order_id = refunds_per_order.order_id
 )
 
+{%- if is_incremental() %},
+{#- every column but the key and the invocation: a new column must be added here, or the
+    build stops (checked against the built table) -#}
+{%- set compared = [
+    'customer_id', 'merchant_id', 'order_status', 'currency_code', 'ordered_at',
+    'order_date', 'order_total_cents', 'order_total', 'paid_cents',
+    'failed_payment_attempts', 'payment_method', 'fx_units_per_reporting',
+    'order_total_reporting_cents', 'order_total_reporting', 'item_count', 'units',
+    'items_total_cents', 'refund_count', 'refunded_cents', 'refunded_reporting_cents',
+    'refunded_reporting', 'updated_at', 'last_changed_at'
+] %}
+{%- if execute and model.resource_type == 'model' %}
+    {%- set unlisted = adapter.get_columns_in_relation(this) | map(attribute='name')
+        | reject('in', compared + ['order_id', '_dbt_invocation_id']) | list %}
+    {%- if unlisted %}
+        {{ exceptions.raise_compiler_error(
+            this ~ ": add " ~ unlisted | join(', ') ~ " to the compared columns"
+        ) }}
+    {%- endif %}
+{%- endif %}
+
+{#- only the orders that differ from the built row: the lookback window re-reads orders
+    that did not change (at scale 10 about four times the change set), and what is not
+    rewritten is no change for the models that read this one's change feed
+    (macros/change_feed.sql) -#}
+written as (
+    select final.*
+    from final
+    left join (
+        select * from {{ this }}
+        where order_id in (select changed_orders.order_id from changed_orders)
+    ) as built
+        on final.order_id = built.order_id
+    -- a join on the key and a filter, not `not exists` with every column in its
+    -- condition: DuckDB joined that in nested loops (47 s instead of 1 at scale 1)
+    where
+        built.order_id is null
+        {%- for column in compared %}
+            or built.{{ column }} is distinct from final.{{ column }}
+        {%- endfor %}
+)
+{%- endif %}
+
 select
     *,
     {{ loaded_by_this_invocation() }}
-from final
+from {{ 'written' if is_incremental() else 'final' }}

@@ -3,10 +3,10 @@
     remainder method (ties to the lower order_item_id; macros/money.sql), so the lines of
     an order add up to its order_total_reporting and refunded_reporting exactly.
     Incremental as fct_orders is: a run reallocates all the lines of every order
-    int_orders_enriched rewrote in the same invocation or changed (its last_changed_at: the
-    order or any of its lines, payments and refunds) since the latest change already loaded
-    minus var incremental_lookback_days, replacing them by order_item_id; a post-hook
-    removes the lines gone from staging. -#}
+    int_orders_enriched changed (on DuckDB its change feed since this model's last build;
+    on PostgreSQL the orders it rewrote in the same invocation or changed since the latest
+    change already loaded minus var incremental_lookback_days), replacing them by
+    order_item_id; a post-hook removes the lines gone from staging. -#}
 {{ config(
     materialized='incremental',
     unique_key='order_item_id',
@@ -29,7 +29,10 @@ order_items as (
 orders as (
     select * from {{ ref('int_orders_enriched') }}
     {% if is_incremental() %}
-        where {{ written_upstream_or_changed_since('last_changed_at', 'last_changed_at') }}
+        where {{ rows_changed_upstream(
+            ref('int_orders_enriched'), 'order_id',
+            written_upstream_or_changed_since('last_changed_at', 'last_changed_at')
+        ) }}
     {% endif %}
 ),
 

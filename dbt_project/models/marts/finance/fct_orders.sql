@@ -1,12 +1,11 @@
 {#- One row per order (gold). Incremental: a run re-reads the orders int_orders_enriched
-    rewrote in the same invocation, and those changed (the order or any of its lines,
-    payments and refunds, see int_orders_enriched.last_changed_at) or whose buyer changed
-    since the latest change already loaded minus a lookback window (var
-    incremental_lookback_days, for late-arriving rows), and replaces them by
-    order_id (delete+insert, on DuckDB and PostgreSQL). A post-hook removes orders that
-    are gone from staging (deleted at the source), so an incremental run and a full
-    refresh give the same table. On DuckDB this is a table in the warehouse file: the
-    external (Parquet) materialization of the other marts cannot be incremental. -#}
+    changed (on DuckDB its change feed since this model's last build,
+    macros/change_feed.sql; on PostgreSQL the orders it rewrote in the same invocation, or
+    changed within a lookback window, var incremental_lookback_days, for a run of this
+    model alone) and those whose buyer changed since the latest change already loaded
+    minus the lookback window, and replaces them by order_id (delete+insert). A
+    post-hook removes orders that are gone from staging (deleted at the source), so an
+    incremental run and a full refresh give the same table. -#}
 {{ config(
     materialized='incremental',
     unique_key='order_id',
@@ -70,7 +69,11 @@ final as (
         on orders.customer_id = customers.customer_id
     {% if is_incremental() %}
         where
-            {{ written_upstream_or_changed_since('last_changed_at', 'last_changed_at', 'orders') }}
+            {{ rows_changed_upstream(
+                ref('int_orders_enriched'), 'order_id',
+                written_upstream_or_changed_since('last_changed_at', 'last_changed_at', 'orders'),
+                qualifier='orders'
+            ) }}
             or customers.updated_at >= (select cutoff.changed_since from cutoff)
     {% endif %}
 )

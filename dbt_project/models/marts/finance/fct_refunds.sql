@@ -1,9 +1,11 @@
 {#- One row per refund (gold), converted to the reporting currency at the rate of its
     order (the order date's), so a full refund cancels its order's revenue exactly.
-    Incremental: a run re-reads the refunds of the orders int_orders_enriched rewrote in
-    the same invocation (or changed within var incremental_lookback_days of the newest
-    change loaded, for a run of this model alone) and replaces them by refund_id; a
-    post-hook removes the refunds gone from staging. -#}
+    Incremental: a run re-reads the refunds of the orders int_orders_enriched changed
+    (on DuckDB its change feed since this model's last build, macros/change_feed.sql; on
+    PostgreSQL the orders it rewrote in the same invocation, or changed within var
+    incremental_lookback_days of the newest change loaded, for a run of this model
+    alone) and replaces them by refund_id; a post-hook removes the refunds gone from
+    staging. -#}
 {{ config(
     materialized='incremental',
     unique_key='refund_id',
@@ -26,7 +28,10 @@ refunds as (
 orders as (
     select * from {{ ref('int_orders_enriched') }}
     {% if is_incremental() %}
-        where {{ written_upstream_or_changed_since('last_changed_at', 'order_last_changed_at') }}
+        where {{ rows_changed_upstream(
+            ref('int_orders_enriched'), 'order_id',
+            written_upstream_or_changed_since('last_changed_at', 'order_last_changed_at')
+        ) }}
     {% endif %}
 ),
 

@@ -1,0 +1,242 @@
+"""The models that read their inputs' DuckLake change feed (macros/change_feed.sql), on a copy of
+the session's tiny DuckDB build (tests/tiny_build.py):
+
+- int_orders_enriched re-reads its lookback window but writes only the orders that changed,
+  and fct_orders re-reads only those (its upstream's change feed since its last build);
+- daily_revenue, sales_by_region_product and int_customer_order_history, after changes of
+  every kind (some across two builds of the facts they missed), rewrite only the groups or
+  customers the changes reach and equal a full build, to the cent;
+- when those changes cannot be read (the facts rebuilt alone from scratch, or the snapshot of
+  the models' last build expired), they are rebuilt whole and still equal a full build.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from lake import parse_lake_url
+from lake.tables.catalog import TableCatalog, connect
+from tests.test_dbt_postgres import TINY_BUILD
+from tests.tiny_build import copy_of_the_build, dbt_run, warehouse_and_lake
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group(TINY_BUILD)]
+
+MARTS = {  # model: its schema (gold or silver)
+    "daily_revenue": "marts",
+    "sales_by_region_product": "marts",
+    "int_customer_order_history": "intermediate",
+}
+FACTS = ["int_orders_enriched", "fct_orders", "fct_order_items", "dim_products"]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, mart: str) -> set[tuple]:
+    return set(con.execute(f"select * from lake.{MARTS[mart]}.{mart}").fetchall())
+
+
+def _groups_written_last(con: duckdb.DuckDBPyConnection, mart: str) -> int:
+    """The rows the mart's newest snapshot that inserted any inserted (its change feed)."""
+    wrote, newest = con.execute(
+        "select max(snapshot_id) filter (where list_contains(changes['tables_inserted_into'], "
+        "(select cast(table_id as varchar) from __ducklake_metadata_lake.ducklake_table "
+        "where table_name = $1 and end_snapshot is null))), max(snapshot_id) "
+        "from lake.snapshots()",
+        [mart],
+    ).fetchone()
+    return con.execute(
+        "select count(*) from ducklake_table_changes('lake', $1, $2, $3, $4) "
+        "where change_type = 'insert'",
+        [MARTS[mart], mart, wrote, newest],
+    ).fetchone()[0]
+
+
+def _first_changes(con: duckdb.DuckDBPyConnection, newest) -> dict[str, int]:
+    """Changes that move revenue, and some that move none, in staging as a sync brings them."""
+    later = newest + timedelta(hours=1)
+    moved = con.execute(  # status only: no revenue moves
+        "update staging.stg_shop__orders set order_status = 'delivered', updated_at = $1 "
+        "where order_id in (select order_id from staging.stg_shop__orders "
+        "where order_status = 'shipped' order by order_id limit 40)",
+        [later],
+    ).fetchone()[0]
+    cancelled = con.execute(  # out of every aggregate
+        "update staging.stg_shop__orders set order_status = 'cancelled', updated_at = $1 "
+        "where order_id in (select order_id from staging.stg_shop__orders "
+        "where order_status = 'delivered' order by order_id desc limit 5)",
+        [later],
+    ).fetchone()[0]
+    # a new order: a copy of one with lines, placed now, with lines of its own
+    new_id = con.execute("select max(order_id) + 1 from staging.stg_shop__orders").fetchone()[0]
+    source_order = con.execute(
+        "select min(order_id) from staging.stg_shop__order_items"
+    ).fetchone()[0]
+    con.execute(
+        "insert into staging.stg_shop__orders select * replace ($1 as order_id, "
+        "'paid' as order_status, $2 as ordered_at, cast($2 as date) as order_date, "
+        "$2 as updated_at) from staging.stg_shop__orders where order_id = $3",
+        [new_id, later, source_order],
+    )
+    con.execute(
+        "insert into staging.stg_shop__order_items select * replace ("
+        "order_item_id + (select max(order_item_id) from staging.stg_shop__order_items) "
+        "as order_item_id, $1 as order_id, $2 as created_at, $2 as updated_at) "
+        "from staging.stg_shop__order_items where order_id = $3",
+        [new_id, later, source_order],
+    )
+    in_lookback = con.execute(  # what int_orders_enriched's cursor re-reads: 3 days back
+        "select count(*) from staging.stg_shop__orders where updated_at >= "
+        "(select max(last_changed_at) - interval 3 day from lake.intermediate.int_orders_enriched)"
+    ).fetchone()[0]
+    return {"moved": moved, "cancelled": cancelled, "new_order": new_id, "in_lookback": in_lookback}
+
+
+def _second_changes(con: duckdb.DuckDBPyConnection, newest) -> dict[str, int]:
+    """A buyer who moves to another country, an order deleted at the source, and a product
+    put in another category."""
+    later = newest + timedelta(hours=2)
+    customer = con.execute(
+        "select customer_id from staging.stg_shop__orders where order_status = 'delivered' "
+        "group by customer_id order by count(*) desc, customer_id limit 1"
+    ).fetchone()[0]
+    con.execute(
+        "update staging.stg_shop__customers set country_code = (select min(country_code) "
+        "from staging.stg_shop__customers where country_code != ("
+        "select country_code from staging.stg_shop__customers where customer_id = $1)), "
+        "updated_at = $2 where customer_id = $1",
+        [customer, later],
+    )
+    deleted = con.execute(
+        "select min(order_id) from staging.stg_shop__orders where order_status = 'delivered' "
+        "and order_id in (select order_id from staging.stg_shop__order_items) and order_id "
+        "not in (select order_id from staging.stg_shop__refunds) and order_id not in ("
+        "select order_id from staging.stg_shop__disputes)"
+    ).fetchone()[0]
+    for table in ("order_items", "payments", "orders"):
+        con.execute(f"delete from staging.stg_shop__{table} where order_id = $1", [deleted])
+    recategorized = con.execute(
+        "update staging.stg_shop__products set product_category = 'recategorized', "
+        "updated_at = $1 where product_id = (select min(product_id) from "
+        "staging.stg_shop__order_items)",
+        [later],
+    ).fetchone()[0]
+    return {"customer moved": 1, "deleted": 1, "recategorized": recategorized}
+
+
+def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
+    tiny_synced: Path, tiny_duckdb_build: Path, tmp_path: Path
+):
+    warehouse, lake = copy_of_the_build(tiny_synced, tiny_duckdb_build, tmp_path)
+    with warehouse_and_lake(warehouse, lake) as con:
+        before = {mart: _rows(con, mart) for mart in MARTS}
+        newest = con.execute("select max(updated_at) from staging.stg_shop__orders").fetchone()[0]
+        first = _first_changes(con, newest)
+    assert first["moved"] == 40 and first["cancelled"] == 5, first
+
+    # the facts take the first changes in a build that stops before the marts
+    dbt_run(warehouse, lake, tmp_path, "--select", *FACTS)
+    with warehouse_and_lake(warehouse, lake) as con:
+        written = {
+            model: con.execute(
+                f"select count(*) from lake.{schema}.{model} where _dbt_invocation_id = "
+                f"(select _dbt_invocation_id from lake.{schema}.{model} where order_id = $1)",
+                [first["new_order"]],
+            ).fetchone()[0]
+            for model, schema in (("int_orders_enriched", "intermediate"), ("fct_orders", "marts"))
+        }
+        # fct_orders also rewrites the orders of buyers changed within its own lookback
+        expected_fct_orders = con.execute(
+            "select count(*) from (select order_id from lake.intermediate.int_orders_enriched "
+            "where _dbt_invocation_id = (select _dbt_invocation_id from "
+            "lake.intermediate.int_orders_enriched where order_id = $1) union "
+            "select orders.order_id from staging.stg_shop__orders as orders "
+            "join staging.stg_shop__customers as customers using (customer_id) "
+            "where customers.updated_at >= (select max(last_changed_at) - interval 3 day "
+            "from lake.marts.fct_orders))",
+            [first["new_order"]],
+        ).fetchone()[0]
+        second = _second_changes(con, newest)
+    # int_orders_enriched re-read every order of its lookback window but wrote only those
+    # that changed, and fct_orders re-read only those (its upstream's change feed)
+    changed = first["moved"] + first["cancelled"] + 1
+    assert first["in_lookback"] > changed, first
+    assert written == {"int_orders_enriched": changed, "fct_orders": expected_fct_orders}, (
+        written,
+        expected_fct_orders,
+    )
+    assert second["recategorized"] == 1, second
+
+    out = dbt_run(warehouse, lake, tmp_path, "--select", *FACTS, *MARTS)
+    with warehouse_and_lake(warehouse, lake) as con:
+        incremental = {mart: _rows(con, mart) for mart in MARTS}
+        written = {mart: _groups_written_last(con, mart) for mart in MARTS}
+    for mart in MARTS:
+        assert f"incremental model lake.{MARTS[mart]}.{mart}" in out
+        changed = incremental[mart] - before[mart]
+        # the changes reached some groups, and only those were written
+        assert 0 < len(changed) <= written[mart] < len(incremental[mart]) / 2, (
+            mart,
+            len(changed),
+            written[mart],
+            len(incremental[mart]),
+        )
+    # a category that did not exist before: the recategorized product's revenue moved there
+    assert any(row[2] == "recategorized" for row in incremental["daily_revenue"])
+
+    dbt_run(warehouse, lake, tmp_path, "--select", *MARTS, "--full-refresh")
+    with warehouse_and_lake(warehouse, lake) as con:
+        rebuilt = {mart: _rows(con, mart) for mart in MARTS}
+    for mart in MARTS:
+        assert incremental[mart] == rebuilt[mart], (
+            mart,
+            sorted(incremental[mart] - rebuilt[mart])[:5],
+            sorted(rebuilt[mart] - incremental[mart])[:5],
+        )
+
+    # two ways the changes since the marts' last build cannot be read, after a change that
+    # moves revenue: an order deleted at the source, then the facts rebuilt alone from
+    # scratch (their new tables have no record of the order); or, after a cancellation,
+    # every snapshot but the newest expired. Either way the marts recompute every group.
+    previous = rebuilt
+    for step, cause in enumerate(("facts rebuilt", "snapshots expired"), start=3):
+        with warehouse_and_lake(warehouse, lake) as con:
+            if cause == "facts rebuilt":
+                order = con.execute(
+                    "select max(order_id) from staging.stg_shop__orders "
+                    "where order_status = 'delivered' and order_id not in ("
+                    "select order_id from staging.stg_shop__refunds) and order_id not in ("
+                    "select order_id from staging.stg_shop__disputes)"
+                ).fetchone()[0]
+                for table in ("order_items", "payments", "orders"):
+                    con.execute(
+                        f"delete from staging.stg_shop__{table} where order_id = $1", [order]
+                    )
+            else:
+                con.execute(
+                    "update staging.stg_shop__orders set order_status = 'cancelled', "
+                    "updated_at = $1 where order_id = (select max(order_id) from "
+                    "staging.stg_shop__orders where order_status = 'delivered')",
+                    [newest + timedelta(hours=step)],
+                )
+        refresh = ["--full-refresh"] if cause == "facts rebuilt" else []
+        dbt_run(warehouse, lake, tmp_path, "--select", *FACTS, *refresh)
+        if cause == "snapshots expired":
+            with connect(TableCatalog.beside(parse_lake_url(str(lake)))) as con:
+                older = con.execute(
+                    "select list(snapshot_id) from lake.snapshots() "
+                    "where snapshot_id < (select max(snapshot_id) from lake.snapshots())"
+                ).fetchone()[0]
+                con.execute(f"call ducklake_expire_snapshots('lake', versions => {older})")
+        dbt_run(warehouse, lake, tmp_path, "--select", *MARTS)
+        with warehouse_and_lake(warehouse, lake) as con:
+            after = {mart: _rows(con, mart) for mart in MARTS}
+            for mart in MARTS:  # every group written again
+                assert _groups_written_last(con, mart) >= len(after[mart]), (cause, mart)
+        dbt_run(warehouse, lake, tmp_path, "--select", *MARTS, "--full-refresh")
+        with warehouse_and_lake(warehouse, lake) as con:
+            for mart in MARTS:
+                assert after[mart] == _rows(con, mart), (cause, mart)
+                assert after[mart] != previous[mart], (cause, mart)  # the change moved it
+        previous = after

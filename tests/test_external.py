@@ -62,8 +62,12 @@ from orchestration.sync_command import run_sync
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKER_VERSION = "7.2.1"
 FAKER_STREAMS = ["users", "products", "purchases"]
-FAKER_IDLE_TIMEOUT_S = 15  # read_faker: a deadlocked read is stopped, then tried again
-FAKER_ATTEMPTS = 5  # three deadlocked reads in a row in a loaded CI run (2026-12-06)
+# read_faker: a deadlocked read is stopped after this long without output, then tried again.
+# Not less: on a loaded CI machine the connector's start (its imports and worker pool) takes
+# several times the 2 to 4 s it takes alone; with 15 s, five reads in a row of one CI run
+# were stopped (2026-12-07), where a spec alone took 5 s with five busy processes on 2 cores
+FAKER_IDLE_TIMEOUT_S = 60
+FAKER_ATTEMPTS = 3
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -892,9 +896,9 @@ def faker_config(executable: Path, relative: bool = False, **config: Any) -> Ext
             "batch_records": 64,
             # source-faker forks its worker pool from a threaded process, and a forked
             # worker sometimes deadlocks on a lock copied held (seen in CI, idle machine
-            # too; three times in a row in one run): the watchdog stops such a read after 15 s
-            # without output (a whole read takes about 10 s; its first line comes 2 to 4 s
-            # after the start) and read_faker tries again
+            # too): the watchdog stops such a read after FAKER_IDLE_TIMEOUT_S without
+            # output (a whole read takes about 10 s; its first line comes 2 to 4 s after
+            # the start on an idle machine) and read_faker tries again
             "read_idle_timeout_seconds": FAKER_IDLE_TIMEOUT_S,
             "streams": [{"name": n} for n in FAKER_STREAMS],
         }

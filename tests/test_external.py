@@ -62,12 +62,16 @@ from orchestration.sync_command import run_sync
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKER_VERSION = "7.2.1"
 FAKER_STREAMS = ["users", "products", "purchases"]
-# read_faker: a deadlocked read is stopped after this long without output, then tried again.
-# Not less: on a loaded CI machine the connector's start (its imports and worker pool) takes
-# several times the 2 to 4 s it takes alone; with 15 s, five reads in a row of one CI run
-# were stopped (2026-12-07), where a spec alone took 5 s with five busy processes on 2 cores
+# read_faker: a read that writes nothing for this long is stopped, then tried again (a
+# loaded CI machine starts the connector several times slower than its idle 2 to 4 s)
 FAKER_IDLE_TIMEOUT_S = 60
 FAKER_ATTEMPTS = 3
+# source-faker forks its worker pool from its threaded main process; a forked worker can
+# copy a lock held by another thread and hang. Under a loaded CI run that happened to every
+# read of a run, five in a row at 15 s and three at 60 s (2026-12-07), so the connector runs
+# with the spawn start method instead (a sitecustomize on its PYTHONPATH): as many records,
+# a read of 4 s instead of 2 on an idle machine
+SPAWN_SITE = REPO_ROOT / "tests" / "connector_spawn"
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -894,12 +898,10 @@ def faker_config(executable: Path, relative: bool = False, **config: Any) -> Ext
                 **config,
             },
             "batch_records": 64,
-            # source-faker forks its worker pool from a threaded process, and a forked
-            # worker sometimes deadlocks on a lock copied held (seen in CI, idle machine
-            # too): the watchdog stops such a read after FAKER_IDLE_TIMEOUT_S without
-            # output (a whole read takes about 10 s; its first line comes 2 to 4 s after
-            # the start on an idle machine) and read_faker tries again
+            # the watchdog stops a read that hangs anyway after FAKER_IDLE_TIMEOUT_S without
+            # output, and read_faker tries again
             "read_idle_timeout_seconds": FAKER_IDLE_TIMEOUT_S,
+            "env": {"PYTHONPATH": str(SPAWN_SITE)},
             "streams": [{"name": n} for n in FAKER_STREAMS],
         }
     )

@@ -62,16 +62,15 @@ from orchestration.sync_command import run_sync
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAKER_VERSION = "7.2.1"
 FAKER_STREAMS = ["users", "products", "purchases"]
-# read_faker: a read that writes nothing for this long is stopped, then tried again (a
-# loaded CI machine starts the connector several times slower than its idle 2 to 4 s)
+# read_faker: a read that writes nothing for this long is stopped, then tried again. In
+# loaded CI runs on 2026-12-07 the connector's reads (not its spec, check or discover) hung
+# while the other worker ran the server-mode and serving tests: every read of two runs (five
+# in a row at 15 s, three at 60 s), and the first two reads of each fixture in a third, run
+# with the spawn start method (so not, or not only, its pool's fork). Outside those runs the
+# reads never hung (the module alone, after the tiny-build modules, beside test_sync_kills).
+# Six attempts outlast such a phase; a read takes 2 to 4 s on an idle machine
 FAKER_IDLE_TIMEOUT_S = 60
-FAKER_ATTEMPTS = 3
-# source-faker forks its worker pool from its threaded main process; a forked worker can
-# copy a lock held by another thread and hang. Under a loaded CI run that happened to every
-# read of a run, five in a row at 15 s and three at 60 s (2026-12-07), so the connector runs
-# with the spawn start method instead (a sitecustomize on its PYTHONPATH): as many records,
-# a read of 4 s instead of 2 on an idle machine
-SPAWN_SITE = REPO_ROOT / "tests" / "connector_spawn"
+FAKER_ATTEMPTS = 6
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -901,7 +900,6 @@ def faker_config(executable: Path, relative: bool = False, **config: Any) -> Ext
             # the watchdog stops a read that hangs anyway after FAKER_IDLE_TIMEOUT_S without
             # output, and read_faker tries again
             "read_idle_timeout_seconds": FAKER_IDLE_TIMEOUT_S,
-            "env": {"PYTHONPATH": str(SPAWN_SITE)},
             "streams": [{"name": n} for n in FAKER_STREAMS],
         }
     )

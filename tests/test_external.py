@@ -68,9 +68,10 @@ FAKER_STREAMS = ["users", "products", "purchases"]
 # in a row at 15 s, three at 60 s), and the first two reads of each fixture in a third, run
 # with the spawn start method (so not, or not only, its pool's fork). Outside those runs the
 # reads never hung (the module alone, after the tiny-build modules, beside test_sync_kills).
-# Six attempts outlast such a phase; a read takes 2 to 4 s on an idle machine
+# A fourth run needed five and four attempts (289 and 221 s of the fixtures): ten outlast
+# such a phase; a read takes 2 to 4 s on an idle machine
 FAKER_IDLE_TIMEOUT_S = 60
-FAKER_ATTEMPTS = 6
+FAKER_ATTEMPTS = 10
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -96,19 +96,45 @@
     - count(distinct case when sign = -1 then {{ column }} end)
 {%- endmacro -%}
 
+{#- The `columns` of the rows the DuckLake table `relation` inserted or deleted after the
+    plan's snapshot (a rewritten row twice: as it was, and as it is). -#}
+{%- macro changed_rows(plan, relation, columns) -%}
+    select {{ columns | join(', ') }} from
+    {%- if plan.since >= plan.until %} {{ relation }} where false
+    {%- else %} ducklake_table_changes(
+        '{{ relation.database }}', '{{ relation.schema }}', '{{ relation.identifier }}',
+        {{ plan.since + 1 }}, {{ plan.until }}
+    )
+    {%- endif -%}
+{%- endmacro -%}
+
 {#- The distinct `key`s of the rows the DuckLake tables `relations` inserted or deleted
     after the plan's snapshot: a select of one column named `key`. -#}
 {%- macro changed_keys(plan, relations, key) -%}
-    {%- if plan.since >= plan.until -%}
-        select cast(null as bigint) as {{ key }} where false
-    {%- else -%}
-        {%- for relation in relations %}
+    {%- for relation in relations %}
         {{ 'union' if not loop.first }}
-        select {{ key }} from ducklake_table_changes(
-            '{{ relation.database }}', '{{ relation.schema }}', '{{ relation.identifier }}',
-            {{ plan.since + 1 }}, {{ plan.until }}
-        )
-        {%- endfor %}
+        {{ changed_rows(plan, relation, [key]) }}
+    {%- endfor -%}
+{%- endmacro -%}
+
+{#- The `key`s the DuckLake table `relation` no longer holds after the changes since the
+    plan's snapshot: deleted (of the rows that match `condition`) with no insert in the
+    same snapshot or a later one. A rewritten row is deleted and inserted in one snapshot.
+    From the feed alone: no scan of the table. -#}
+{%- macro gone_keys(plan, relation, key, condition='true') -%}
+    {%- if plan.since >= plan.until -%}
+        select {{ key }} from {{ relation }} where false
+    {%- else -%}
+        select {{ key }}
+        from ({{ changed_rows(plan, relation, [key, 'snapshot_id', 'change_type']) }}
+            where {{ condition }}) as changed
+        group by {{ key }}
+        having
+            max(case when change_type in ('delete', 'update_preimage') then snapshot_id end)
+            > coalesce(
+                max(case when change_type in ('insert', 'update_postimage') then snapshot_id end),
+                -1
+            )
     {%- endif -%}
 {%- endmacro -%}
 

@@ -5,15 +5,18 @@
     Incremental as fct_orders is: a run reallocates all the lines of every order
     int_orders_enriched changed (on DuckDB its change feed since this model's last build;
     on PostgreSQL the orders it rewrote in the same invocation or changed since the latest
-    change already loaded minus var incremental_lookback_days), replacing them by
-    order_item_id; a post-hook removes the lines gone from staging. -#}
+    change already loaded minus var incremental_lookback_days), replacing every line of
+    those orders (delete+insert by order_id: a line gone from staging goes with its
+    order's). A post-hook removes the lines of orders gone: on DuckDB the orders the feed
+    has and int_orders_enriched no longer holds, on PostgreSQL every line missing from
+    staging or int_orders_enriched (macros/delete_rows_gone_upstream.sql). -#}
 {{ config(
     materialized='incremental',
-    unique_key='order_item_id',
+    unique_key='order_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_rows_gone_upstream(["
+        "{{ delete_orders_gone_from_feed(ref('int_orders_enriched'), ["
         ~ "(ref('stg_shop__order_items'), 'order_item_id'),"
         ~ " (ref('int_orders_enriched'), 'order_id')"
         ~ "]) }}"

@@ -4,15 +4,18 @@
     changed within a lookback window, var incremental_lookback_days, for a run of this
     model alone) and those whose buyer changed since the latest change already loaded
     minus the lookback window, and replaces them by order_id (delete+insert). A
-    post-hook removes orders that are gone from staging (deleted at the source), so an
-    incremental run and a full refresh give the same table. -#}
+    post-hook removes orders that are gone from staging (deleted at the source; on DuckDB
+    only the orders the feed has are looked up, macros/delete_rows_gone_upstream.sql), so
+    an incremental run and a full refresh give the same table. -#}
 {{ config(
     materialized='incremental',
     unique_key='order_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_rows_gone_upstream([(ref('int_orders_enriched'), 'order_id')]) }}"
+        "{{ delete_orders_gone_from_feed("
+        ~ "ref('int_orders_enriched'), [(ref('int_orders_enriched'), 'order_id')]"
+        ~ ") }}"
     ]
 ) }}
 

@@ -4,15 +4,16 @@
     (on DuckDB its change feed since this model's last build, macros/change_feed.sql; on
     PostgreSQL the orders it rewrote in the same invocation, or changed within var
     incremental_lookback_days of the newest change loaded, for a run of this model
-    alone) and replaces them by refund_id; a post-hook removes the refunds gone from
-    staging. -#}
+    alone) and replaces every refund of those orders (delete+insert by order_id); a
+    post-hook removes the refunds of orders gone (macros/delete_rows_gone_upstream.sql:
+    on PostgreSQL, every refund missing from staging). -#}
 {{ config(
     materialized='incremental',
-    unique_key='refund_id',
+    unique_key='order_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_rows_gone_upstream(["
+        "{{ delete_orders_gone_from_feed(ref('int_orders_enriched'), ["
         ~ "(ref('stg_shop__refunds'), 'refund_id'),"
         ~ " (ref('int_orders_enriched'), 'order_id')"
         ~ "]) }}"

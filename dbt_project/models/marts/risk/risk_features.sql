@@ -9,32 +9,38 @@
     (docs/risk.md has the figures). Rules and thresholds: macros/risk_features.sql,
     _risk__models.yml, docs/risk.md.
     Incremental (delete+insert on entity_type + payment_id): a run takes as changes the
-    events int_risk_events_unioned wrote after this model's latest run (new events, and
-    events whose entity, time or amount changed: not an order's status) and the attempts
-    deleted at the source, and rewrites, for each customer and merchant they belong to,
-    the attempts in the 30 days (the longest window) from each such event on: no feature
-    of a later attempt reads it. It reads that entity's events from 30 days before each
-    change to 30 days after, so the rewritten attempts' windows are complete. An entity's
-    changes less than 60 days apart count as one range (from the first to the last, plus
-    30 days): a few ranges per merchant to match events against, not one per change.
-    Taking only what the events read as a change matters: a change set's status updates
-    are spread over the year, and counting their orders made nearly every merchant's
-    range the whole year (docs/dbt.md). A refund or dispute deleted alone, or an event
-    moved to another entity or an earlier time, is caught by the nightly full refresh (the
-    shop deletes whole orders, without refunds or disputes). A post-hook removes the rows
-    of payments gone from staging. -#}
+    events int_risk_events_unioned changed since this model's last build, and rewrites,
+    for each customer and merchant they belong to, the attempts in the 30 days (the
+    longest window) from each such event on: no feature of a later attempt reads it. It
+    reads that entity's events from 30 days before each change to 30 days after, so the
+    rewritten attempts' windows are complete. An entity's changes less than 60 days apart
+    count as one range (from the first to the last, plus 30 days): a few ranges per
+    merchant to match events against, not one per change. Taking only what the events
+    read as a change matters: a change set's status updates are spread over the year,
+    and counting their orders made nearly every merchant's range the whole year
+    (docs/dbt.md).
+    On DuckDB the changes are int_risk_events_unioned's change feed since this model's
+    last build (macros/change_feed.sql): each event it inserted or deleted, a rewritten
+    one as it was and as it is, so an event deleted alone (a refund) or moved to another
+    entity or an earlier time reaches the attempts its old place counted in; a post-hook
+    deletes the attempts whose event the feed has and the table no longer holds. On
+    PostgreSQL they are the events written after this model's latest run and the
+    attempts gone from staging (what the post-hook deletes); a refund or dispute deleted
+    alone, or an event moved, waits there for the nightly full refresh (the shop deletes
+    whole orders, without refunds or disputes). -#}
 -- depends_on: {{ ref('stg_shop__payments') }}
 {{ config(
     materialized='incremental',
     unique_key=['entity_type', 'payment_id'],
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    post_hook=[
-        "{{ delete_rows_gone_upstream([(ref('stg_shop__payments'), 'payment_id')]) }}"
-    ]
+    post_hook=["{{ delete_risk_attempts_gone_upstream() }}"]
 ) }}
 
-{%- if is_incremental() -%}
+{#- delta: the events' change feed; rebuild (that feed cannot be read): every attempt -#}
+{%- set plan = change_feed_plan([ref('int_risk_events_unioned')]) -%}
+{%- set scoped = is_incremental() and plan.mode != 'rebuild' -%}
+{%- if scoped -%}
     {#- the longest feature window (macros/risk_features.sql): how far a change reaches -#}
     {%- set longest_window_hours = risk_feature_measures() | map(attribute=1) | max -%}
 {%- endif %}
@@ -69,8 +75,32 @@ entity_events as (
     from events
 ),
 
-{% if is_incremental() %}
-    -- this model's latest run: an event written after it has not been read yet (a run
+{% if scoped and plan.mode == 'delta' %}
+    -- what moves the features of the attempts after it: every event the feed has, as it
+    -- is and as it was; each instant once per entity (`union`, not `union all`): with
+    -- ties, the two windows below could order an entity's changes differently and give
+    -- overlapping ranges
+    feed as (
+        {{ changed_rows(
+            plan, ref('int_risk_events_unioned'), ['customer_id', 'merchant_id', 'event_at']
+        ) }}
+    ),
+
+    changes as (
+        select
+            'customer' as entity_type,
+            customer_id as entity_id,
+            event_at as changed_from
+        from feed
+        union
+        select
+            'merchant' as entity_type,
+            merchant_id as entity_id,
+            event_at as changed_from
+        from feed
+    ),
+{% elif scoped %}
+    -- PostgreSQL, no change feed. This model's latest run: an event written after it has not been read yet (a run
     -- stopped after int_risk_events_unioned leaves its events for the next one). A table
     -- built before the column existed has no time: every event stamped since is a change
     latest_run as (
@@ -101,6 +131,8 @@ entity_events as (
                 where payments.payment_id = built.payment_id
             )
     ),
+{% endif %}
+{%- if scoped %}
 
     -- an entity's changes whose reach overlaps (less than two windows apart: the events a
     -- rewritten attempt reads) are one range: the joins below then match each event and
@@ -153,7 +185,7 @@ entity_events as (
 scoped_events as (
     select entity_events.*
     from entity_events
-    {% if is_incremental() %}
+    {% if scoped %}
         -- what the rewritten attempts' windows read: 30 days either side of a change. A
         -- join, not `exists`: an entity's ranges are more than two windows apart, so an
         -- event is in one at most, and DuckDB's hash join with the range as a filter took
@@ -188,7 +220,7 @@ attempts as (
     where event_type in ('payment', 'failed_payment')
 ),
 
-{% if is_incremental() %}
+{% if scoped %}
     -- on an incremental run, the attempts in the 30 days from a change
     rewritten as (
         select attempts.*
@@ -205,7 +237,7 @@ attempts as (
     ),
 {% endif %}
 
-{{ risk_assessment('rewritten' if is_incremental() else 'attempts') }},
+{{ risk_assessment('rewritten' if scoped else 'attempts') }},
 
 final as (
     select

@@ -3,9 +3,10 @@ the session's tiny DuckDB build (tests/tiny_build.py):
 
 - int_orders_enriched re-reads its lookback window but writes only the orders that changed,
   and fct_orders re-reads only those (its upstream's change feed since its last build);
-- daily_revenue, sales_by_region_product and int_customer_order_history, after changes of
-  every kind (some across two builds of the facts they missed), rewrite only the groups or
-  customers the changes reach and equal a full build, to the cent;
+- daily_revenue, sales_by_region_product, int_customer_order_history and
+  customer_lifetime_value, after changes of every kind (some across two builds of the facts
+  they missed; a buyer who moves, a customer deleted at the source), rewrite only the groups
+  or customers the changes reach and equal a full build, to the cent; so do the facts;
 - when those changes cannot be read (the facts rebuilt alone from scratch, or the snapshot of
   the models' last build expired), they are rebuilt whole and still equal a full build.
 """
@@ -29,9 +30,16 @@ MARTS = {  # model: its schema (gold or silver)
     "daily_revenue": "marts",
     "sales_by_region_product": "marts",
     "int_customer_order_history": "intermediate",
+    "customer_lifetime_value": "marts",
 }
 GOLD_FACTS = ["fct_orders", "fct_order_items", "fct_payments", "fct_refunds"]
-FACTS = ["int_orders_enriched", *GOLD_FACTS, "dim_products"]
+FACTS = [
+    "int_orders_enriched",
+    *GOLD_FACTS,
+    "dim_products",
+    "snap_shop__customers",
+    "dim_customers",
+]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, mart: str) -> set[tuple]:
@@ -107,9 +115,12 @@ def _second_changes(con: duckdb.DuckDBPyConnection, newest) -> dict[str, int]:
     """A buyer who moves to another country, an order deleted at the source, and a product
     put in another category."""
     later = newest + timedelta(hours=2)
+    # the buyer has no order the first changes touched: only the customer's country moves
     customer = con.execute(
         "select customer_id from staging.stg_shop__orders where order_status = 'delivered' "
-        "group by customer_id order by count(*) desc, customer_id limit 1"
+        "group by customer_id having max(updated_at) <= $1 "
+        "order by count(*) desc, customer_id limit 1",
+        [newest],
     ).fetchone()[0]
     con.execute(
         "update staging.stg_shop__customers set country_code = (select min(country_code) "
@@ -126,13 +137,37 @@ def _second_changes(con: duckdb.DuckDBPyConnection, newest) -> dict[str, int]:
     ).fetchone()[0]
     for table in ("order_items", "payments", "orders"):
         con.execute(f"delete from staging.stg_shop__{table} where order_id = $1", [deleted])
+    # a customer erased at the source with their orders (none refunded or disputed): the
+    # snapshot closes the customer's version
+    gone_customer = con.execute(
+        "select min(customer_id) from staging.stg_shop__orders where customer_id != $1 "
+        "and customer_id not in (select orders.customer_id from staging.stg_shop__orders "
+        "as orders where orders.order_id in (select order_id from staging.stg_shop__refunds "
+        "union all select order_id from staging.stg_shop__disputes))",
+        [customer],
+    ).fetchone()[0]
+    for table in ("order_items", "payments"):
+        con.execute(
+            f"delete from staging.stg_shop__{table} where order_id in ("
+            "select order_id from staging.stg_shop__orders where customer_id = $1)",
+            [gone_customer],
+        )
+    for table in ("orders", "customers"):
+        con.execute(
+            f"delete from staging.stg_shop__{table} where customer_id = $1", [gone_customer]
+        )
     recategorized = con.execute(
         "update staging.stg_shop__products set product_category = 'recategorized', "
         "updated_at = $1 where product_id = (select min(product_id) from "
         "staging.stg_shop__order_items)",
         [later],
     ).fetchone()[0]
-    return {"customer moved": 1, "deleted": 1, "recategorized": recategorized}
+    return {
+        "customer moved": 1,
+        "deleted": 1,
+        "customer deleted": gone_customer,
+        "recategorized": recategorized,
+    }
 
 
 def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
@@ -178,6 +213,7 @@ def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
     )
     assert second["recategorized"] == 1, second
 
+    dbt_run(warehouse, lake, tmp_path, verb="snapshot")  # the buyer's move, the erasure
     out = dbt_run(warehouse, lake, tmp_path, "--select", *FACTS, *MARTS)
     with warehouse_and_lake(warehouse, lake) as con:
         incremental = {mart: _rows(con, mart) for mart in MARTS}
@@ -194,6 +230,16 @@ def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
         )
     # a category that did not exist before: the recategorized product's revenue moved there
     assert any(row[2] == "recategorized" for row in incremental["daily_revenue"])
+    # the customer deleted at the source is no longer a customer with a lifetime value
+    lifetime_customers = {
+        mart: {row[0] for row in rows}
+        for mart, rows in (
+            ("before", before["customer_lifetime_value"]),
+            ("after", incremental["customer_lifetime_value"]),
+        )
+    }
+    assert second["customer deleted"] in lifetime_customers["before"]
+    assert second["customer deleted"] not in lifetime_customers["after"]
 
     # the facts, which replaced the re-read orders whole and deleted the order gone at the
     # source (its lines and payments too), equal a full build of them

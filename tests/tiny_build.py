@@ -129,8 +129,9 @@ def warehouse_and_lake(warehouse: Path, lake: Path) -> duckdb.DuckDBPyConnection
     return connect(TableCatalog.beside(parse_lake_url(str(lake))), read_only=True, connection=con)
 
 
-def dbt_run(warehouse: Path, lake: Path, work: Path, *args: str) -> str:
-    """`dbt run *args` on that copy, as the pipeline runs dbt: its output, green."""
+def dbt_run(warehouse: Path, lake: Path, work: Path, *args: str, verb: str = "run") -> str:
+    """`dbt run *args` (or another `verb`) on that copy, as the pipeline runs dbt: its
+    output, green."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     env = {
         **clean,
@@ -139,7 +140,7 @@ def dbt_run(warehouse: Path, lake: Path, work: Path, *args: str) -> str:
         "LAKE_CATALOG": f"sqlite:{lake.parent / (lake.name + '.sqlite')}",
     }
     command, env = in_the_data_folder(
-        ["run", *args, "--log-path", str(work / "logs")], env, work / "target"
+        [verb, *args, "--log-path", str(work / "logs")], env, work / "target"
     )
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert_green(result)

@@ -1,16 +1,56 @@
 {#- What each customer is worth so far: orders, gross and net revenue in the reporting
     currency, average order value (gross revenue / orders, rounded once, half-up, on
-    exact cents), first and last order and how long they have been buying. -#}
+    exact cents), first and last order and how long they have been buying.
+    On DuckDB an incremental build recomputes only the customers with an order in
+    int_orders_enriched's change feed since its last build (an order's customer before
+    and after a change) and those whose current version in dim_customers differs from
+    the one that build read (macros/change_feed.sql), replacing their rows; a customer
+    reached who is no longer current gets an empty row (the last select), which the merge
+    puts in place of theirs and the post-hook deletes in the same transaction. -#}
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    unique_key='customer_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=["{{ delete_emptied_groups('order_count is null') }}"]
+) }}
+{%- set plan = change_feed_plan([ref('int_orders_enriched')]) %}
+
 with
+{% if plan.mode == 'delta' %}
+changed_customers as (
+    select customer_id from (
+        {{ changed_keys(plan, [ref('int_orders_enriched')], 'customer_id') }}
+    ) as ordered
+    where customer_id is not null
+    union
+    {{ changed_since_plan(
+        plan, ref('dim_customers'), 'customer_id', ['country_code', 'signed_up_at'],
+        'is_current'
+    ) }}
+),
+{% elif plan.mode == 'rebuild' %}
+changed_customers as (
+    select customer_id from {{ this }}
+    union
+    select customer_id from {{ ref('dim_customers') }}
+    where is_current
+),
+{% endif %}
+{%- set only_changed_customers -%}
+    {%- if plan.mode == 'delta' %}
+        and customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif -%}
+{%- endset %}
 
 customers as (
     select * from {{ ref('dim_customers') }}
-    where is_current
+    where is_current {{ only_changed_customers }}
 ),
 
 orders as (
     select * from {{ ref('int_orders_enriched') }}
-    where order_status != 'cancelled'
+    where order_status != 'cancelled' {{ only_changed_customers }}
 ),
 
 orders_per_customer as (
@@ -58,3 +98,21 @@ final as (
 )
 
 select * from final
+{%- if plan.mode != 'full' %}
+union all
+-- the customers reached who are no longer current (deleted at the source)
+select
+    changed_customers.customer_id,
+    null as country_code,
+    null as signed_up_at,
+    null as first_ordered_at,
+    null as last_ordered_at,
+    null as order_count,
+    null as lifetime_revenue_reporting,
+    null as lifetime_net_revenue_reporting,
+    null as average_order_value_reporting,
+    null as lifespan_days,
+    null as is_repeat_customer
+from changed_customers
+where changed_customers.customer_id not in (select customers.customer_id from customers)
+{%- endif %}

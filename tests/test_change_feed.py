@@ -8,7 +8,9 @@ the session's tiny DuckDB build (tests/tiny_build.py):
   they missed; a buyer who moves, a customer deleted at the source), rewrite only the groups
   or customers the changes reach and equal a full build, to the cent; so do the facts;
 - when those changes cannot be read (the facts rebuilt alone from scratch, or the snapshot of
-  the models' last build expired), they are rebuilt whole and still equal a full build.
+  the models' last build expired), they are rebuilt whole and still equal a full build;
+- funnel_conversion and clickstream_traffic_daily write nothing when no event arrived, and
+  after new events only the days they reach, equal to a full build.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ FACTS = [
 ]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, mart: str) -> set[tuple]:
-    return set(con.execute(f"select * from lake.{MARTS[mart]}.{mart}").fetchall())
+def _rows(con: duckdb.DuckDBPyConnection, mart: str, schema: str | None = None) -> set[tuple]:
+    return set(con.execute(f"select * from lake.{schema or MARTS[mart]}.{mart}").fetchall())
 
 
 def _fact_rows(con: duckdb.DuckDBPyConnection, fact: str) -> set[tuple]:
@@ -55,7 +57,9 @@ def _fact_rows(con: duckdb.DuckDBPyConnection, fact: str) -> set[tuple]:
     )
 
 
-def _groups_written_last(con: duckdb.DuckDBPyConnection, mart: str) -> int:
+def _groups_written_last(
+    con: duckdb.DuckDBPyConnection, mart: str, schema: str | None = None
+) -> int:
     """The rows the mart's newest snapshot that inserted any inserted (its change feed)."""
     wrote, newest = con.execute(
         "select max(snapshot_id) filter (where list_contains(changes['tables_inserted_into'], "
@@ -67,7 +71,7 @@ def _groups_written_last(con: duckdb.DuckDBPyConnection, mart: str) -> int:
     return con.execute(
         "select count(*) from ducklake_table_changes('lake', $1, $2, $3, $4) "
         "where change_type = 'insert'",
-        [MARTS[mart], mart, wrote, newest],
+        [schema or MARTS[mart], mart, wrote, newest],
     ).fetchone()[0]
 
 
@@ -310,3 +314,97 @@ def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
                 assert after[mart] == _rows(con, mart), (cause, mart)
                 assert after[mart] != previous[mart], (cause, mart)  # the change moved it
         previous = after
+
+
+CLICKSTREAM_MARTS = ["funnel_conversion", "clickstream_traffic_daily"]
+
+
+def _last_write(con: duckdb.DuckDBPyConnection, table: str) -> int | None:
+    """The newest snapshot that inserted into or deleted from the gold table."""
+    return con.execute(
+        "select max(snapshot_id) from lake.snapshots() where list_has_any("
+        "coalesce(changes['tables_inserted_into'], []) || "
+        "coalesce(changes['tables_deleted_from'], []), [(select cast(table_id as varchar) "
+        "from __ducklake_metadata_lake.ducklake_table where table_name = $1 "
+        "and end_snapshot is null)])",
+        [table],
+    ).fetchone()[0]
+
+
+def test_clickstream_marts_recompute_only_the_days_new_events_reach(
+    tiny_synced: Path, tiny_duckdb_build: Path, tmp_path: Path
+):
+    warehouse, lake = copy_of_the_build(tiny_synced, tiny_duckdb_build, tmp_path)
+    models = ["int_clickstream_sessionized", *CLICKSTREAM_MARTS]
+    # no new event: neither mart writes anything
+    with warehouse_and_lake(warehouse, lake) as con:
+        before = {mart: _last_write(con, mart) for mart in CLICKSTREAM_MARTS}
+    out = dbt_run(warehouse, lake, tmp_path, "--select", *models)
+    with warehouse_and_lake(warehouse, lake) as con:
+        assert {mart: _last_write(con, mart) for mart in CLICKSTREAM_MARTS} == before
+        for mart in CLICKSTREAM_MARTS:
+            assert f"incremental model lake.marts.{mart}" in out
+        # new events as a sync stages them: five visitors back two hours after their last
+        # event (a new session each) and bot traffic on one other day
+        landed = con.execute(
+            "select max(_extracted_at) + interval 1 hour from staging.stg_clickstream__events"
+        ).fetchone()[0]
+        con.execute(
+            "insert into staging.stg_clickstream__events select * replace ("
+            "event_id || '-back' as event_id, occurred_at + interval 2 hour as occurred_at, "
+            "cast(occurred_at + interval 2 hour as date) as event_date, "
+            "$1 as _extracted_at) from staging.stg_clickstream__events "
+            "where not is_bot and not is_test and anonymous_id is not null qualify "
+            "row_number() over (partition by anonymous_id order by occurred_at desc) = 1 "
+            "order by anonymous_id limit 5",
+            [landed],
+        )
+        con.execute(
+            "insert into staging.stg_clickstream__events select * replace ("
+            "event_id || '-bot' as event_id, "
+            "occurred_at - interval 3 day as occurred_at, "
+            "cast(occurred_at - interval 3 day as date) as event_date, "
+            "$1 as _extracted_at) from staging.stg_clickstream__events "
+            "where is_bot order by event_id limit 3",
+            [landed],
+        )
+        new_days = {
+            row[0]
+            for row in con.execute(
+                "select distinct event_date from staging.stg_clickstream__events "
+                "where _extracted_at = $1",
+                [landed],
+            ).fetchall()
+        }
+        days = con.execute(
+            "select count(distinct event_date) from lake.marts.clickstream_traffic_daily"
+        ).fetchone()[0]
+    dbt_run(warehouse, lake, tmp_path, "--select", *models)
+    with warehouse_and_lake(warehouse, lake) as con:
+        incremental = {mart: _rows(con, mart, "marts") for mart in CLICKSTREAM_MARTS}
+        # clickstream_traffic_daily wrote the days of the new events, and only those
+        written_days = {
+            row[0]
+            for row in con.execute(
+                "select distinct event_date from ducklake_table_insertions("
+                "'lake', 'marts', 'clickstream_traffic_daily', $1, $1)",
+                [_last_write(con, "clickstream_traffic_daily")],
+            ).fetchall()
+        }
+        funnel_written = _groups_written_last(con, "funnel_conversion", "marts")
+    assert written_days == new_days and 0 < len(new_days) < days / 2, (new_days, written_days)
+    assert 0 < funnel_written < len(incremental["funnel_conversion"]) / 2, funnel_written
+    dbt_run(warehouse, lake, tmp_path, "--select", *CLICKSTREAM_MARTS, "--full-refresh")
+    with warehouse_and_lake(warehouse, lake) as con:
+        for mart in CLICKSTREAM_MARTS:
+            assert incremental[mart] == _rows(con, mart, "marts"), mart
+
+    # a table built before its cursor column existed is counted again whole, once
+    with connect(TableCatalog.beside(parse_lake_url(str(lake)))) as con:
+        con.execute(
+            "alter table lake.marts.clickstream_traffic_daily drop column last_extracted_at"
+        )
+    dbt_run(warehouse, lake, tmp_path, "--select", "clickstream_traffic_daily")
+    with warehouse_and_lake(warehouse, lake) as con:
+        upgraded = _rows(con, "clickstream_traffic_daily", "marts")
+    assert upgraded == incremental["clickstream_traffic_daily"]

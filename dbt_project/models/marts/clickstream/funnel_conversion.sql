@@ -2,11 +2,41 @@
     between consecutive steps. A session reaches a step when it has an event of that step
     and of every step before it (page_view, product_view, add_to_cart, checkout_started,
     purchase), so the counts never grow down the funnel. A session counts on the UTC day
-    it starts, in the country of its first event. -#}
+    it starts, in the country of its first event.
+    On DuckDB an incremental build recomputes only the days of the events in
+    int_clickstream_sessionized's change feed since its last build (a re-sessionized
+    event's day before and after; macros/change_feed.sql) and replaces those days
+    (delete+insert on session_date); a day reached with no session left gets an empty row,
+    which the post-hook deletes. A build with no new event writes nothing. -#}
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    unique_key='session_date',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=["{{ delete_emptied_groups('session_count = 0') }}"]
+) }}
+{%- set plan = change_feed_plan([ref('int_clickstream_sessionized')]) %}
+
 with
+{% if plan.mode == 'delta' %}
+changed_days as (
+    select distinct session_date from (
+        {{ changed_rows(plan, ref('int_clickstream_sessionized'), ['session_date']) }}
+    ) as changed
+),
+{% elif plan.mode == 'rebuild' %}
+changed_days as (
+    select session_date from {{ this }}
+    union
+    select session_date from {{ ref('int_clickstream_sessionized') }}
+),
+{% endif %}
 
 events as (
     select * from {{ ref('int_clickstream_sessionized') }}
+    {%- if plan.mode == 'delta' %}
+        where session_date in (select changed_days.session_date from changed_days)
+    {%- endif %}
 ),
 
 sessions as (
@@ -80,3 +110,23 @@ final as (
 )
 
 select * from final
+{%- if plan.mode != 'full' %}
+union all
+-- the days reached that have no session left: one empty row each, in place of theirs
+select
+    changed_days.session_date,
+    'ZZ' as country_code,
+    0 as session_count,
+    0 as page_view_sessions,
+    0 as product_view_sessions,
+    0 as add_to_cart_sessions,
+    0 as checkout_sessions,
+    0 as purchase_sessions,
+    null as page_view_to_product_view_rate,
+    null as product_view_to_add_to_cart_rate,
+    null as add_to_cart_to_checkout_rate,
+    null as checkout_to_purchase_rate,
+    null as session_conversion_rate
+from changed_days
+where changed_days.session_date not in (select final.session_date from final)
+{%- endif %}

@@ -160,6 +160,17 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
             "from staging.stg_shop__disputes order by dispute_id limit 1",
             [newest],
         )
+        # a payment that fails after the fact (a bank reversal): its order is rewritten
+        # upstream (the payment's update moves its last_changed_at), its event changes type
+        failed = con.execute(
+            "update staging.stg_shop__payments set payment_status = 'failed', "
+            "is_successful = false, updated_at = $1 + interval '1 hour' "
+            "where payment_id = (select payment_id from staging.stg_shop__payments "
+            "where is_successful and order_id not in (select unnest($2::bigint[])) "
+            "order by abs(epoch(paid_at) - epoch($1 - interval '120 days')), payment_id "
+            "limit 1)",
+            [newest, [order_id for (order_id,) in deleted]],
+        ).fetchone()[0]
         # and orders that only move from shipped to delivered, as a change set's updates
         # do: their events are unchanged, so they are no change for risk_features
         status_moved = con.execute(
@@ -193,9 +204,10 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
             "and order_id in (select unnest($1::bigint[]))",
             [[order_id for (order_id,) in deleted]],
         ).fetchone()[0]
-    assert status_moved == rewritten_orders == 50 and refund_deleted == 1
+    assert status_moved == rewritten_orders == 50 and refund_deleted == failed == 1
     assert deleted_events == 0  # the deleted payments' events are gone (the post-hook)
-    assert written_events == [("dispute", 1)]  # the new dispute, not the moved orders' events
+    # the new dispute and the failed payment, not the moved orders' events
+    assert sorted(written_events) == [("dispute", 1), ("failed_payment", 1)]
 
     out = dbt_run(warehouse, lake, tmp_path, "--select", "risk_features")
     assert "incremental model lake.marts.risk_features" in out

@@ -3,14 +3,20 @@
     the finance facts): successful payments, failed payment attempts, refunds and
     disputes (chargebacks). An event belongs to the customer and the merchant of its
     order. risk_features reads it per customer and per merchant.
-    Incremental (delete+insert on event_type + event_id): a run recomputes every event
-    (a few seconds at scale 10) but writes only those that are new or whose columns
-    differ from the built row, stamped with the run's start (_dbt_run_started_at); an
-    order rewritten upstream for a column no event reads (its status) writes nothing.
-    risk_features takes the events written after its own latest run as its changes, so
-    what a run wrote is still a change for the next one if the build stopped in between.
-    A post-hook removes the events gone upstream (or that became another type: a payment
-    that turned into a failed attempt). -#}
+    Incremental (delete+insert on event_type + event_id): a run recomputes the events it
+    may have to change and writes only those that are new or whose columns differ from
+    the built row, stamped with the run's start (_dbt_run_started_at); an order rewritten
+    upstream for a column no event reads (its status) writes nothing. On DuckDB it
+    recomputes the payments and refunds of the orders in int_orders_enriched's change
+    feed since its last build (macros/change_feed.sql: a payment or refund that changes
+    moves its order's last_changed_at, so the order is rewritten there, as is an order
+    whose buyer, merchant or rate changes) and every dispute (a few: disputes are not in
+    int_orders_enriched); elsewhere, and on a rebuild, every event. risk_features reads
+    this model's change feed (on PostgreSQL the events written after its own latest run),
+    so what a run wrote is still a change for the next one if the build stopped in
+    between. A post-hook removes the events gone upstream (or that became another type: a
+    payment that turned into a failed attempt), whatever the feed says: a refund deleted
+    alone at the source moves no order. -#}
 {{ config(
     materialized='incremental',
     unique_key=['event_type', 'event_id'],
@@ -18,14 +24,29 @@
     on_schema_change='append_new_columns',
     post_hook=["{{ delete_risk_events_gone_upstream() }}"]
 ) }}
+{%- set plan = change_feed_plan([ref('int_orders_enriched')]) %}
+{%- set delta = plan.mode == 'delta' %}
+
 with
+{% if delta %}
+changed_orders as (
+    {{ changed_keys(plan, [ref('int_orders_enriched')], 'order_id') }}
+),
+{% endif %}
+{%- set only_changed_orders -%}
+    {%- if delta %}
+    where order_id in (select changed_orders.order_id from changed_orders)
+    {%- endif -%}
+{%- endset %}
 
 payments as (
     select * from {{ ref('stg_shop__payments') }}
+    {{ only_changed_orders }}
 ),
 
 refunds as (
     select * from {{ ref('stg_shop__refunds') }}
+    {{ only_changed_orders }}
 ),
 
 disputes as (
@@ -34,6 +55,11 @@ disputes as (
 
 orders as (
     select * from {{ ref('int_orders_enriched') }}
+    {%- if delta %}
+        where
+            order_id in (select changed_orders.order_id from changed_orders)
+            or order_id in (select disputes.order_id from disputes)
+    {%- endif %}
 ),
 
 events as (

@@ -898,8 +898,8 @@ def faker_config(executable: Path, relative: bool = False, **config: Any) -> Ext
                 **config,
             },
             "batch_records": 64,
-            # the watchdog stops a read that hangs anyway after FAKER_IDLE_TIMEOUT_S without
-            # output, and read_faker tries again
+            # the watchdog stops a read that hangs (on a loaded machine; cause unknown) after
+            # FAKER_IDLE_TIMEOUT_S without output, and read_faker tries again
             "read_idle_timeout_seconds": FAKER_IDLE_TIMEOUT_S,
             "streams": [{"name": n} for n in FAKER_STREAMS],
         }

@@ -10,7 +10,9 @@ the session's tiny DuckDB build (tests/tiny_build.py):
 - when those changes cannot be read (the facts rebuilt alone from scratch, or the snapshot of
   the models' last build expired), they are rebuilt whole and still equal a full build;
 - funnel_conversion and clickstream_traffic_daily write nothing when no event arrived, and
-  after new events only the days they reach, equal to a full build.
+  after new events only the days they reach, equal to a full build;
+- dim_customers writes only the versions that changed, and stops on a built column it does
+  not compare.
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def _second_changes(con: duckdb.DuckDBPyConnection, newest) -> dict[str, int]:
         [later],
     ).fetchone()[0]
     return {
-        "customer moved": 1,
+        "customer moved": customer,
         "deleted": 1,
         "customer deleted": gone_customer,
         "recategorized": recategorized,
@@ -246,12 +248,21 @@ def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
     assert second["customer deleted"] not in lifetime_customers["after"]
 
     # the facts, which replaced the re-read orders whole and deleted the order gone at the
-    # source (its lines and payments too), equal a full build of them
+    # source (its lines and payments too), and dim_customers equal a full build of them
     with warehouse_and_lake(warehouse, lake) as con:
-        facts = {fact: _fact_rows(con, fact) for fact in GOLD_FACTS}
-    dbt_run(warehouse, lake, tmp_path, "--select", *GOLD_FACTS, "--full-refresh")
+        facts = {fact: _fact_rows(con, fact) for fact in [*GOLD_FACTS, "dim_customers"]}
+        # dim_customers wrote the versions the snapshot added or closed, not every one: the
+        # moved buyer's closed and new versions, the erased customer's closed one
+        written_dim = con.execute(
+            "select customer_id, is_current from ducklake_table_insertions('lake', 'marts', "
+            "'dim_customers', $1, $1) order by customer_id, is_current",
+            [_last_write(con, "dim_customers")],
+        ).fetchall()
+    moved, erased = second["customer moved"], second["customer deleted"]
+    assert written_dim == sorted([(moved, False), (moved, True), (erased, False)]), written_dim
+    dbt_run(warehouse, lake, tmp_path, "--select", *GOLD_FACTS, "dim_customers", "--full-refresh")
     with warehouse_and_lake(warehouse, lake) as con:
-        for fact in GOLD_FACTS:
+        for fact in [*GOLD_FACTS, "dim_customers"]:
             rebuilt_fact = _fact_rows(con, fact)
             assert facts[fact] == rebuilt_fact, (
                 fact,
@@ -408,3 +419,19 @@ def test_clickstream_marts_recompute_only_the_days_new_events_reach(
     with warehouse_and_lake(warehouse, lake) as con:
         upgraded = _rows(con, "clickstream_traffic_daily", "marts")
     assert upgraded == incremental["clickstream_traffic_daily"]
+
+
+def test_a_built_column_the_comparison_does_not_list_stops_the_build(
+    tiny_synced: Path, tiny_duckdb_build: Path, tmp_path: Path
+):
+    """dim_customers writes only the versions that differ in its compared columns
+    (macros/rows_that_differ.sql): a column it does not compare would never be written
+    again, so the build stops naming it, and nothing is written."""
+    warehouse, lake = copy_of_the_build(tiny_synced, tiny_duckdb_build, tmp_path)
+    with connect(TableCatalog.beside(parse_lake_url(str(lake)))) as con:
+        con.execute("alter table lake.marts.dim_customers add column loyalty_tier varchar")
+        written = _last_write(con, "dim_customers")
+    out = dbt_run(warehouse, lake, tmp_path, "--select", "dim_customers", green=False)
+    assert '"dim_customers": add loyalty_tier to the compared columns' in out, out[-3000:]
+    with warehouse_and_lake(warehouse, lake) as con:
+        assert _last_write(con, "dim_customers") == written

@@ -1,5 +1,15 @@
 {#- Customers as type-2 slowly changing dimension: one row per version, from the
-    snapshot. Facts join the version valid when the order was placed, or the current one. -#}
+    snapshot. Facts join the version valid when the order was placed, or the current one.
+    On DuckDB an incremental build writes only the versions that are new or differ from
+    the built row (a version closed by a newer one, a customer deleted at the source), as
+    int_orders_enriched does: a build of 2.4 M versions at scale 10 writes the few
+    thousand a change set touched, not all of them. A snapshot never drops a version. -#}
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    unique_key='customer_version_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns'
+) }}
 with
 
 versions as (
@@ -25,4 +35,15 @@ final as (
     from versions
 )
 
-select * from final
+{%- if is_incremental() %},
+{#- every column but the key: a new column must be added here, or the build stops -#}
+{%- set compared = [
+    'customer_id', 'email', 'first_name', 'last_name', 'country_code', 'signed_up_at',
+    'valid_from', 'valid_to', 'is_current'
+] %}
+written as (
+    {{ rows_that_differ('final', 'customer_version_key', compared) }}
+)
+{%- endif %}
+
+select * from {{ 'written' if is_incremental() else 'final' }}

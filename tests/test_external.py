@@ -908,7 +908,7 @@ def faker_config(executable: Path, relative: bool = False, **config: Any) -> Ext
 
 def read_faker(config: ExternalConfig, catalog, state: dict) -> dict[str, Any]:
     """One read of the real connector, tried again (FAKER_ATTEMPTS in all) when the watchdog
-    had to stop it (the connector's fork deadlock, above); any other failure fails the test."""
+    had to stop it (a read that hangs, above); any other failure fails the test."""
     for _ in range(FAKER_ATTEMPTS - 1):
         try:
             return collect(ExternalSource().read(config, catalog, state))

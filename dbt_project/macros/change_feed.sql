@@ -2,17 +2,20 @@
 
     A model's last build is a snapshot S of the lake: the newest snapshot that wrote its
     table (or created it). What its inputs changed since is their change feed from S + 1
-    on (`ducklake_table_changes`: the rows inserted and deleted, so a rewritten row's key
-    shows before and after), and what they were then is time travel (`at (version => S)`).
+    on (the rows inserted and deleted, changed_rows: a rewritten row shows as it was and
+    as it is), and what they were then is time travel (`at (version => S)`).
     Builds take turns (one build lock per data folder) and a model is written after its
     inputs, so the inputs at S are what its last build read. A build that wrote nothing
     leaves S where it was: the next one reads the changes from the older S, which is still
     right, since the model did not change either; and a build stopped between an input
     and the model leaves the input's changes in the feed for the next one.
 
-    Two uses:
-    - facts that recompute the keys their upstream changed (rows_changed_upstream):
-      `fct_orders` and its siblings re-read the orders `int_orders_enriched` changed;
+    Three uses:
+    - models that recompute the keys their input changed (changed_keys, changed_rows,
+      rows_changed_upstream): the facts re-read the orders `int_orders_enriched` changed;
+      `int_customer_order_history` and `customer_lifetime_value` their customers,
+      `funnel_conversion` their days, `int_risk_events_unioned` their payments and
+      refunds, `risk_features` the entities and times of the events that changed;
     - aggregates kept by difference (`daily_revenue`, `sales_by_region_product`): each
       group's change is the aggregate of the changed orders' rows now minus the same
       aggregate over the inputs at S. Sums subtract; so does a count of distinct orders,
@@ -20,7 +23,8 @@
       are rewritten, as built + change (delete+insert on the group's key), and a post-hook
       deletes groups left without an order (delete_emptied_groups). A status that moves
       from shipped to delivered moves no sum and rewrites nothing;
-      `int_customer_order_history` recomputes the customers of the changed orders.
+    - post-hooks that delete the keys gone upstream from the feed alone (gone_keys,
+      macros/delete_rows_gone_upstream.sql: delete_gone_from_feed).
 
     When S is gone (expired by maintenance) or an input's table was created after S (a
     full refresh of that model alone: its new table has no record of the rows the old

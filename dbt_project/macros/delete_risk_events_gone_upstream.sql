@@ -27,3 +27,17 @@
         )
     {%- endif -%}
 {%- endmacro -%}
+
+
+{#- risk_features' post-hook: delete the attempts whose payment is gone (deleted at the
+    source, its order gone, or no longer an attempt): on DuckDB those whose attempt (a
+    payment or a failed one: a payment that fails later is still an attempt) the feed of
+    int_risk_events_unioned deleted and did not write again, elsewhere and on a rebuild
+    those missing from staging (delete_gone_from_feed). -#}
+{%- macro delete_risk_attempts_gone_upstream() -%}
+    {{ delete_gone_from_feed(
+        ref('int_risk_events_unioned'), 'payment_id',
+        [(ref('stg_shop__payments'), 'payment_id')],
+        feed_key='event_id', condition="event_type in ('payment', 'failed_payment')"
+    ) }}
+{%- endmacro -%}

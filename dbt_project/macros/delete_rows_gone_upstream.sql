@@ -31,17 +31,20 @@
     {%- endif -%}
 {%- endmacro -%}
 
-{#- The post-hook of a fact that re-reads whole orders from `feed`'s change feed
-    (macros/change_feed.sql) and replaces its rows by order: what the merge leaves behind
-    is the rows of orders the feed deleted and did not write again (deleted at the
-    source), found in the feed alone, not by a scan of the table. On a rebuild and on
-    other engines, delete_rows_gone_upstream(`upstreams`). The plan is the model's own:
-    its snapshot is not committed before the hook ends. -#}
-{%- macro delete_orders_gone_from_feed(feed, upstreams) -%}
+{#- The post-hook of a model that re-reads the keys its input `feed` changed (its change
+    feed, macros/change_feed.sql) and replaces their rows: what the merge leaves behind is
+    the rows of keys the feed deleted and did not write again (deleted at the source),
+    found in the feed alone, not by a scan of the table. `key` is this model's column,
+    `feed_key` the feed's (default the same), `condition` narrows the feed's rows. On a
+    rebuild and on other engines, delete_rows_gone_upstream(`upstreams`). The plan is the
+    model's own: its snapshot is not committed before the hook ends. -#}
+{%- macro delete_gone_from_feed(feed, key, upstreams, feed_key=none, condition='true') -%}
     {%- if is_incremental() -%}
         {%- set plan = change_feed_plan([feed]) -%}
         {%- if plan.mode == 'delta' -%}
-            delete from {{ this }} where order_id in ({{ gone_keys(plan, feed, 'order_id') }})
+            delete from {{ this }} where {{ key }} in (
+                {{ gone_keys(plan, feed, feed_key or key, condition) }}
+            )
         {%- else -%}
             {{ delete_rows_gone_upstream(upstreams) }}
         {%- endif -%}

@@ -1,9 +1,9 @@
 {#- Customers as type-2 slowly changing dimension: one row per version, from the
     snapshot. Facts join the version valid when the order was placed, or the current one.
     On DuckDB an incremental build writes only the versions that are new or differ from
-    the built row (a version closed by a newer one, a customer deleted at the source), as
-    int_orders_enriched does: a build of 2.4 M versions at scale 10 writes the few
-    thousand a change set touched, not all of them. A snapshot never drops a version. -#}
+    the built row (a version closed by a newer one, a customer deleted at the source;
+    macros/rows_that_differ.sql), not all 2.4 M of scale 10. A snapshot never drops a
+    version. -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     unique_key='customer_version_key',

@@ -16,7 +16,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_orders_gone_from_feed(ref('int_orders_enriched'), ["
+        "{{ delete_gone_from_feed(ref('int_orders_enriched'), 'order_id', ["
         ~ "(ref('stg_shop__order_items'), 'order_item_id'),"
         ~ " (ref('int_orders_enriched'), 'order_id')"
         ~ "]) }}"

@@ -13,8 +13,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_orders_gone_from_feed("
-        ~ "ref('int_orders_enriched'), [(ref('int_orders_enriched'), 'order_id')]"
+        "{{ delete_gone_from_feed("
+        ~ "ref('int_orders_enriched'), 'order_id', [(ref('int_orders_enriched'), 'order_id')]"
         ~ ") }}"
     ]
 ) }}

@@ -13,7 +13,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     post_hook=[
-        "{{ delete_orders_gone_from_feed(ref('int_orders_enriched'), ["
+        "{{ delete_gone_from_feed(ref('int_orders_enriched'), 'order_id', ["
         ~ "(ref('stg_shop__payments'), 'payment_id'),"
         ~ " (ref('int_orders_enriched'), 'order_id')"
         ~ "]) }}"

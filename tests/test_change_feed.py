@@ -43,14 +43,11 @@ FACTS = ["int_orders_enriched", *GOLD_FACTS, "dim_products", "dim_customers"]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, mart: str, schema: str | None = None) -> set[tuple]:
-    return set(con.execute(f"select * from lake.{schema or MARTS[mart]}.{mart}").fetchall())
-
-
-def _fact_rows(con: duckdb.DuckDBPyConnection, fact: str) -> set[tuple]:
-    """A fact's rows without the columns that say which build wrote them."""
+    """A model's rows without the columns that say which build wrote them."""
     return set(
         con.execute(
-            f"select columns(lambda c: not starts_with(c, '_dbt_')) from lake.marts.{fact}"
+            f"select columns(lambda c: not starts_with(c, '_dbt_')) "
+            f"from lake.{schema or MARTS[mart]}.{mart}"
         ).fetchall()
     )
 
@@ -258,7 +255,7 @@ def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
     # the facts, which replaced the re-read orders whole and deleted the order gone at the
     # source (its lines and payments too), and dim_customers equal a full build of them
     with warehouse_and_lake(warehouse, lake) as con:
-        facts = {fact: _fact_rows(con, fact) for fact in [*GOLD_FACTS, "dim_customers"]}
+        facts = {fact: _rows(con, fact, "marts") for fact in [*GOLD_FACTS, "dim_customers"]}
         # dim_customers wrote the versions the snapshot added or closed, not every one: the
         # moved buyer's closed and new versions, the erased customer's closed one
         written_dim = con.execute(
@@ -271,7 +268,7 @@ def test_models_apply_the_changes_since_their_last_build_and_equal_a_full_build(
     dbt_run(warehouse, lake, tmp_path, "--select", *GOLD_FACTS, "dim_customers", "--full-refresh")
     with warehouse_and_lake(warehouse, lake) as con:
         for fact in [*GOLD_FACTS, "dim_customers"]:
-            rebuilt_fact = _fact_rows(con, fact)
+            rebuilt_fact = _rows(con, fact, "marts")
             assert facts[fact] == rebuilt_fact, (
                 fact,
                 sorted(facts[fact] - rebuilt_fact)[:3],

@@ -6,8 +6,10 @@
     whole table: a 1% change is tested in proportion to its size. This holds because the
     merge is delete+insert on the unique key: a key among the new rows is in no older
     row, so a duplicate, a null, an unknown value or a dangling reference can only come
-    with the new rows. Uniqueness tests on other columns than the unique key still read
-    everything, as do singular tests and every test of `dbt test`. What a scoped test
+    with the new rows. A uniqueness test of columns without the whole key reads
+    everything; column_values' `unique` on such a column counts the whole table's rows
+    with a value among the new rows'. Singular tests and every test of `dbt test` read
+    everything. What a scoped test
     cannot see: an older row whose parent was deleted since (relationships); the nightly
     full refresh tests every row again. -#}
 
@@ -46,12 +48,28 @@
     {%- set metadata = model.get('test_metadata') or {} -%}
     {%- set kwargs = metadata.get('kwargs', {}) -%}
     {%- if metadata.get('name') in ('unique', 'unique_combination') -%}
-        {%- set unique_key = tested.config.unique_key -%}
-        {%- set key = [unique_key] if unique_key is string else unique_key -%}
+        {#- a repeated combination that holds the whole key has one key: all its rows
+            are new, or all were there when the last build tested them -#}
         {%- set columns = kwargs.get('combination') or [kwargs.get('column_name')] -%}
-        {%- do return(columns | sort == key | sort) -%}
+        {%- do return(unique_key_of(tested) | reject('in', columns) | list | length == 0) -%}
     {%- endif -%}
     {%- do return(true) -%}
+{%- endmacro -%}
+
+{%- macro unique_key_of(node) -%}
+    {%- set unique_key = node.config.unique_key -%}
+    {{ return([unique_key] if unique_key is string else unique_key) }}
+{%- endmacro -%}
+
+{#- For a test that reads only the loaded rows (test_reads_only_loaded_rows): the whole
+    table they were loaded into and its unique key, for a rule that must look past them (a
+    value unique beyond the key: column_values' `unique`); none for any other test. -#}
+{%- macro loaded_rows_table() -%}
+    {%- if not test_reads_only_loaded_rows() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set tested = graph.nodes[model.attached_node] -%}
+    {{ return({'relation': tested.relation_name, 'unique_key': unique_key_of(tested)}) }}
 {%- endmacro -%}
 
 

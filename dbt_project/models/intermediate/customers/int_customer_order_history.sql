@@ -12,6 +12,7 @@
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     unique_key='customer_id',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
     post_hook=["{{ delete_emptied_groups('order_id is null') }}"]
 ) }}
 {%- set plan = change_feed_plan([ref('int_orders_enriched')]) %}
@@ -106,7 +107,10 @@ final as (
     from sequenced
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final
 {%- if plan.mode != 'full' %}
     union all by name
     select changed_customers.customer_id

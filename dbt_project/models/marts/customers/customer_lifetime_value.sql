@@ -97,7 +97,10 @@ final as (
         on customers.customer_id = orders_per_customer.customer_id
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final
 {%- if plan.mode != 'full' %}
 union all
 -- the customers reached who are no longer current (deleted at the source)
@@ -112,7 +115,8 @@ select
     null as lifetime_net_revenue_reporting,
     null as average_order_value_reporting,
     null as lifespan_days,
-    null as is_repeat_customer
+    null as is_repeat_customer,
+    {{ loaded_by_this_invocation() }}
 from changed_customers
 where changed_customers.customer_id not in (select customers.customer_id from customers)
 {%- endif %}

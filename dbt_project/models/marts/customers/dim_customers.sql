@@ -42,8 +42,13 @@ final as (
     'valid_from', 'valid_to', 'is_current'
 ] %}
 written as (
-    {{ rows_that_differ('final', 'customer_version_key', compared) }}
+    {{ rows_that_differ(
+        'final', 'customer_version_key', compared, ignored=['_dbt_invocation_id']
+    ) }}
 )
 {%- endif %}
 
-select * from {{ 'written' if is_incremental() else 'final' }}
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from {{ 'written' if is_incremental() else 'final' }}

@@ -1,7 +1,16 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_keys_deleted_at_source(source('crm', 'contacts'), ['contact_id']) }}"
+) }}
+
 with
 
 source as not materialized (
     select * from {{ source('crm', 'contacts') }}
+    {{ new_bronze_rows_only() }}
 ),
 
 latest as (
@@ -21,4 +30,7 @@ final as (
     from latest
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

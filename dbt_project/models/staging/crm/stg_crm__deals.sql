@@ -1,9 +1,18 @@
 {#- The CRM sends amounts as decimals in major units; they become integer cents like every
     other amount in the lakehouse (rounded to the cent), with the decimal amount beside. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='deal_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ delete_keys_deleted_at_source(source('crm', 'deals'), ['deal_id']) }}"
+) }}
+
 with
 
 source as not materialized (
     select * from {{ source('crm', 'deals') }}
+    {{ new_bronze_rows_only() }}
 ),
 
 latest as (
@@ -39,4 +48,7 @@ final as (
     from renamed
 )
 
-select * from final
+select
+    *,
+    {{ loaded_by_this_invocation() }}
+from final

@@ -21,7 +21,10 @@
 {#- hashtextextended of the row's text form (a null and an empty string differ there), as
     numeric: times a bigint amount it would overflow a bigint -#}
 {%- macro postgres__key_weight(columns) -%}
-    cast(hashtextextended(row({{ columns | join(', ') }})::text, 0) % 2305843009213693951 as numeric)
+    cast(
+        hashtextextended(row({{ columns | join(', ') }})::text, 0) % 2305843009213693951
+        as numeric
+    )
 {%- endmacro -%}
 
 {#- sum(weight(key columns) * value) over the rows, 0 over none; a null value counts as 0 -#}

@@ -9,9 +9,8 @@
     with the new rows. A uniqueness test of columns without the whole key reads
     everything; column_values' `unique` on such a column counts the whole table's rows
     with a value among the new rows'. Singular tests and every test of `dbt test` read
-    everything. What a scoped test
-    cannot see: an older row whose parent was deleted since (relationships); the nightly
-    full refresh tests every row again. -#}
+    everything. What a scoped test cannot see: an older row whose parent was deleted
+    since (relationships); the nightly full refresh tests every row again. -#}
 
 {%- macro loaded_by_this_invocation() -%}
     cast('{{ invocation_id }}' as varchar) as _dbt_invocation_id

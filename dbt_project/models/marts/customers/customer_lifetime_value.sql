@@ -3,10 +3,11 @@
     exact cents), first and last order and how long they have been buying.
     On DuckDB an incremental build recomputes only the customers with an order in
     int_orders_enriched's change feed since its last build (an order's customer before
-    and after a change) and those whose current version in dim_customers differs from
-    the one that build read (macros/change_feed.sql), replacing their rows; a customer
-    reached who is no longer current gets an empty row (the last select), which the merge
-    puts in place of theirs and the post-hook deletes in the same transaction. -#}
+    and after a change) and those with a version in dim_customers' feed (it writes only
+    the versions that changed: a new current one, a closed one), replacing their rows
+    (macros/change_feed.sql); a customer reached who is no longer current gets an empty
+    row (the last select), which the merge puts in place of theirs and the post-hook
+    deletes in the same transaction. -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     unique_key='customer_id',
@@ -14,20 +15,16 @@
     on_schema_change='append_new_columns',
     post_hook=["{{ delete_emptied_groups('order_count is null') }}"]
 ) }}
-{%- set plan = change_feed_plan([ref('int_orders_enriched')]) %}
+{%- set feeds = [ref('int_orders_enriched'), ref('dim_customers')] %}
+{%- set plan = change_feed_plan(feeds) %}
 
 with
 {% if plan.mode == 'delta' %}
 changed_customers as (
     select customer_id from (
-        {{ changed_keys(plan, [ref('int_orders_enriched')], 'customer_id') }}
-    ) as ordered
+        {{ changed_keys(plan, feeds, 'customer_id') }}
+    ) as changed
     where customer_id is not null
-    union
-    {{ changed_since_plan(
-        plan, ref('dim_customers'), 'customer_id', ['country_code', 'signed_up_at'],
-        'is_current'
-    ) }}
 ),
 {% elif plan.mode == 'rebuild' %}
 changed_customers as (

@@ -230,6 +230,33 @@ def test_an_incremental_run_after_upstream_changes_equals_a_full_build(
         assert con.execute("select count(*) from incremental").fetchone()[0] > 2000
 
 
+def test_the_events_of_an_order_gone_upstream_leave_with_it(
+    tiny_synced, tiny_duckdb_build, tmp_path
+):
+    """An order deleted at the source while its payments stay in staging (a CDC source may
+    delete the parent row alone): int_orders_enriched drops it, and its events leave
+    int_risk_events_unioned, though each of them still has its row in staging (so the
+    events' checksum agrees with staging's: the feed's gone orders are what removes them)."""
+    warehouse, lake = copy_of_the_build(tiny_synced, tiny_duckdb_build, tmp_path)
+    with warehouse_and_lake(warehouse, lake) as con:
+        (order_id,) = con.execute(
+            "select order_id from staging.stg_shop__payments order by payment_id limit 1"
+        ).fetchone()
+        con.execute("delete from staging.stg_shop__orders where order_id = $1", [order_id])
+    dbt_run(warehouse, lake, tmp_path, "--select", "int_orders_enriched", "int_risk_events_unioned")
+    with warehouse_and_lake(warehouse, lake) as con:
+        left = [
+            con.execute(
+                f"select count(*) from lake.intermediate.{model} where order_id = $1", [order_id]
+            ).fetchone()[0]
+            for model in ("int_orders_enriched", "int_risk_events_unioned")
+        ]
+        payments = con.execute(
+            "select count(*) from staging.stg_shop__payments where order_id = $1", [order_id]
+        ).fetchone()[0]
+    assert payments > 0 and left == [0, 0], (payments, left)
+
+
 def test_postgres_computes_the_same_features_as_duckdb(
     tiny_duckdb_build: Path, tiny_postgres_build: PostgresBuild
 ):

@@ -40,10 +40,11 @@
 {%- endmacro -%}
 
 {#- Runs `comparisons`, a query of one row of boolean columns, and says whether every one is
-    true. Only when a test runs (dbt build or test): false while dbt parses, which records
-    every ref of the whole comparison, and in `dbt compile` or SQLFluff, which show it. -#}
+    true. Only when dbt runs nodes (build, run, test): false while dbt parses, which
+    records every ref of the whole comparison, and in `dbt compile` or SQLFluff, which
+    show it. -#}
 {%- macro sums_agree(comparisons) -%}
-    {%- if not execute or flags.WHICH not in ('build', 'test') -%}
+    {%- if not execute or flags.WHICH not in ('build', 'run', 'test') -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set row = run_query(comparisons).rows[0] -%}

@@ -14,15 +14,18 @@
     int_orders_enriched); elsewhere, and on a rebuild, every event. risk_features reads
     this model's change feed (on PostgreSQL the events written after its own latest run),
     so what a run wrote is still a change for the next one if the build stopped in
-    between. A post-hook removes the events gone upstream (or that became another type: a
+    between. Post-hooks remove the events gone upstream (or that became another type: a
     payment that turned into a failed attempt), whatever the feed says: a refund deleted
-    alone at the source moves no order. -#}
+    alone at the source moves no order (macros/delete_risk_events_gone_upstream.sql). -#}
 {{ config(
     materialized='incremental',
     unique_key=['event_type', 'event_id'],
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    post_hook=["{{ delete_risk_events_gone_upstream() }}"]
+    post_hook=[
+        "{{ delete_risk_events_of_gone_orders() }}",
+        "{{ delete_risk_events_gone_upstream() }}"
+    ]
 ) }}
 {%- set plan = change_feed_plan([ref('int_orders_enriched')]) %}
 {%- set delta = plan.mode == 'delta' %}

@@ -121,13 +121,16 @@
     {%- endif -%}
 {%- endmacro -%}
 
-{#- The distinct `key`s of the rows the DuckLake tables `relations` inserted or deleted
-    after the plan's snapshot: a select of one column named `key`. -#}
+{#- The distinct `key`s, nulls left out, of the rows the DuckLake tables `relations`
+    inserted or deleted after the plan's snapshot: a select of one column named `key`. -#}
 {%- macro changed_keys(plan, relations, key) -%}
+    select distinct {{ key }} from (
     {%- for relation in relations %}
-        {{ 'union' if not loop.first }}
+        {{ 'union all' if not loop.first }}
         select {{ key }} from ({{ changed_rows(plan, relation, [key]) }}) as changed_{{ loop.index }}
-    {%- endfor -%}
+    {%- endfor %}
+    ) as changed
+    where {{ key }} is not null
 {%- endmacro -%}
 
 {#- The `key`s the DuckLake table `relation` no longer holds after the changes since the

@@ -20,10 +20,7 @@
 with
 {% if plan.mode == 'delta' %}
 changed_customers as (
-    select distinct customer_id from (
-        {{ changed_keys(plan, [ref('int_orders_enriched')], 'customer_id') }}
-    ) as changed
-    where customer_id is not null
+    {{ changed_keys(plan, [ref('int_orders_enriched')], 'customer_id') }}
 ),
 {% elif plan.mode == 'rebuild' %}
 changed_customers as (

@@ -21,10 +21,7 @@
 with
 {% if plan.mode == 'delta' %}
 changed_customers as (
-    select customer_id from (
-        {{ changed_keys(plan, feeds, 'customer_id') }}
-    ) as changed
-    where customer_id is not null
+    {{ changed_keys(plan, feeds, 'customer_id') }}
 ),
 {% elif plan.mode == 'rebuild' %}
 changed_customers as (

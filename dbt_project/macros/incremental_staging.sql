@@ -18,6 +18,15 @@
     {%- endif -%}
 {%- endmacro -%}
 
+{#- How a staging model inlines its CTE of bronze rows: `not materialized` on a full build,
+    so that each of latest_per_key's three reads scans bronze for its own columns;
+    `materialized` on an incremental build, so that bronze is read once for the few new
+    rows (stg_clickstream__events at scale 10 with nothing new: 0.75 -> 0.25 s; each read
+    opened the footers of its 45 bronze files). -#}
+{%- macro bronze_rows_cte() -%}
+    {{- 'materialized' if is_incremental() else 'not materialized' -}}
+{%- endmacro -%}
+
 {%- macro delete_keys_deleted_at_source(source_relation, key_columns) -%}
     {%- if is_incremental() -%}
         {%- set keys = key_columns | join(', ') -%}

@@ -6,38 +6,30 @@
     add up over categories (an order with lines in two categories is in both): orders per
     day and country are in daily_orders.
     On DuckDB an incremental build applies the change of the orders that changed since
-    its last build (macros/change_feed.sql): a change set's new orders and
-    refunds touch a few days, not the year. -#}
+    its last build (macros/change_feed.sql; the pre-hook lists them,
+    macros/changed_orders_table.sql): a change set's new orders and refunds touch a few
+    days, not the year. -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     unique_key=['order_date', 'country_code', 'product_category'],
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
+    pre_hook=["{{ stage_changed_orders(['product_category']) }}"],
     post_hook=["{{ delete_emptied_groups('orders_with_category_count = 0') }}"]
 ) }}
 {%- set plan = change_feed_plan([ref('fct_orders'), ref('fct_order_items')]) %}
 {%- set delta = plan.mode == 'delta' %}
 
 with
-{% if delta %}
-changed_products as (
-    {{ changed_since_plan(plan, ref('dim_products'), 'product_id', ['product_category']) }}
-),
-
-changed_orders as (
-    {{ changed_keys(plan, [ref('fct_orders'), ref('fct_order_items')], 'order_id') }}
-    union
-    select order_id from {{ ref('fct_order_items') }}
-    where product_id in (select changed_products.product_id from changed_products)
-),
-{% endif %}
 {%- for state in feed_states(plan) %}
     orders_{{ state.name }} as (
         select * from {{ at_snapshot(ref('fct_orders'), state.version) }}
         where
             not is_cancelled
         {%- if delta %}
-            and order_id in (select changed_orders.order_id from changed_orders)
+            and order_id in (
+                select changed.order_id from {{ changed_orders_table() }} as changed
+            )
         {%- endif %}
     ),
 

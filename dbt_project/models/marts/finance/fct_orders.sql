@@ -20,15 +20,6 @@
 ) }}
 
 with
-
-orders as (
-    select * from {{ ref('int_orders_enriched') }}
-),
-
-customers as (
-    select * from {{ ref('stg_shop__customers') }}
-),
-
 {% if is_incremental() %}
 cutoff as (
     select
@@ -36,7 +27,34 @@ cutoff as (
             'last_changed_at', 'day', 'incremental_lookback_days', 3
         ) }} as changed_since
 ),
+
+-- buyers changed since the latest change loaded, less the lookback: their orders again
+changed_customers as (
+    select customer_id from {{ ref('stg_shop__customers') }}
+    where updated_at >= (select cutoff.changed_since from cutoff)
+),
 {% endif %}
+
+customers as (
+    select * from {{ ref('stg_shop__customers') }}
+),
+
+-- on an incremental run, the orders to write, chosen before the join with their buyers:
+-- filtered after it, on the buyer's time too, DuckDB joined every order (scale 10:
+-- 0.74 against 0.40 s)
+orders as (
+    select * from {{ ref('int_orders_enriched') }}
+    {% if is_incremental() %}
+        where
+            {{ rows_changed_upstream(
+                ref('int_orders_enriched'), 'order_id',
+                written_upstream_or_changed_since('last_changed_at', 'last_changed_at')
+            ) }}
+            or customer_id in (
+                select changed_customers.customer_id from changed_customers
+            )
+    {% endif %}
+),
 
 final as (
     select
@@ -70,15 +88,6 @@ final as (
     from orders
     left join customers
         on orders.customer_id = customers.customer_id
-    {% if is_incremental() %}
-        where
-            {{ rows_changed_upstream(
-                ref('int_orders_enriched'), 'order_id',
-                written_upstream_or_changed_since('last_changed_at', 'last_changed_at', 'orders'),
-                qualifier='orders'
-            ) }}
-            or customers.updated_at >= (select cutoff.changed_since from cutoff)
-    {% endif %}
 )
 
 select

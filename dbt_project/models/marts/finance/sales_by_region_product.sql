@@ -3,13 +3,15 @@
     their orders, so they add up over products and regions), and the orders with the
     product, which do not add up over products (an order of two products is in both).
     On DuckDB an incremental build applies the change of the orders that changed since
-    its last build (macros/change_feed.sql), and takes the product's name,
+    its last build (macros/change_feed.sql; the pre-hook lists them,
+    macros/changed_orders_table.sql), and takes the product's name,
     category and merchant again where they changed. -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     unique_key=['product_id', 'country_code'],
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
+    pre_hook=["{{ stage_changed_orders() }}"],
     post_hook=["{{ delete_emptied_groups('orders_with_product_count = 0') }}"]
 ) }}
 {%- set plan = change_feed_plan([ref('fct_orders'), ref('fct_order_items')]) %}
@@ -26,10 +28,6 @@ changed_products as (
         plan, ref('dim_products'), 'product_id',
         ['product_name', 'product_category', 'merchant_id']
     ) }}
-),
-
-changed_orders as (
-    {{ changed_keys(plan, [ref('fct_orders'), ref('fct_order_items')], 'order_id') }}
 ),
 {% endif %}
 {%- for state in feed_states(plan) %}
@@ -51,7 +49,9 @@ changed_orders as (
         where
             not orders.is_cancelled
         {%- if delta %}
-            and orders.order_id in (select changed_orders.order_id from changed_orders)
+            and orders.order_id in (
+                select changed.order_id from {{ changed_orders_table() }} as changed
+            )
         {%- endif %}
     ),
 {% endfor %}

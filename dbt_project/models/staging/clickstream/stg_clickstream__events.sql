@@ -13,7 +13,7 @@
 
 with
 
-landed as not materialized (
+landed as {{ bronze_rows_cte() }} (
     select * from {{ source('clickstream', 'events') }}
     {{ new_bronze_rows_only() }}
 ),

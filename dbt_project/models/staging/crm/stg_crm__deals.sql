@@ -10,7 +10,7 @@
 
 with
 
-source as not materialized (
+source as {{ bronze_rows_cte() }} (
     select * from {{ source('crm', 'deals') }}
     {{ new_bronze_rows_only() }}
 ),

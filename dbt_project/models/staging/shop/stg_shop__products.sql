@@ -8,7 +8,7 @@
 
 with
 
-source as not materialized (
+source as {{ bronze_rows_cte() }} (
     select * from {{ source('shop', 'products') }}
     {{ new_bronze_rows_only() }}
 ),

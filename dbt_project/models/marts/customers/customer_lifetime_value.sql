@@ -5,14 +5,20 @@
     int_orders_enriched's change feed since its last build (an order's customer before
     and after a change) and those with a version in dim_customers' feed (it writes only
     the versions that changed: a new current one, a closed one), replacing their rows
-    (macros/change_feed.sql); a customer reached who is no longer current gets an empty
-    row (the last select), which the merge puts in place of theirs and the post-hook
-    deletes in the same transaction. -#}
+    (macros/change_feed.sql; the pre-hook lists them, macros/changed_keys_table.sql); a
+    customer reached who is no longer current gets an empty row (the last select), which
+    the merge puts in place of theirs and the post-hook deletes in the same
+    transaction. -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     unique_key='customer_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
+    pre_hook=[
+        "{{ stage_changed_keys("
+        ~ "[ref('int_orders_enriched'), ref('dim_customers')], 'customer_id'"
+        ~ ") }}"
+    ],
     post_hook=["{{ delete_emptied_groups('order_count is null') }}"]
 ) }}
 {%- set feeds = [ref('int_orders_enriched'), ref('dim_customers')] %}
@@ -20,8 +26,9 @@
 
 with
 {% if plan.mode == 'delta' %}
+-- listed by the pre-hook (macros/changed_keys_table.sql)
 changed_customers as (
-    {{ changed_keys(plan, feeds, 'customer_id') }}
+    select customer_id from {{ changed_keys_table('customer_id') }}
 ),
 {% elif plan.mode == 'rebuild' %}
 changed_customers as (

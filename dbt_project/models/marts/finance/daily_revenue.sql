@@ -7,7 +7,7 @@
     day and country are in daily_orders.
     On DuckDB an incremental build applies the change of the orders that changed since
     its last build (macros/change_feed.sql; the pre-hook lists them,
-    macros/changed_orders_table.sql): a change set's new orders and refunds touch a few
+    macros/changed_keys_table.sql): a change set's new orders and refunds touch a few
     days, not the year. -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
@@ -28,7 +28,7 @@ with
             not is_cancelled
         {%- if delta %}
             and order_id in (
-                select changed.order_id from {{ changed_orders_table() }} as changed
+                select changed.order_id from {{ changed_keys_table('order_id') }} as changed
             )
         {%- endif %}
     ),

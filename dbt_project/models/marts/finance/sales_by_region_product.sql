@@ -4,7 +4,7 @@
     product, which do not add up over products (an order of two products is in both).
     On DuckDB an incremental build applies the change of the orders that changed since
     its last build (macros/change_feed.sql; the pre-hook lists them,
-    macros/changed_orders_table.sql), and takes the product's name,
+    macros/changed_keys_table.sql), and takes the product's name,
     category and merchant again where they changed. -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
@@ -50,7 +50,7 @@ changed_products as (
             not orders.is_cancelled
         {%- if delta %}
             and orders.order_id in (
-                select changed.order_id from {{ changed_orders_table() }} as changed
+                select changed.order_id from {{ changed_keys_table('order_id') }} as changed
             )
         {%- endif %}
     ),

@@ -328,7 +328,7 @@ def dbt_build(
     round_label: str = "",
 ) -> Build:
     command = [
-        *dbt_command(list(PIPELINE_BUILD), engine, work, log_name=kind),
+        *dbt_command(list(PIPELINE_BUILD), engine, work, log_name=kind + round_label),
         "--log-format-file",
         "json",
         "--log-level-file",
@@ -398,7 +398,7 @@ def dbt_build(
         lake_written=sum(changed),
         lake_files=len(changed),
     )
-    analyse(build, sql_statements(work / f"logs-{engine}-{kind}" / "dbt.log"))
+    analyse(build, sql_statements(work / f"logs-{engine}-{kind}{round_label}" / "dbt.log"))
     show(build)
     return build
 

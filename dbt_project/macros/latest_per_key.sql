@@ -7,9 +7,9 @@
     this builds stg_clickstream__events in 35 s instead of 55 s. The relation is read
     three times, so a CTE of many rows passed here should be `not materialized`
     (PostgreSQL 12+ and DuckDB; a few rows, materialized: macros/incremental_staging.sql,
-    bronze_rows_cte). Rows without a key are kept as they are (the key's not_null test reports them).
-    Portable SQL, no QUALIFY. With keep_deletes, a key whose latest version is a delete
-    keeps that version (for incremental models, which must delete the key). -#}
+    bronze_rows_cte). Rows without a key are kept as they are (the key's not_null test
+    reports them). Portable SQL, no QUALIFY. With keep_deletes, a key whose latest version
+    is a delete keeps that version (for incremental models, which must delete the key). -#}
 {%- macro latest_per_key(
     relation,
     key_columns,

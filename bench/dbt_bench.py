@@ -564,32 +564,36 @@ def run_scale(
     }
     with crm_api_running(scale, SEED):
         sync_all(sources, "full")
-        for kind in BUILD_KINDS:
-            for round_number in range(1 if kind == "full" else repeats):
-                if kind != "full":
-                    change = apply_changes(
-                        sources.oltp_dsn, fraction=CHANGE_FRACTION, seed=SEED, deletes=False
-                    )
-                    say(f"change set: {change.inserted:,} orders inserted, "
-                        f"{change.updated:,} updated")  # fmt: skip
-                    sync_all(sources, "incremental")
-                label = f"-{round_number + 1}" if repeats > 1 and kind != "full" else ""
-                for engine in engines:
-                    env, datadir = dict(duck_env), None
-                    if engine == "postgres":
-                        if "dsn" not in pg:
-                            pg["dsn"] = stack.enter_context(bench_postgres_server())
-                            settings = ", ".join(f"{k}={v}" for k, v in SERVER_SETTINGS.items())
-                            say(f"PostgreSQL 15 throwaway server ({settings}; not durable)")
-                        dsn, datadir = pg["dsn"]
-                        load_postgres(sources, dsn)
-                        env = {**pg_env(dsn), "DUCKDB_PATH": str(work / "unused.duckdb")}
-                    if kind == "full":
-                        parse_project(engine, work, env)
-                    builds.append(
-                        dbt_build(engine, scale, kind, work, env, datadir, results_dir, label)
-                    )
-                    save_state(engine, work, env)
+        # the full build once, then each incremental kind `repeats` times, labelled by round
+        steps = [("full", "")] + [
+            (kind, f"-{n + 1}" if repeats > 1 else "")
+            for kind in BUILD_KINDS
+            if kind != "full"
+            for n in range(repeats)
+        ]
+        for kind, label in steps:
+            if kind != "full":
+                change = apply_changes(
+                    sources.oltp_dsn, fraction=CHANGE_FRACTION, seed=SEED, deletes=False
+                )
+                say(f"change set: {change.inserted:,} orders inserted, {change.updated:,} updated")
+                sync_all(sources, "incremental")
+            for engine in engines:
+                env, datadir = dict(duck_env), None
+                if engine == "postgres":
+                    if "dsn" not in pg:
+                        pg["dsn"] = stack.enter_context(bench_postgres_server())
+                        settings = ", ".join(f"{k}={v}" for k, v in SERVER_SETTINGS.items())
+                        say(f"PostgreSQL 15 throwaway server ({settings}; not durable)")
+                    dsn, datadir = pg["dsn"]
+                    load_postgres(sources, dsn)
+                    env = {**pg_env(dsn), "DUCKDB_PATH": str(work / "unused.duckdb")}
+                if kind == "full":
+                    parse_project(engine, work, env)
+                builds.append(
+                    dbt_build(engine, scale, kind, work, env, datadir, results_dir, label)
+                )
+                save_state(engine, work, env)
 
 
 def verdict(ok: bool) -> str:

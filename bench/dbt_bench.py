@@ -15,7 +15,10 @@ project's crm sources must exist) is synced into a fresh local lake. Then:
    the lake is synced incrementally, and a plain `dbt build` (the incremental path) is timed;
 3. another 1% changes, the lake is synced, and `dbt build --select source_status:fresher+
    --state <the last build>` is timed with the `dbt source freshness` it needs: only what is
-   downstream of the sources that changed, as a scheduler runs it every few minutes.
+   downstream of the sources that changed, as a scheduler runs it every few minutes;
+4. a plain `dbt build` with nothing new (no change set, no sync): what a build costs
+   whatever changed (dbt's start-up and per-node work, the data tests that reconcile whole
+   tables, the incremental models' lookback windows), the floor under the incremental share.
 
 On PostgreSQL (`--postgres-scale`, 0 to skip) a throwaway server (fsync=off: not durable,
 benchmark only) is started, bronze is loaded into raw_<source>.<stream> before each build
@@ -28,12 +31,13 @@ log, SQLQueryStatus) versus the wall time, split into start-up and parsing (befo
 node), time inside nodes with no statement running (compiling, Jinja materializations,
 scheduling) and teardown (node timings from run_results.json); plus the sum of the nodes'
 execution_time and the slowest nodes with their own SQL time. `--repeat N` runs steps 2
-and 3 N times each, every time after its own change set. The summary checks the targets:
-full build at scale 1 < 45 s, at scale 10 < 275 s; incremental build < 15% of the full
-build, on the median of the repeats; it also prints the models' share (models and
-snapshots, without data tests and dbt's start-up) of the full build's models. Each build
-also reports the bytes it wrote: what the dbt process sent to storage
-(Linux I/O accounting) and the silver/gold files it created or rewrote in the lake. Ctrl-C
+to 4 N times each, steps 2 and 3 every time after their own change set. The summary
+checks the targets: full build at scale 1 < 45 s, at scale 10 < 275 s; incremental
+build < 15% of the full build, on the median of the repeats; it also prints the models'
+share (models and snapshots, without data tests and dbt's start-up) of the full build's
+models, and the unchanged build's share. Each build also reports the bytes it wrote: what
+the dbt process sent to storage (Linux I/O accounting) and the silver/gold files it
+created or rewrote in the lake. Ctrl-C
 (or SIGTERM) prints the summary of the builds done so far. Prints figures; not a test. Usage:
     .venv/bin/python bench/dbt_bench.py [--scales 1 10] [--postgres-scale 1] [--data DIR]
                                      [--results DIR] [--wait-idle 900] [--keep]
@@ -81,8 +85,9 @@ CHANGE_FRACTION = 0.01
 TARGET_FULL_S = {1.0: 45.0, 10.0: 275.0}  # no slower than before DuckLake (issue 21)
 TARGET_INCREMENTAL_SHARE = 0.15
 # full; then after a 1% change, every model (incremental ones merge the change); then after
-# another 1% change, only what is downstream of the changed sources
-BUILD_KINDS = ("full", "incremental", "changed")
+# another 1% change, only what is downstream of the changed sources; then every model again
+# with nothing new: the floor under the incremental share (what a build costs whatever changed)
+BUILD_KINDS = ("full", "incremental", "changed", "unchanged")
 SLOWEST = 5
 SERVER_SETTINGS = {
     "fsync": "off",
@@ -213,7 +218,7 @@ def sync_all(sources: Sources, label: str) -> None:
 class Build:
     engine: str
     scale: float
-    kind: str  # full | incremental | changed
+    kind: str  # full | incremental | changed | unchanged
     wall: float
     results: list[dict]
     elapsed: float  # dbt's own elapsed_time
@@ -572,7 +577,7 @@ def run_scale(
             for n in range(repeats)
         ]
         for kind, label in steps:
-            if kind != "full":
+            if kind in ("incremental", "changed"):
                 change = apply_changes(
                     sources.oltp_dsn, fraction=CHANGE_FRACTION, seed=SEED, deletes=False
                 )
@@ -636,6 +641,14 @@ def summary(builds: list[Build]) -> None:
         wall = statistics.median(b.wall for b in runs)
         models = statistics.median(b.model_time for b in runs)
         share = wall / full.wall
+        if kind == "unchanged":
+            print(
+                f"  {engine} scale {scale:g} with nothing new, median of {len(runs)}: "
+                f"{wall:.1f} s, {share:.1%} of full: the floor under the incremental share "
+                f"(dbt's start-up and per-node work, reconciliations of whole tables, "
+                f"lookbacks); its models and snapshots {models:.1f} s"
+            )
+            continue
         print(
             f"  {engine} scale {scale:g} {kind}, median of {len(runs)}: {wall:.1f} s, "
             f"{share:.1%} of full; < {TARGET_INCREMENTAL_SHARE:.0%}  "
@@ -671,8 +684,8 @@ def main() -> None:
         type=int,
         default=1,
         metavar="N",
-        help="incremental and changed builds per scale, each after its own 1%% change set: "
-        "the summary checks the target on their median (default 1)",
+        help="incremental, changed and unchanged builds per scale, the first two each after "
+        "its own 1%% change set: the summary checks the target on their median (default 1)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()

@@ -25,9 +25,9 @@
 {#- A query over the rows of `events` (entity_type, entity_id, event_type, event_id,
     event_at, amount_reporting) of one entity type: each row with the count and amount of
     each event type in each window strictly before its event_at, per entity_id
-    (macros/window_before.sql); null for an empty window. One entity type at a time: the
-    windows then sort on the id alone (on DuckDB at scale 10, 65 s instead of 73 s for
-    risk_features' windows). -#}
+    (macros/window_before.sql); null (DuckDB: 0) for an empty window. One entity type at a
+    time: the windows then sort on the id alone (on DuckDB at scale 10, 65 s instead of 73 s
+    for risk_features' windows). -#}
 {%- macro risk_windows(events, entity_type) -%}
     {{- return(adapter.dispatch('risk_windows')(events, entity_type)) -}}
 {%- endmacro -%}
@@ -61,10 +61,11 @@
     per window). At scale 10 the windows over the incremental build's 1.8 M events took
     1.8 s instead of 3.7 s as sliding sums, the same sums (docs/risk.md). A lane of a window's
     sum would overflow only past 2^31 events of one type, or 2^63 cents, in a window of one
-    entity; a running sum past 2^31 disputes or 2^63 cents of disputes in one entity's
-    history fails (HUGEINT overflow) rather than wrap. Unpacking splits each sum into two
-    64-bit halves first and converts integers of 64 bits to decimals, not of 128; an amount
-    below zero unpacks right too (biased by 2^63, the lower half is read unsigned). -#}
+    entity; a running sum fails (HUGEINT overflow) rather than wrap past 2^31 disputes, or
+    2^63 cents of failed payments or of disputes, in one entity's history. Unpacking splits
+    each sum into two 64-bit halves first and converts integers of 64 bits to decimals, not
+    of 128; an amount below zero unpacks right too (biased by 2^63, the lower half is read
+    unsigned). -#}
 {%- macro duckdb__risk_windows(events, entity_type) -%}
     {%- set count_groups = risk_event_types() | batch(4) | list -%}
     {%- set amount_pairs = risk_event_types() | batch(2) | list -%}

@@ -12,11 +12,13 @@ the session's tiny DuckDB build (tests/tiny_build.py):
 - funnel_conversion and clickstream_traffic_daily write nothing when no event arrived, and
   after new events only the days they reach, equal to a full build;
 - dim_customers writes only the versions that changed, and stops on a built column it does
-  not compare.
+  not compare;
+- `dbt show` of a model whose delta reads what its pre-hook wrote previews the rebuild.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -425,3 +427,38 @@ def test_a_built_column_the_comparison_does_not_list_stops_the_build(
     assert '"dim_customers": add loyalty_tier to the compared columns' in out, out[-3000:]
     with warehouse_and_lake(warehouse, lake) as con:
         assert _last_write(con, "dim_customers") == written
+
+
+# the models whose delta body reads the changed keys their pre-hook wrote to a temporary
+# table (macros/changed_keys_table.sql), and their key columns
+PRE_HOOK_MODELS = {
+    "daily_revenue": ["order_date", "country_code", "product_category"],
+    "sales_by_region_product": ["product_id", "country_code"],
+    "customer_lifetime_value": ["customer_id"],
+}
+
+
+def test_dbt_show_of_a_model_whose_delta_reads_its_pre_hooks_table_previews_the_rebuild(
+    tiny_synced: Path, tiny_duckdb_build: Path, tmp_path: Path
+):
+    """`dbt show` runs a model's body without its hooks, so a delta body would read a
+    temporary table no hook wrote; it previews the rebuild instead (macros/change_feed.sql):
+    every row the built table holds."""
+    warehouse, lake = copy_of_the_build(tiny_synced, tiny_duckdb_build, tmp_path)
+    for model, keys in PRE_HOOK_MODELS.items():
+        # `dbt show` prints no ERROR=0 summary: its preview says it ran
+        out = dbt_run(
+            warehouse, lake, tmp_path, "--select", model, "--limit", "-1", "--output", "json",
+            "--log-format", "json", verb="show", green=False,
+        )  # fmt: skip
+        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        previews = [e["data"]["preview"] for e in events if e["info"]["name"] == "ShowNode"]
+        assert len(previews) == 1, out[-3000:]
+        shown = [tuple(row[k] for k in keys) for row in json.loads(previews[0])]
+        with warehouse_and_lake(warehouse, lake) as con:
+            built = con.execute(
+                f"select {', '.join(keys)} from lake.{MARTS[model]}.{model}"
+            ).fetchall()
+        as_shown = {tuple(str(v) for v in row) for row in shown}
+        assert len(shown) == len(built) > 0, (model, len(shown), len(built))
+        assert as_shown == {tuple(str(v) for v in row) for row in built}, model

@@ -30,7 +30,7 @@
     full refresh of that model alone: its new table has no record of the rows the old
     one lost), the plan is a rebuild: everything recomputed. On other engines, and on a
     first or full-refresh build, and in dbt's unit tests, the models run as before (mode
-    'full'). -#}
+    'full'); `dbt show` previews a rebuild. -#}
 
 {#- How this build of the model `this` runs, given the DuckLake tables whose change feed
     it reads (`feeds`): a dict with `mode` ('full', 'delta' or 'rebuild'), `since` (S) and
@@ -41,6 +41,11 @@
     {%- if not execute or this is none or target.type != 'duckdb' or not is_incremental()
         or model.resource_type != 'model' -%}
         {{- return({'mode': 'full', 'since': none, 'until': none}) -}}
+    {%- endif -%}
+    {#- `dbt show` runs the body without the model's hooks, and a delta body may read what a
+        pre-hook wrote (macros/changed_keys_table.sql): it shows the rebuild's rows -#}
+    {%- if flags.WHICH == 'show' -%}
+        {{- return({'mode': 'rebuild', 'since': none, 'until': none}) -}}
     {%- endif -%}
     {%- set metadata = '__ducklake_metadata_' ~ this.database -%}
     {%- set named = [] -%}

@@ -37,8 +37,8 @@ build < 15% of the full build, on the median of the repeats; it also prints the 
 share (models and snapshots, without data tests and dbt's start-up) of the full build's
 models, and the unchanged build's share. Each build also reports the bytes it wrote: what
 the dbt process sent to storage (Linux I/O accounting) and the silver/gold files it
-created or rewrote in the lake. Ctrl-C
-(or SIGTERM) prints the summary of the builds done so far. Prints figures; not a test. Usage:
+created or rewrote in the lake. Ctrl-C (or SIGTERM) prints the summary of the builds done
+so far. Prints figures; not a test. Usage:
     .venv/bin/python bench/dbt_bench.py [--scales 1 10] [--postgres-scale 1] [--data DIR]
                                      [--results DIR] [--wait-idle 900] [--keep]
                                      [--project-dir DIR] [--repeat 3]
@@ -608,7 +608,8 @@ def verdict(ok: bool) -> str:
 def summary(builds: list[Build]) -> None:
     """One line per build, then per incremental kind the medians the targets are checked on:
     the wall time's share of the full build's, and the models' (models and snapshots, without
-    data tests and dbt's start-up) share of the full build's models."""
+    data tests and dbt's start-up) share of the full build's models; for the unchanged
+    builds, the median share with no target (the floor under the others)."""
     print(f"\nsummary ({os.cpu_count()} cores; load average now "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}):")  # fmt: skip
     header = f"  {'engine':<9}{'scale':>6} {'build':<12}{'wall':>8} {'nodes':>6} "
